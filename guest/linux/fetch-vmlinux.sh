@@ -69,9 +69,9 @@ if [ ! -f "$cache/vmlinux" ] || [ ! -f "$cache/vmlinuz" ]; then
     tmp=$(mktemp -d "$cache_root/.fetch.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     echo "fetch-vmlinux.sh: downloading $pkg $version" >&2
-    # apt-get download writes into the current directory; as root it warns that the
-    # download is unsandboxed, which is harmless here.
-    (cd "$tmp" && apt-get download -q "$pkg=$version" >&2) || die "apt-get download $pkg=$version failed"
+    # apt-get download writes into the current directory. Its _apt sandbox user could
+    # not write into our cache, so the download runs as root (no warning about it).
+    (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$version" >&2) || die "apt-get download $pkg=$version failed"
     deb=$(ls "$tmp"/*.deb 2>/dev/null | head -1)
     [ -n "$deb" ] || die "apt-get download left no .deb file"
     # Only ./boot is needed: unpacking the whole package (dpkg -x) would also write
