@@ -167,6 +167,15 @@ build() {
     mkdir "$tmp/result"
     mv "$tmp/kernel/ferry-guest.elf" "$tmp/initrd.cpio" "$tmp/result/"
 }
+# Entries unused for two weeks go when a new one is made, so that a kernel being worked
+# on does not fill the disk. One still locked by another build is left alone.
+prune_cache() {
+    local entry
+    find "$cache_root" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended -regex '.*/[0-9a-f]{32}' -mtime +14 -print |
+        while IFS= read -r entry; do
+            ( flock -n 8 && rm -rf "$entry" "$entry.lock" ) 8>"$entry.lock" || true
+        done
+}
 # One lock per key: concurrent builds of the same inputs wait for the first one;
 # builds of different inputs go ahead in parallel.
 exec 9>"$cache.lock"
@@ -179,7 +188,9 @@ if [ ! -f "$cache/ferry-guest.elf" ] || [ ! -f "$cache/initrd.cpio" ]; then
     mv "$tmp/result" "$cache"     # atomic: a cache entry is complete or absent
     rm -rf "$tmp"
     trap - EXIT
+    prune_cache
 fi
+touch "$cache"   # marks the entry as used, for prune_cache
 
 # --- Deliver --------------------------------------------------------------------------------
 # Copies, not hard links, so that nobody who edits DIR's files corrupts the cache.
