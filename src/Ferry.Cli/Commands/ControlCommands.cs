@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Text.Json;
+using Ferry.Vmm.Api;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>`ferry pause|resume|status|stop`: one request to a running VM's control API.</summary>
+public static class ControlCommands
+{
+    public static IEnumerable<Command> Create()
+    {
+        yield return Make("pause", "Pause a running VM: every vCPU stops and guest time stands still.",
+            async (client, json, ct) =>
+            {
+                var r = await client.PauseAsync(ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.PauseResult) : $"paused (all vCPUs out in {r.PauseMicroseconds:F0} µs)");
+            });
+        yield return Make("resume", "Resume a paused VM where it stopped.",
+            async (client, json, ct) =>
+            {
+                var r = await client.ResumeAsync(ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "running");
+            });
+        yield return Make("status", "Show a VM's state, size and uptime.",
+            async (client, json, ct) =>
+            {
+                var s = await client.StatusAsync(ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(s, ApiJson.Default.VmStatus)
+                    : $"{s.Name}: {s.State}, {s.Cpus} vCPU, {s.MemoryBytes >> 20} MiB, pid {s.Pid}, up {TimeSpan.FromMilliseconds(s.UptimeMs):g}");
+            });
+        yield return Make("stop", "Stop a VM at once (no guest shutdown) and end its VMM process.",
+            async (client, json, ct) =>
+            {
+                var r = await client.StopAsync(ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "stopped");
+            });
+    }
+
+    private static Command Make(string name, string description, Func<ApiClient, bool, CancellationToken, Task> action)
+    {
+        var (socket, vmName) = CommonOptions.VmSelector();
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON answer" };
+        var command = new Command(name, $"{description}\n\nExample:\n  ferry {name} --name demo\n  ferry {name} --api-socket /run/ferry/demo.sock")
+        { socket, vmName, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            var client = new ApiClient(CommonOptions.ResolveSocket(parse, socket, vmName));
+            await action(client, parse.GetValue(json), ct);
+            return 0;
+        });
+        return command;
+    }
+}

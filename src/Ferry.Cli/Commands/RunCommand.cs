@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Ferry.Vmm;
+using Ferry.Vmm.Api;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>`ferry run`: boots one VM in this process and serves its control API until it ends.</summary>
+public static class RunCommand
+{
+    public static Command Create()
+    {
+        var kernel = new Option<string>("--kernel") { Description = "Kernel: an ELF with a PVH note (the test guest, Linux vmlinux) or a Linux bzImage", Required = true };
+        var initrd = new Option<string?>("--initrd") { Description = "Initial ramdisk (for the test guest: its cpio archive of programs)" };
+        var memory = CommonOptions.Size("--memory", "Guest RAM, binary units (512M, 1G, 16G)", "1G");
+        var cpus = new Option<int>("--cpus") { Description = $"Number of vCPUs (1 to {VmConfig.MaxCpus})", DefaultValueFactory = _ => 1 };
+        var cmdline = new Option<string>("--cmdline") { Description = "Kernel command line", DefaultValueFactory = _ => "" };
+        var name = CommonOptions.Name();
+        var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
+        var console = new Option<string>("--console") { Description = "Guest serial console: stdio (with keyboard input) or a file to append to", DefaultValueFactory = _ => "stdio" };
+
+        var command = new Command("run",
+            """
+            Boot a VM and run it until the guest powers off or `ferry stop` ends it.
+            Exit code 0 when the guest powers off or reboots, 5 when it dies, 2 for bad input.
+
+            Example:
+              ferry run --kernel ferry-guest.elf --initrd initrd.cpio --memory 1G --cpus 2 \
+                        --cmdline "ferry.workload=memtouch ferry.args=\"--mb 64 --rate 1000\"" --name demo
+            """)
+        { kernel, initrd, memory, cpus, cmdline, name, apiSocket, console };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string vmName = parse.GetValue(name) ?? $"vm-{Environment.ProcessId}";
+            var config = new VmConfig(vmName, parse.GetValue(kernel)!, parse.GetValue(initrd), parse.GetValue(memory),
+                parse.GetValue(cpus), parse.GetValue(cmdline)!);
+            string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vmName);
+            return await RunAsync(config, socket, parse.GetValue(console)!);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(VmConfig config, string socketPath, string consoleSpec)
+    {
+        using var sink = ConsoleSink.Open(consoleSpec);
+        using var vm = KvmVm.Create(config, sink.Write);
+        await using var api = ApiServer.Start(vm, socketPath);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        if (sink.IsStdio) StartKeyboardForwarding(vm);
+        vm.Start();
+        var exit = await vm.Exited;
+        Console.Error.WriteLine($"ferry: {config.Name}: {exit.Message}");
+        return exit.Kind switch
+        {
+            VmExitKind.GuestDied => (int)ExitCode.GuestDied,
+            VmExitKind.VmmError => (int)ExitCode.InternalError,
+            _ => (int)ExitCode.Ok,
+        };
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            vm.End(new VmExit(VmExitKind.Stopped, $"stopped by {context.Signal}"));
+        }
+    }
+
+    /// <summary>Keyboard input goes to the guest's serial port, as bytes arrive.</summary>
+    private static void StartKeyboardForwarding(KvmVm vm)
+    {
+        var thread = new Thread(() =>
+        {
+            using var stdin = Console.OpenStandardInput();
+            var buffer = new byte[256];
+            try
+            {
+                int n;
+                while ((n = stdin.Read(buffer)) > 0) vm.Serial.Enqueue(buffer.AsSpan(0, n));
+            }
+            catch (IOException) { }
+        }) { IsBackground = true, Name = "console-input" };
+        thread.Start();
+    }
+}

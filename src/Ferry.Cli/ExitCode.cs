@@ -1,0 +1,13 @@
+namespace Ferry.Cli;
+
+/// <summary>ferry's exit codes. Scripts rely on them; add, never renumber.</summary>
+public enum ExitCode
+{
+    Ok = 0,
+    InternalError = 1,
+    BadInput = 2,
+    KvmUnavailable = 3,
+    MigrationFailed = 4,
+    GuestDied = 5,
+    ApiFailed = 6,
+}

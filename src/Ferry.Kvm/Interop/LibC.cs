@@ -1,0 +1,67 @@
+using System.Runtime.InteropServices;
+
+namespace Ferry.Kvm.Interop;
+
+/// <summary>The few libc calls the VMM needs. Every call sets errno; callers check it.</summary>
+internal static unsafe partial class LibC
+{
+    internal const int O_RDWR = 0x2, O_CLOEXEC = 0x80000;
+    internal const int PROT_READ = 0x1, PROT_WRITE = 0x2;
+    internal const int MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
+    internal const int MADV_DONTNEED = 4, MADV_HUGEPAGE = 14, MADV_NOHUGEPAGE = 15, MADV_DONTDUMP = 16;
+    internal const int SIG_BLOCK = 0, SIG_UNBLOCK = 1;
+    internal const int EINTR = 4, EAGAIN = 11, ENOMEM = 12, ENOENT = 2;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(nint fd);
+
+    // ioctl is variadic in C. A fixed third argument is passed in the same register on x86-64 Linux.
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    internal static partial int Ioctl(SafeHandle fd, nuint request, void* arg);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    internal static partial int Ioctl(SafeHandle fd, nuint request, nuint arg);
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    internal static partial void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    internal static partial void* Mmap(void* addr, nuint length, int prot, int flags, SafeHandle fd, nint offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    internal static partial int Munmap(void* addr, nuint length);
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    internal static partial int Madvise(void* addr, nuint length, int advice);
+
+    [LibraryImport("libc", EntryPoint = "mincore", SetLastError = true)]
+    internal static partial int Mincore(void* addr, nuint length, byte* vec);
+
+    [LibraryImport("libc", EntryPoint = "gettid")]
+    internal static partial int GetTid();
+
+    [LibraryImport("libc", EntryPoint = "getpid")]
+    internal static partial int GetPid();
+
+    [LibraryImport("libc", EntryPoint = "tgkill", SetLastError = true)]
+    internal static partial int Tgkill(int tgid, int tid, int sig);
+
+    // sigset_t is 128 bytes in glibc; the kernel uses the first 8.
+    [LibraryImport("libc", EntryPoint = "pthread_sigmask")]
+    internal static partial int PthreadSigmask(int how, ulong* set, ulong* oldSet);
+
+    [LibraryImport("libc", EntryPoint = "sigtimedwait", SetLastError = true)]
+    internal static partial int Sigtimedwait(ulong* set, void* info, Timespec* timeout);
+
+    [LibraryImport("libc", EntryPoint = "signal", SetLastError = true)]
+    internal static partial nint Signal(int sig, nint handler);
+
+    [LibraryImport("libc", EntryPoint = "__libc_current_sigrtmin")]
+    internal static partial int CurrentSigRtMin();
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Timespec { public long Seconds, Nanoseconds; }
+}

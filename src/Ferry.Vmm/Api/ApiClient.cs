@@ -1,0 +1,66 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Ferry.Vmm.Api;
+
+/// <summary>The other end of ApiServer: what `ferry pause|resume|status|stop|list` use.</summary>
+public sealed class ApiClient(string socketPath)
+{
+    public string SocketPath { get; } = socketPath;
+
+    public Task<VmStatus> StatusAsync(CancellationToken cancellationToken) => SendAsync("GET", "/vm", ApiJson.Default.VmStatus, cancellationToken);
+    public Task<PauseResult> PauseAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/pause", ApiJson.Default.PauseResult, cancellationToken);
+    public Task<ApiOk> ResumeAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/resume", ApiJson.Default.ApiOk, cancellationToken);
+    public Task<ApiOk> StopAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/stop", ApiJson.Default.ApiOk, cancellationToken);
+
+    /// <summary>True when something answers on the socket (a live VM), false for a stale socket file.</summary>
+    public static bool IsAlive(string socketPath)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private async Task<T> SendAsync<T>(string method, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), cancellationToken);
+        }
+        catch (SocketException e)
+        {
+            throw new ApiException($"no VM answers on {SocketPath}: {e.Message}");
+        }
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var request = $"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken);
+        var response = await HttpMessage.ReadAsync(stream, cancellationToken)
+            ?? throw new ApiException($"malformed answer from {SocketPath}");
+        var statusParts = response.StartLine.Split(' ', 3);
+        if (statusParts.Length < 2 || statusParts[1] != "200")
+        {
+            string reason = response.StartLine;
+            try { reason = JsonSerializer.Deserialize(response.Body, ApiJson.Default.ApiError)?.Error ?? reason; }
+            catch (JsonException) { }
+            throw new ApiException(reason);
+        }
+        try
+        {
+            return JsonSerializer.Deserialize(response.Body, type) ?? throw new ApiException($"empty answer from {SocketPath}");
+        }
+        catch (JsonException e)
+        {
+            throw new ApiException($"malformed answer from {SocketPath}: {e.Message}");
+        }
+    }
+}

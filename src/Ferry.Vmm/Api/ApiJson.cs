@@ -1,0 +1,11 @@
+using System.Text.Json.Serialization;
+
+namespace Ferry.Vmm.Api;
+
+/// <summary>Source-generated JSON for the control API: no reflection, so it works in the NativeAOT ferry binary.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]
+[JsonSerializable(typeof(VmStatus))]
+[JsonSerializable(typeof(PauseResult))]
+[JsonSerializable(typeof(ApiError))]
+[JsonSerializable(typeof(ApiOk))]
+public sealed partial class ApiJson : JsonSerializerContext;

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+
+namespace Ferry.Vmm;
+
+public sealed partial class KvmVm
+{
+    // Serializes pause and resume. The state lock is held only for moments: a vCPU that ends the
+    // VM takes it, and must never wait for a pause that is waiting for that vCPU.
+    private readonly object _controlLock = new();
+
+    /// <summary>
+    /// Stops every vCPU and freezes kvmclock, as QEMU does: guest time stands still while the
+    /// VM is paused, so the guest sees no jump when it resumes. Returns how long the pause took.
+    /// </summary>
+    public TimeSpan Pause()
+    {
+        lock (_controlLock)
+        {
+            lock (_stateLock)
+            {
+                if (_state == VmRunState.Paused) return TimeSpan.Zero;
+                if (_state != VmRunState.Running) throw new InvalidOperationException($"the VM is {Describe(_state)}, not running");
+            }
+            var started = Stopwatch.GetTimestamp();
+            _gate.Pause(KickAll, () => _vcpus.Count(v => v.IsRunning));
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            lock (_stateLock)
+            {
+                if (_state != VmRunState.Running) throw new InvalidOperationException($"the VM is {Describe(_state)}");
+                _clockAtPause = _vm.GetClock();
+                _state = VmRunState.Paused;
+            }
+            return elapsed;
+        }
+    }
+
+    /// <summary>Restores kvmclock to where it stood at the pause and lets the vCPUs run on.</summary>
+    public void Resume()
+    {
+        lock (_controlLock)
+        {
+            lock (_stateLock)
+            {
+                if (_state == VmRunState.Running) return;
+                if (_state != VmRunState.Paused) throw new InvalidOperationException($"the VM is {Describe(_state)}, not paused");
+                _vm.SetClock(_clockAtPause with { Flags = 0, Realtime = 0, HostTsc = 0 });
+                _state = VmRunState.Running;
+            }
+            _gate.Resume();
+        }
+    }
+
+    private static string Describe(VmRunState state) => state.ToString().ToLowerInvariant();
+}

@@ -1,0 +1,78 @@
+using Ferry.Kvm;
+using Ferry.Kvm.Structs;
+using Ferry.Migration.Vm;
+
+namespace Ferry.Vmm.Memory;
+
+/// <summary>Guest RAM: one lazily populated host mapping, registered with KVM as one slot per region.</summary>
+public sealed class GuestMemory : IDisposable
+{
+    private readonly HostMemory _host;
+
+    public GuestMemory(GuestMemoryMap map)
+    {
+        Map = map;
+        _host = HostMemory.MapAnonymous(map.SizeBytes);
+    }
+
+    public GuestMemoryMap Map { get; }
+    public GuestMemoryLayout Layout => new(Map.Regions, HostMemory.PageSize);
+
+    /// <summary>Registers each region as KVM slot i, with dirty logging on or off.</summary>
+    public void RegisterSlots(VmFd vm, bool logDirtyPages)
+    {
+        ulong offset = 0;
+        for (int slot = 0; slot < Map.Regions.Count; slot++)
+        {
+            var region = Map.Regions[slot];
+            vm.SetUserMemoryRegion(new KvmUserspaceMemoryRegion
+            {
+                Slot = (uint)slot,
+                Flags = logDirtyPages ? KvmUserspaceMemoryRegion.LogDirtyPages : 0,
+                GuestPhysAddr = region.Gpa,
+                MemorySize = region.SizeBytes,
+                UserspaceAddr = (ulong)_host.Address + offset,
+            });
+            offset += region.SizeBytes;
+        }
+    }
+
+    /// <summary>The bytes at [gpa, gpa + length). The range must lie inside one region.</summary>
+    public Span<byte> Span(ulong gpa, int length)
+    {
+        long offset = Map.HostOffset(gpa);
+        if (offset < 0 || length > 0 && Map.HostOffset(gpa + (ulong)length - 1) != offset + length - 1)
+            throw new ArgumentOutOfRangeException(nameof(gpa), $"guest range {gpa:x}+{length:x} is not RAM");
+        return _host.Slice((ulong)offset, length);
+    }
+
+    public void Write(ulong gpa, ReadOnlySpan<byte> data)
+    {
+        // Large writes (kernels, initrds) are split so each piece fits an int-sized span.
+        const int Chunk = 1 << 30;
+        for (int done = 0; done < data.Length; done += Chunk)
+        {
+            int n = Math.Min(Chunk, data.Length - done);
+            data.Slice(done, n).CopyTo(Span(gpa + (ulong)done, n));
+        }
+    }
+
+    /// <summary>Marks the pages of <paramref name="region"/> that are resident in host RAM.</summary>
+    public PageSet ResidentPages(MemoryRegion region)
+    {
+        var set = new PageSet(region, HostMemory.PageSize);
+        long hostOffset = Map.HostOffset(region.Gpa);
+        const long ChunkPages = 1 << 18;
+        var vec = new byte[ChunkPages];
+        for (long first = 0; first < set.PageCount; first += ChunkPages)
+        {
+            long n = Math.Min(ChunkPages, set.PageCount - first);
+            _host.GetResidentPages((ulong)(hostOffset + first * HostMemory.PageSize), (ulong)n * HostMemory.PageSize, vec);
+            for (long i = 0; i < n; i++)
+                if ((vec[i] & 1) != 0) set.Add(first + i);
+        }
+        return set;
+    }
+
+    public void Dispose() => _host.Dispose();
+}
