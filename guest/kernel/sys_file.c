@@ -1,0 +1,230 @@
+/* Files: the console on fds 0-2 and read-only files of the initrd. Reads of more than a few
+ * hundred bytes are copied by a CPL-3 helper straight from the initrd mapping. */
+#include "syscalls.h"
+#include "cpio.h"
+
+#define AT_FDCWD -100
+#define AT_EMPTY_PATH 0x1000
+#define SMALL_COPY 256
+extern char helper_copy[];
+
+static struct open_file *get_fd(struct proc *p, u64 fd)
+{
+    return fd < MAX_FDS ? p->fds[fd] : NULL;
+}
+
+/* Copy n bytes of file data to user buf and return n from the system call. */
+static s64 copy_out(struct thread *t, struct frame *f, u64 buf, u64 phys, u64 n)
+{
+    if (n <= SMALL_COPY) return copy_to_user(t->proc, buf, phys_to_virt(phys), n) < 0 ? -EFAULT : (s64)n;
+    t->helper_ret = *f;
+    t->helper_ret.rax = n;
+    run_helper(t, f, H_SYSRET, tramp_va(helper_copy), buf, initrd_user_va(phys), n, 0);
+    return RET_NOTOUCH;
+}
+
+static s64 console_out(struct proc *p, u64 buf, u64 n)
+{
+    if (user_range_ready(p, buf, n, 0) < 0) return -EFAULT;
+    console_write((const char *)buf, n); /* the process's page tables are loaded */
+    return (s64)n;
+}
+
+SYSCALL(write)
+{
+    struct open_file *o = get_fd(t->proc, A0);
+    if (!o) return -EBADF;
+    if (o->file) return -EBADF;
+    return console_out(t->proc, A1, A2);
+}
+
+SYSCALL(writev)
+{
+    struct open_file *o = get_fd(t->proc, A0);
+    if (!o || o->file) return -EBADF;
+    s64 total = 0;
+    for (u64 i = 0; i < A2 && i < 1024; i++) {
+        u64 iov[2];
+        if (copy_from_user(t->proc, iov, A1 + 16 * i, 16) < 0) return -EFAULT;
+        s64 r = console_out(t->proc, iov[0], iov[1]);
+        if (r < 0) return total ? total : r;
+        total += r;
+    }
+    return total;
+}
+
+static s64 do_read(struct thread *t, struct frame *f, struct open_file *o, u64 buf, u64 count, u64 off)
+{
+    if (!o->file) return 0; /* console input: end of file */
+    if ((o->file->mode & 0170000) == 0040000) return -EISDIR;
+    if (off >= o->file->size) return 0;
+    u64 n = MIN(count, o->file->size - off);
+    return copy_out(t, f, buf, o->file->data_phys + off, n);
+}
+
+SYSCALL(read)
+{
+    struct open_file *o = get_fd(t->proc, A0);
+    if (!o) return -EBADF;
+    s64 r = do_read(t, f, o, A1, A2, o->off);
+    if (r == RET_NOTOUCH) o->off += t->helper_ret.rax;
+    else if (r > 0) o->off += r;
+    return r;
+}
+
+SYSCALL(pread64)
+{
+    struct open_file *o = get_fd(t->proc, A0);
+    if (!o) return -EBADF;
+    if (!o->file) return -ESPIPE;
+    return do_read(t, f, o, A1, A2, A3);
+}
+
+SYSCALL(lseek)
+{
+    struct open_file *o = get_fd(t->proc, A0);
+    if (!o) return -EBADF;
+    if (!o->file) return -ESPIPE;
+    s64 base = A2 == 0 ? 0 : A2 == 1 ? (s64)o->off : A2 == 2 ? (s64)o->file->size : -1;
+    if (base < 0 || base + (s64)A1 < 0) return -EINVAL;
+    o->off = base + (s64)A1;
+    return (s64)o->off;
+}
+
+static s64 open_path(struct proc *p, s64 dirfd, u64 upath, u64 flags)
+{
+    char path[256];
+    if (strncpy_from_user(p, path, upath, sizeof path) < 0) return -EFAULT;
+    (void)dirfd; /* the working directory is always "/" */
+    if (flags & 3) return -30; /* EROFS: the initrd is read-only */
+    const struct cpio_file *file = cpio_lookup(path);
+    if (!file) return -ENOENT;
+    if ((flags & 0200000) && (file->mode & 0170000) != 0040000) return -ENOTDIR;
+    for (int fd = 0; fd < MAX_FDS; fd++)
+        if (!p->fds[fd]) {
+            p->fds[fd] = kzalloc(sizeof(struct open_file));
+            p->fds[fd]->file = file;
+            return fd;
+        }
+    return -EMFILE;
+}
+
+SYSCALL(open) { (void)f; return open_path(t->proc, AT_FDCWD, A0, A1); }
+SYSCALL(openat) { return open_path(t->proc, (s64)A0, A1, A2); }
+
+SYSCALL(close)
+{
+    struct proc *p = t->proc;
+    if (A0 >= MAX_FDS || !p->fds[A0]) return -EBADF;
+    kfree(p->fds[A0], sizeof(struct open_file));
+    p->fds[A0] = NULL;
+    return 0;
+}
+
+struct kstat {
+    u64 dev, ino, nlink;
+    u32 mode, uid, gid, pad0;
+    u64 rdev;
+    s64 size, blksize, blocks;
+    u64 atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns;
+    s64 reserved[3];
+};
+
+static s64 fill_stat(struct proc *p, const struct cpio_file *file, u64 ubuf)
+{
+    struct kstat st;
+    memset(&st, 0, sizeof st);
+    st.nlink = 1;
+    st.blksize = 4096;
+    if (file) {
+        st.dev = 1;
+        st.ino = file->ino;
+        st.mode = file->mode;
+        st.size = (s64)file->size;
+        st.blocks = (s64)(ALIGN_UP(file->size, 512) / 512);
+        st.atime = st.mtime = st.ctime = file->mtime;
+    } else {
+        st.mode = 0020620; /* character device: the console */
+        st.rdev = (4 << 8) | 64;
+    }
+    return copy_to_user(p, ubuf, &st, sizeof st) < 0 ? -EFAULT : 0;
+}
+
+SYSCALL(fstat)
+{
+    struct open_file *o = get_fd(t->proc, A0);
+    if (!o) return -EBADF;
+    return fill_stat(t->proc, o->file, A1);
+}
+
+static s64 stat_path(struct proc *p, u64 upath, u64 ubuf)
+{
+    char path[256];
+    if (strncpy_from_user(p, path, upath, sizeof path) < 0) return -EFAULT;
+    const struct cpio_file *file = cpio_lookup(path);
+    if (!file) return -ENOENT;
+    return fill_stat(p, file, ubuf);
+}
+
+SYSCALL(stat) { (void)f; return stat_path(t->proc, A0, A1); }
+
+SYSCALL(newfstatat)
+{
+    char c = 0;
+    if ((A3 & AT_EMPTY_PATH) && (copy_from_user(t->proc, &c, A1, 1) == 0 && c == 0)) {
+        struct open_file *o = get_fd(t->proc, A0);
+        if (!o) return -EBADF;
+        return fill_stat(t->proc, o->file, A2);
+    }
+    return stat_path(t->proc, A1, A2);
+}
+
+SYSCALL(access)
+{
+    char path[256];
+    (void)f;
+    if (strncpy_from_user(t->proc, path, A0, sizeof path) < 0) return -EFAULT;
+    return cpio_lookup(path) ? 0 : -ENOENT;
+}
+
+SYSCALL(faccessat)
+{
+    char path[256];
+    if (strncpy_from_user(t->proc, path, A1, sizeof path) < 0) return -EFAULT;
+    return cpio_lookup(path) ? 0 : -ENOENT;
+}
+
+static s64 do_readlink(struct proc *p, u64 upath, u64 buf, u64 size)
+{
+    char path[256];
+    if (strncpy_from_user(p, path, upath, sizeof path) < 0) return -EFAULT;
+    const struct cpio_file *file = cpio_lookup(path);
+    if (!file) return -ENOENT; /* including /proc/self/exe: there is no /proc */
+    if ((file->mode & 0170000) != 0120000) return -EINVAL;
+    u64 n = MIN(size, file->size);
+    return copy_to_user(p, buf, phys_to_virt(file->data_phys), n) < 0 ? -EFAULT : (s64)n;
+}
+
+SYSCALL(readlink) { (void)f; return do_readlink(t->proc, A0, A1, A2); }
+SYSCALL(readlinkat) { return do_readlink(t->proc, A1, A2, A3); }
+
+SYSCALL(ioctl)
+{
+    (void)f;
+    if (!get_fd(t->proc, A0)) return -EBADF;
+    return -ENOTTY;
+}
+
+SYSCALL(fcntl)
+{
+    if (!get_fd(t->proc, A0)) return -EBADF;
+    if (A1 == 3) return get_fd(t->proc, A0)->file ? 0 : 2; /* F_GETFL */
+    return 0;
+}
+
+SYSCALL(getcwd)
+{
+    (void)f;
+    if (A1 < 2) return -ERANGE;
+    return copy_to_user(t->proc, A0, "/", 2) < 0 ? -EFAULT : 2;
+}
