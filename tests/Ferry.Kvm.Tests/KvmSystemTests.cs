@@ -1,5 +1,7 @@
 using Ferry.Kvm.Structs;
 
+using Ferry.Tests.Shared;
+
 namespace Ferry.Kvm.Tests;
 
 public sealed class KvmSystemTests

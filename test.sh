@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# ./test.sh   runs every test of Ferry. Installs what it needs; KVM tests skip, with the reason
+# shown, only where /dev/kvm is missing. Ends with a line "N passed, N failed, N skipped".
+set -uo pipefail
+source "$(dirname "$0")/scripts/prerequisites.sh"
+cd "$ferry_root"
+
+ensure_packages "${ferry_packages[@]}" || exit 1
+ensure_dotnet || exit 1
+
+echo "== building the test guest"
+guest=$(build_guest) || exit 1
+export FERRY_GUEST_DIR="$guest"
+echo "   $guest"
+
+echo "== building ferry (NativeAOT), which the end-to-end tests run"
+bin=$(build_ferry) || exit 1
+export FERRY_BIN="$bin"
+echo "   $bin"
+
+# Each VM's control socket goes into a run directory of this test run only.
+export FERRY_RUN_DIR="$ferry_root/artifacts/run"
+mkdir -p "$FERRY_RUN_DIR"
+
+echo "== running the tests"
+results="$ferry_root/artifacts/test-results"
+rm -rf "$results"
+dotnet test Ferry.sln --logger "trx" --results-directory "$results" --logger "console;verbosity=minimal" 2>&1 \
+    | grep -vE "^\s*$|Determining projects|Restored |up-to-date for restore" 
+status=${PIPESTATUS[0]}
+
+python3 "$ferry_root/scripts/summarize-trx.py" "$results"/*.trx || status=1
+exit $status
