@@ -32,6 +32,8 @@ public sealed class ApiClient(string socketPath)
 
     private async Task<T> SendAsync<T>(string method, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
+        if (!File.Exists(SocketPath))
+            throw new ApiException($"no VM has the API socket {SocketPath} (see `ferry list`)");
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
@@ -39,7 +41,7 @@ public sealed class ApiClient(string socketPath)
         }
         catch (SocketException e)
         {
-            throw new ApiException($"no VM answers on {SocketPath}: {e.Message}");
+            throw new ApiException($"no VM answers on {SocketPath} ({e.Message}); it may have ended");
         }
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var request = $"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";

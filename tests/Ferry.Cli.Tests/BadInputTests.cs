@@ -1,0 +1,79 @@
+using Ferry.Cli.Tests.Infrastructure;
+using Ferry.Tests.Shared;
+
+namespace Ferry.Cli.Tests;
+
+/// <summary>Every bad input ends with one line on stderr, exit code 2, and no VM left behind.</summary>
+[Collection(KvmCollection.Name)]
+public sealed class BadInputTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-bad-input-").FullName;
+
+    private string File(string name, byte[] bytes)
+    {
+        string path = Path.Combine(_dir, name);
+        System.IO.File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static void AssertRefused((int Code, string Stdout, string Stderr) result, string expected)
+    {
+        Assert.Equal((int)ExitCode.BadInput, result.Code);
+        var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("ferry: ", lines[0]);
+        Assert.Contains(expected, lines[0]);
+        Assert.DoesNotContain("   at ", result.Stderr);
+    }
+
+    [Fact]
+    public void Missing_kernel() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", Path.Combine(_dir, "nope")), "no such file");
+
+    [Fact]
+    public void Corrupt_kernel() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", File("junk", [.. Enumerable.Range(0, 5000).Select(i => (byte)(i * 37))])),
+            "neither an ELF kernel with a PVH note nor a Linux bzImage");
+
+    [Fact]
+    public void Truncated_elf_kernel()
+    {
+        var elf = System.IO.File.ReadAllBytes(TestGuest.Kernel);
+        AssertRefused(FerryProcess.Run("run", "--kernel", File("short.elf", elf[..(elf.Length / 3)])), "truncated");
+    }
+
+    [Fact]
+    public void Elf_without_pvh_note() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", File("nonote.elf", BrokenKernels.WithoutPvhNote())), "no PVH entry note");
+
+    [Fact]
+    public void Initrd_too_large_for_the_ram() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--memory", "64M", "--initrd", File("big.cpio", new byte[80 << 20])),
+            "does not fit");
+
+    [Fact]
+    public void Memory_larger_than_the_host() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--memory", "1T"), "more than this host has");
+
+    [Fact]
+    public void Too_many_vcpus() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--cpus", "64"), "--cpus 64");
+
+    [Fact]
+    public void Zero_vcpus() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--cpus", "0"), "--cpus 0");
+
+    [Fact]
+    public void Unknown_option() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--frobnicate"), "--frobnicate");
+
+    [Fact]
+    public void Nonsense_size() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--memory", "lots"), "not a size");
+
+    [Fact]
+    public void Missing_initrd() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--initrd", Path.Combine(_dir, "none.cpio")), "no such file");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}

@@ -1,0 +1,23 @@
+using Ferry.Cli.Tests.Infrastructure;
+
+namespace Ferry.Cli.Tests;
+
+public sealed class HelpTests
+{
+    [Theory]
+    [InlineData]
+    [InlineData("run")]
+    [InlineData("pause")]
+    [InlineData("resume")]
+    [InlineData("status")]
+    [InlineData("stop")]
+    [InlineData("list")]
+    [InlineData("demo")]
+    public void Every_command_explains_itself_with_an_example(params string[] command)
+    {
+        var (code, stdout, _) = FerryProcess.Run([.. command, "--help"]);
+        Assert.Equal(0, code);
+        Assert.Contains("Example", stdout);
+        Assert.Contains("Usage", stdout);
+    }
+}
