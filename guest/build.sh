@@ -133,6 +133,10 @@ check_static() {   # FILE WHAT
     if readelf -lW "$1" | grep -q '^ *INTERP '; then
         die "$2 is dynamically linked (it has an ELF interpreter); the guest runs static programs only: rebuild it with -static"
     fi
+    # No interpreter but shared libraries needed: a shared object, just as unusable.
+    if readelf -dW "$1" 2>/dev/null | grep -q '(NEEDED)'; then
+        die "$2 needs shared libraries; the guest runs static programs only: rebuild it with -static"
+    fi
     return 0
 }
 for i in "${!add_files[@]}"; do check_static "${add_files[$i]}" "--add ${add_files[$i]}"; done
