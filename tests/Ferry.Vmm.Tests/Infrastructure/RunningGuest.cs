@@ -12,11 +12,17 @@ public sealed class RunningGuest : IDisposable
 
     public static RunningGuest Start(int cpus, ulong memoryBytes, string commandLine)
     {
+        var guest = Create(cpus, memoryBytes, commandLine);
+        guest.Vm.Start();
+        return guest;
+    }
+
+    /// <summary>A VM built and loaded but not started: a destination to load state into.</summary>
+    public static RunningGuest Create(int cpus, ulong memoryBytes, string commandLine)
+    {
         var console = new ConsoleLines();
         var config = new VmConfig($"test-{Guid.NewGuid():N}"[..16], TestGuest.Kernel, TestGuest.Initrd, memoryBytes, cpus, commandLine);
-        var vm = KvmVm.Create(config, console.Write);
-        vm.Start();
-        return new RunningGuest(vm, console);
+        return new RunningGuest(KvmVm.Create(config, console.Write), console);
     }
 
     public System.Text.RegularExpressions.Match WaitFor(string pattern, int seconds = 60, int from = 0) =>

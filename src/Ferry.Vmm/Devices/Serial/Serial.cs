@@ -43,6 +43,18 @@ public sealed class Serial : IPortDevice
         return serial;
     }
 
+    /// <summary>Takes over a saved state in place (the device keeps its IRQ line and output).</summary>
+    public void LoadFrom(SerialState state)
+    {
+        lock (_lock)
+        {
+            (_ier, _lcr, _mcr, _scratch, _divisor, _thrEmptyPending) =
+                (state.Ier, state.Lcr, state.Mcr, state.Scratch, state.Divisor, state.ThrEmptyPending);
+            _input.Clear();
+            foreach (byte b in state.PendingInput) _input.Enqueue(b);
+        }
+    }
+
     /// <summary>Queues keyboard input for the guest (dropped beyond 4 KiB, as a real FIFO overruns).</summary>
     public void Enqueue(ReadOnlySpan<byte> bytes)
     {
