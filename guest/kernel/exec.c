@@ -128,8 +128,14 @@ int proc_start(int workload, const char *path, const char *args_in)
         if (h->type != PT_LOAD || !h->memsz) continue;
         if (h->offset + h->filesz > file->size || ncopies >= (int)ARRAY_SIZE(copies) - 1) return -EINVAL;
         u64 start = ALIGN_DOWN(bias + h->vaddr, PAGE_SIZE), end = ALIGN_UP(bias + h->vaddr + h->memsz, PAGE_SIZE);
-        /* writable and executable while the helper copies; programs do not rely on W^X */
-        vma_set(p, start, end, PROT_READ | PROT_WRITE | PROT_EXEC, VMA_ANON);
+        /* ELF p_flags: X=1 W=2 R=4; PROT_*: R=1 W=2 X=4 */
+        u32 prot = ((h->flags & 4) ? PROT_READ : 0) | ((h->flags & 2) ? PROT_WRITE : 0) | ((h->flags & 1) ? PROT_EXEC : 0);
+        vma_set(p, start, end, prot, VMA_ANON);
+        if (p->nseg < 8) {
+            p->seg_start[p->nseg] = start;
+            p->seg_end[p->nseg] = end;
+            p->seg_prot[p->nseg++] = prot;
+        }
         if (h->filesz)
             copies[ncopies++] = (typeof(copies[0])){ bias + h->vaddr, initrd_user_va(file->data_phys + h->offset), h->filesz };
         if (!phdr_va && eh->phoff >= h->offset && eh->phoff < h->offset + h->filesz)
@@ -138,6 +144,7 @@ int proc_start(int workload, const char *path, const char *args_in)
     }
     copies[ncopies++] = (typeof(copies[0])){ 0, 0, 0 };
     p->brk_start = p->brk = top;
+    p->loading = 1;
     vma_set(p, STACK_TOP - STACK_SIZE, STACK_TOP, PROT_READ | PROT_WRITE, VMA_ANON);
 
     /* strings and AT_RANDOM at the top, then the pointer block */

@@ -11,7 +11,9 @@
 extern char user_page_start[], helper_copy_end[], helper_copylist_end[];
 extern char helper_xsave_end[], helper_xrstor_end[], helper_fxsave_end[], helper_fxrstor_end[];
 
+#define SLICE_NS 10000000UL /* time slice, only while threads wait for a vCPU */
 static struct thread *runq_head, *runq_tail;
+static void arm_timer(struct cpu *c);
 static struct thread *waitq;
 int live_threads;
 static int next_id = 1;
@@ -43,21 +45,54 @@ static void runq_remove(struct thread *t)
         }
 }
 
-void make_runnable(struct thread *t)
+static void runq_push(struct thread *t)
 {
     t->state = T_RUNNABLE;
-    if (t->on_cpu) return; /* its vCPU is finishing a helper for it and will carry on with it */
     t->next = NULL;
     if (runq_tail) runq_tail->next = t;
     else runq_head = t;
     runq_tail = t;
+}
+
+void make_runnable(struct thread *t)
+{
+    t->state = T_RUNNABLE;
+    if (t->on_cpu) return; /* its vCPU is finishing a helper for it and will carry on with it */
+    runq_push(t);
     struct cpu *me = this_cpu();
     for (int i = 0; i < ncpus; i++)
         if (cpus[i] != me && cpus[i]->idle) {
             cpus[i]->idle = 0; /* one wake-up per new runnable thread */
             apic_send_ipi(cpus[i]->apic_id, VEC_WAKE);
-            break;
+            return;
         }
+    /* Every other vCPU is busy: ask one (in turn) to give way (maybe_preempt); the running
+     * threads also get time slices from now on. */
+    static int next_victim;
+    for (int k = 0; k < ncpus; k++) {
+        struct cpu *c = cpus[(next_victim + k) % ncpus];
+        if (c != me && c->cur && c->online) {
+            next_victim = (int)(c->index + 1);
+            apic_send_ipi(c->apic_id, VEC_WAKE);
+            return;
+        }
+    }
+}
+
+/* An interrupt arrived while t ran at CPL 3 and threads are waiting for a vCPU: t goes to
+ * the back of the run queue (after its SIMD state is saved) and the first waiter runs. This
+ * is the only preemption: it happens when a sleeper's timer fires or a wake-up IPI lands,
+ * never on a tick. */
+void maybe_preempt(struct thread *t, struct frame *f)
+{
+    struct cpu *c = this_cpu();
+    if (runq_head && !c->slice_end) { /* threads started waiting: slice this one from now */
+        c->slice_end = clock_ns() + SLICE_NS;
+        arm_timer(c);
+    }
+    if (!runq_head || t->helper != H_NONE || (f->rip >= TRAMP_VA && f->rip < TRAMP_VA + PAGE_SIZE)) return;
+    t->yielding = 1;
+    block_current(t, f);
 }
 
 /* ---- waiting: futexes and sleeps share one list; deadlines are monotonic ns ---- */
@@ -66,6 +101,11 @@ static void arm_timer(struct cpu *c)
     u64 earliest = 0;
     for (struct thread *t = waitq; t; t = t->wnext)
         if (t->deadline && (!earliest || t->deadline < earliest)) earliest = t->deadline;
+    if (c->cur && runq_head && c->slice_end) {
+        u64 now = clock_ns();
+        if (c->slice_end <= now) c->slice_end = now + SLICE_NS / 10; /* preemption was not possible: retry */
+        if (!earliest || c->slice_end < earliest) earliest = c->slice_end;
+    }
     if (earliest == c->timer_deadline) return;
     c->timer_deadline = earliest;
     if (!earliest) {
@@ -155,6 +195,8 @@ static void switch_to(struct cpu *c, struct thread *t, struct frame *f)
     t->on_cpu = 1;
     t->state = T_RUNNING;
     c->cur = t;
+    c->slice_end = runq_head ? clock_ns() + SLICE_NS : 0;
+    if (c->slice_end) arm_timer(c);
     if (read_cr3() != t->proc->pml4) write_cr3(t->proc->pml4);
     wrmsr(MSR_FS_BASE, t->fs_base);
     *f = t->ctx;
@@ -224,7 +266,7 @@ void helper_done(struct thread *t, struct frame *f)
         t->on_cpu = 0;
         if (t->yielding) {
             t->yielding = 0;
-            make_runnable(t);
+            runq_push(t); /* no wake-ups: it gives way, nobody needs to make room for it */
             schedule(f);
             return;
         }
@@ -239,6 +281,11 @@ void helper_done(struct thread *t, struct frame *f)
     } else { /* a copy for a system call or for exec: resume the real context */
         t->helper = H_NONE;
         *f = t->helper_ret;
+        struct proc *p = t->proc;
+        if (p->loading && rip == tramp_va(helper_copylist_end)) { /* segments filled: final rights */
+            p->loading = 0;
+            for (int i = 0; i < p->nseg; i++) protect_range(p, p->seg_start[i], p->seg_end[i], p->seg_prot[i]);
+        }
     }
 }
 

@@ -61,8 +61,8 @@ SYSCALL(munmap)
     return 0;
 }
 
-/* Only the mappings' rights change; pages already mapped keep theirs (a test guest does not
- * need to enforce a reduction), and a fault upgrades a page when rights grew. */
+/* New rights for the mappings and for the pages already present (a fault upgrades a page
+ * when rights grew). */
 SYSCALL(mprotect)
 {
     struct proc *p = t->proc;
@@ -76,7 +76,10 @@ SYSCALL(mprotect)
         pieces[n++] = (struct vma){ MAX(v->start, start), MIN(v->end, end), (u32)A2 & 7, v->kind };
     }
     if (!n) return -ENOMEM;
-    for (int i = 0; i < n; i++) vma_set(p, pieces[i].start, pieces[i].end, pieces[i].prot, pieces[i].kind);
+    for (int i = 0; i < n; i++) {
+        vma_set(p, pieces[i].start, pieces[i].end, pieces[i].prot, pieces[i].kind);
+        protect_range(p, pieces[i].start, pieces[i].end, pieces[i].prot);
+    }
     (void)f;
     return 0;
 }

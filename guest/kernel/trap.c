@@ -124,10 +124,13 @@ static void user_trap(struct cpu *c, struct frame *f)
     }
     case VEC_TIMER:
         timer_interrupt();
+        maybe_preempt(t, f);
         return;
     case VEC_WAKE:
+        apic_eoi();
+        maybe_preempt(t, f);
+        return;
     case VEC_SPURIOUS:
-        if (f->vector != VEC_SPURIOUS) apic_eoi();
         return;
     }
     if (f->vector >= 32) { /* some device interrupt we never asked for */

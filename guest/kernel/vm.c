@@ -69,8 +69,9 @@ int handle_user_fault(struct proc *p, u64 va, int write)
 {
     struct vma *v = vma_find(p, va);
     if (!v || v->kind != VMA_ANON || !(v->prot & (PROT_READ | PROT_WRITE | PROT_EXEC))) return -1;
-    if (write && !(v->prot & PROT_WRITE)) return -1;
-    u64 flags = PTE_U | ((v->prot & PROT_WRITE) ? PTE_W : 0);
+    int writable = (v->prot & PROT_WRITE) || p->loading; /* the ELF copy helper fills read-only segments */
+    if (write && !writable) return -1;
+    u64 flags = PTE_U | (writable ? PTE_W : 0);
     int level;
     u64 *e = pte_walk(p->pml4, va, 0, &level);
     if (e && (*e & PTE_P)) { /* present: rights grew (mprotect) since it was mapped */
@@ -157,6 +158,37 @@ int user_range_ready(struct proc *p, u64 va, size_t n, int write)
     for (u64 a = ALIGN_DOWN(va, PAGE_SIZE); a < va + n; a += PAGE_SIZE)
         if (!user_ptr(p, a < va ? va : a, write)) return -EFAULT;
     return 0;
+}
+
+/* Make the present pages of [start, end) match prot: no U bit for PROT_NONE (the page and
+ * its contents stay, so a later mprotect brings them back), no W bit without PROT_WRITE.
+ * A 2 MiB page only partly inside the range keeps its rights. */
+void protect_range(struct proc *p, u64 start, u64 end, u32 prot)
+{
+    u64 *pml4 = phys_to_virt(p->pml4);
+    u64 set = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC) ? PTE_U : 0) | (prot & PROT_WRITE ? PTE_W : 0);
+    for (u64 va = start; va < end;) {
+        u64 *e4 = &pml4[(va >> 39) & 511];
+        if (!(*e4 & PTE_P)) { va = ALIGN_DOWN(va, 1UL << 39) + (1UL << 39); continue; }
+        u64 *e3 = &((u64 *)phys_to_virt(*e4 & PTE_ADDR))[(va >> 30) & 511];
+        if (!(*e3 & PTE_P)) { va = ALIGN_DOWN(va, 1UL << 30) + (1UL << 30); continue; }
+        u64 *e2 = &((u64 *)phys_to_virt(*e3 & PTE_ADDR))[(va >> 21) & 511];
+        if (!(*e2 & PTE_P)) { va = ALIGN_DOWN(va, HUGE_SIZE) + HUGE_SIZE; continue; }
+        if (*e2 & PTE_PS) {
+            if (!(va & (HUGE_SIZE - 1)) && va + HUGE_SIZE <= end) {
+                *e2 = (*e2 & ~(PTE_U | PTE_W)) | set;
+                invlpg(va);
+            }
+            va = ALIGN_DOWN(va, HUGE_SIZE) + HUGE_SIZE;
+            continue;
+        }
+        u64 *e1 = &((u64 *)phys_to_virt(*e2 & PTE_ADDR))[(va >> 12) & 511];
+        if (*e1 & PTE_P) {
+            *e1 = (*e1 & ~(PTE_U | PTE_W)) | set;
+            invlpg(va);
+        }
+        va += PAGE_SIZE;
+    }
 }
 
 /* Drop the page-table entries of [start, end), skipping absent tables wholesale. The pages

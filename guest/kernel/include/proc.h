@@ -49,6 +49,10 @@ struct proc {
     int exiting, exit_status;
     int workload;                 /* index in the workload list */
     u64 next_xsave_slot;
+    int loading;                  /* the exec copy helper is filling the ELF segments */
+    u64 seg_start[8], seg_end[8]; /* ELF segments and their final rights, applied after it */
+    u32 seg_prot[8];
+    int nseg;
     struct thread *threads;       /* all live threads, linked by pnext */
 };
 
@@ -90,6 +94,7 @@ void wait_add(struct thread *t);
 void wake_thread(struct thread *t, s64 result);
 void check_timers(void);
 void timer_interrupt(void);
+void maybe_preempt(struct thread *t, struct frame *f);
 void thread_finish(struct thread *t, struct frame *f);
 struct thread *thread_new(struct proc *p);
 void run_helper(struct thread *t, struct frame *f, int kind, u64 entry, u64 rdi, u64 rsi, u64 rcx, u64 rbx);
@@ -111,6 +116,7 @@ int copy_from_user(struct proc *p, void *dst, u64 src, size_t n);
 int strncpy_from_user(struct proc *p, char *dst, u64 src, size_t n);
 int user_range_ready(struct proc *p, u64 va, size_t n, int write);
 void unmap_range(struct proc *p, u64 start, u64 end);
+void protect_range(struct proc *p, u64 start, u64 end, u32 prot);
 
 /* syscall.c */
 void do_syscall(struct thread *t, struct frame *f);
