@@ -92,6 +92,7 @@ void kmain(u32 start_info_pa)
     workloads_parse(cmdline);
     smp_boot();
     kprintf("ferry-guest: ready cpus=%d memory=%lu MiB\n", ncpus, usable_bytes >> 20);
+    if (test_panic) panic("requested by ferry.test-panic=1");
     spin_lock(&big_lock);
     workloads_start();
     spin_unlock(&big_lock);

@@ -1,7 +1,9 @@
 /* The command line's workloads: ferry.workload=A;B;C ferry.args="a1 a2;b1;c1" ferry.poweroff=1.
  * Programs are separated by ';' (in both), run at once, one process each; a NAME without '/'
  * is /bin/NAME. When one exits: "ferry-guest: workload exited status=S" (with " name=NAME"
- * when there are several); after the last, power off if asked. */
+ * when there are several); after the last, power off if asked.
+ * ferry.test-panic=1 makes the kernel panic right after the ready line, so a VMM's tests can
+ * check that a crashed guest is reported as dead, never as powered off. */
 #include "boot.h"
 #include "acpi.h"
 #include "proc.h"
@@ -48,10 +50,13 @@ static void field(const char *s, int i, char *out, size_t outsz)
     out[o] = 0;
 }
 
+int test_panic;
+
 void workloads_parse(const char *cmd)
 {
     char list[512], args[1024], v[8];
     if (find_value(cmd, "ferry.poweroff", v, sizeof v)) poweroff = v[0] == '1';
+    if (find_value(cmd, "ferry.test-panic", v, sizeof v)) test_panic = v[0] == '1';
     if (!find_value(cmd, "ferry.workload", list, sizeof list) || !list[0]) return;
     if (!find_value(cmd, "ferry.args", args, sizeof args)) args[0] = 0;
     int count = 1;

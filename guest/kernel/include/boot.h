@@ -14,6 +14,7 @@ struct hvm_modlist_entry { u64 paddr, size, cmdline_paddr, reserved; };
 void workloads_parse(const char *cmdline);
 void workloads_start(void);
 extern int nworkloads;
+extern int test_panic;
 
 /* smp.c */
 void smp_boot(void);
