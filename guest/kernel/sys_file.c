@@ -198,8 +198,9 @@ static s64 do_readlink(struct proc *p, u64 upath, u64 buf, u64 size)
 {
     char path[256];
     if (strncpy_from_user(p, path, upath, sizeof path) < 0) return -EFAULT;
+    if (!strncmp(path, "/proc/", 6)) return -ENOENT; /* glibc asks for /proc/self/exe: no /proc */
     const struct cpio_file *file = cpio_lookup(path);
-    if (!file) return -ENOENT; /* including /proc/self/exe: there is no /proc */
+    if (!file) return -ENOENT;
     if ((file->mode & 0170000) != 0120000) return -EINVAL;
     u64 n = MIN(size, file->size);
     return copy_to_user(p, buf, phys_to_virt(file->data_phys), n) < 0 ? -EFAULT : (s64)n;

@@ -142,11 +142,13 @@ int copy_from_user(struct proc *p, void *dst, u64 src, size_t n)
 
 int strncpy_from_user(struct proc *p, char *dst, u64 src, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    while (i < n) { /* one page walk per page, not per byte */
         const char *s = user_ptr(p, src + i, 0);
         if (!s) return -EFAULT;
-        dst[i] = *s;
-        if (!*s) return (int)i;
+        size_t chunk = MIN(n - i, PAGE_SIZE - ((src + i) & (PAGE_SIZE - 1)));
+        for (size_t k = 0; k < chunk; k++, i++)
+            if (!(dst[i] = s[k])) return (int)i;
     }
     dst[n - 1] = 0;
     return -ERANGE;

@@ -11,7 +11,7 @@
 #define STACK_TOP     0x7ffd00000000UL
 #define STACK_SIZE    (8UL << 20)
 #define MMAP_BASE     0x100000000000UL
-#define PIE_BASE      0x555555554000UL
+#define PIE_BASE      0x555555400000UL  /* 2 MiB aligned, so segments share 2 MiB pages */
 
 #define VEC_TIMER 0x20
 #define VEC_WAKE 0xF0
