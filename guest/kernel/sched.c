@@ -189,6 +189,21 @@ void timer_interrupt(void)
     arm_timer(c);
 }
 
+/* Mappings of p shrank (munmap, mprotect, MADV_DONTNEED): vCPUs running p's threads reload
+ * CR3 at once (an IPI, handled without the big lock; not waited for: freed pages are never
+ * reused, so the short window can only see old contents); vCPUs that merely still have p's
+ * CR3 loaded reload it before they next run a thread. */
+void tlb_shootdown(struct proc *p)
+{
+    struct cpu *me = this_cpu();
+    for (int i = 0; i < ncpus; i++) {
+        struct cpu *c = cpus[i];
+        if (c == me) continue;
+        c->tlb_stale = 1;
+        if (c->cur && c->cur->proc == p) apic_send_ipi(c->apic_id, VEC_FLUSH);
+    }
+}
+
 /* ---- switching ---- */
 static void switch_to(struct cpu *c, struct thread *t, struct frame *f)
 {
@@ -197,7 +212,8 @@ static void switch_to(struct cpu *c, struct thread *t, struct frame *f)
     c->cur = t;
     c->slice_end = runq_head ? clock_ns() + SLICE_NS : 0;
     if (c->slice_end) arm_timer(c);
-    if (read_cr3() != t->proc->pml4) write_cr3(t->proc->pml4);
+    if (read_cr3() != t->proc->pml4 || c->tlb_stale) write_cr3(t->proc->pml4);
+    c->tlb_stale = 0;
     wrmsr(MSR_FS_BASE, t->fs_base);
     *f = t->ctx;
     fpu_load(t, f);

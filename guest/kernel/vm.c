@@ -167,6 +167,7 @@ int user_range_ready(struct proc *p, u64 va, size_t n, int write)
  * A 2 MiB page only partly inside the range keeps its rights. */
 void protect_range(struct proc *p, u64 start, u64 end, u32 prot)
 {
+    if (p->nthreads > 1) tlb_shootdown(p);
     u64 *pml4 = phys_to_virt(p->pml4);
     u64 set = (prot & (PROT_READ | PROT_WRITE | PROT_EXEC) ? PTE_U : 0) | (prot & PROT_WRITE ? PTE_W : 0);
     for (u64 va = start; va < end;) {
@@ -197,6 +198,7 @@ void protect_range(struct proc *p, u64 start, u64 end, u32 prot)
  * themselves are not reused (see mem.c). A partly covered 2 MiB page is split first. */
 void unmap_range(struct proc *p, u64 start, u64 end)
 {
+    if (p->nthreads > 1) tlb_shootdown(p);
     u64 *pml4 = phys_to_virt(p->pml4);
     for (u64 va = start; va < end;) {
         u64 *e4 = &pml4[(va >> 39) & 511];

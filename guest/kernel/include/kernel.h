@@ -123,6 +123,7 @@ struct cpu {
     volatile int online;
     volatile int idle;          /* halted in schedule(), waiting for an IPI or its timer */
     u64 timer_deadline;       /* ns, 0 = not armed */
+    volatile int tlb_stale;   /* a process's mappings shrank while its CR3 stayed loaded here */
     u64 slice_end;            /* ns: when the running thread must give way to queued ones, 0 = never */
     u64 gdt[7];
     struct tss tss;

@@ -15,6 +15,7 @@
 
 #define VEC_TIMER 0x20
 #define VEC_WAKE 0xF0
+#define VEC_FLUSH 0xF1
 #define VEC_SPURIOUS 0xFF
 #define VEC_SYSCALL 256
 
@@ -117,6 +118,7 @@ int strncpy_from_user(struct proc *p, char *dst, u64 src, size_t n);
 int user_range_ready(struct proc *p, u64 va, size_t n, int write);
 void unmap_range(struct proc *p, u64 start, u64 end);
 void protect_range(struct proc *p, u64 start, u64 end, u32 prot);
+void tlb_shootdown(struct proc *p);
 
 /* syscall.c */
 void do_syscall(struct thread *t, struct frame *f);

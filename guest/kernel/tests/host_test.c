@@ -38,6 +38,7 @@ u64 *pte_walk(u64 a, u64 b, int c, int *d) { (void)a, (void)b, (void)c, (void)d;
 int map_page(u64 a, u64 b, u64 c, u64 d) { (void)a, (void)b, (void)c, (void)d; return 0; }
 u64 alloc_page(void) { return 0; }
 u64 alloc_huge(void) { return 0; }
+void tlb_shootdown(struct proc *p) { (void)p; }
 
 static int failures;
 #define CHECK(cond) do { if (!(cond)) { printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); failures++; } } while (0)
