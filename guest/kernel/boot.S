@@ -76,10 +76,21 @@ boot_pdpt_high:
     .fill 510, 8, 0
     .quad boot_pd + 3
     .quad 0
-boot_pd:
+    .globl boot_pd, boot_pd_mmio
+boot_pd:                        /* 0..1 GiB, write-back; also the direct map's first GiB */
     .set i, 0
     .rept 512
     .quad (i << 21) | 0x83
+    .set i, i + 1
+    .endr
+
+    /* In the kernel's .data, not .boot (the instruction check reads .boot as code, and these
+     * are no boot tables): 1..4 GiB, uncached (PCD PWT), the direct map's, ready-made. */
+    .data
+    .p2align 12
+boot_pd_mmio:
+    .rept 1536
+    .quad (i << 21) | 0x9b
     .set i, i + 1
     .endr
 

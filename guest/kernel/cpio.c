@@ -7,14 +7,15 @@ static struct cpio_file files[MAX_FILES];
 static int nfiles;
 u64 initrd_phys, initrd_size;
 
-static u64 hex(const char *s, int n)
+/* 8 ASCII hex digits (either case) at s, a word at a time: a handful of instructions instead of
+ * a loop per digit, which counts at CPL 0 on kvm_pvm (~1 us per instruction). */
+static u64 hex8(const char *s)
 {
-    u64 v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = s[i];
-        v = v * 16 + (c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0);
-    }
-    return v;
+    u64 x = *(const u64u *)s;                                   /* s[0], the top digit, in the low byte */
+    x = (x & 0x0f0f0f0f0f0f0f0fUL) + ((x >> 6) & 0x0101010101010101UL) * 9; /* '0'-'9', 'a'-'f', 'A'-'F' */
+    x = ((x & 0x000f000f000f000fUL) << 4) | ((x >> 8) & 0x000f000f000f000fUL);
+    x = ((x & 0x000000ff000000ffUL) << 8) | ((x >> 16) & 0x000000ff000000ffUL);
+    return ((x & 0xffff) << 16) | (x >> 32);
 }
 
 static const char *strip(const char *p)
@@ -23,6 +24,8 @@ static const char *strip(const char *p)
     return p;
 }
 
+/* One pass over the headers (the initrd holds a dozen files): only the two sizes that lead to
+ * the next header are decoded here; cpio_lookup decodes the rest of the header it returns. */
 int cpio_init(u64 phys, u64 size)
 {
     initrd_phys = phys;
@@ -31,19 +34,17 @@ int cpio_init(u64 phys, u64 size)
     u64 off = 0;
     while (off + 110 <= size) {
         const char *h = base + off;
-        if (memcmp(h, "07070", 5)) return -1;
-        u64 namesize = hex(h + 94, 8), filesize = hex(h + 54, 8);
+        if (*(const u32u *)h != 0x37303730 || h[4] != '0') return -1; /* "07070" */
+        u64 namesize = hex8(h + 94), filesize = hex8(h + 54);
         const char *name = h + 110;
         u64 data = ALIGN_UP(off + 110 + namesize, 4);
-        if (!strcmp(name, "TRAILER!!!")) break;
+        if (namesize == 11 && !memcmp(name, "TRAILER!!!", 11)) break;
         if (nfiles < MAX_FILES) {
             struct cpio_file *f = &files[nfiles++];
             f->name = strip(name);
+            f->header = h;
             f->data_phys = phys + data;
             f->size = filesize;
-            f->mode = (u32)hex(h + 14, 8);
-            f->ino = (u32)hex(h + 6, 8);
-            f->mtime = hex(h + 46, 8);
         }
         off = ALIGN_UP(data + filesize, 4);
     }
@@ -56,10 +57,19 @@ const struct cpio_file *cpio_lookup(const char *path)
     size_t n = strlen(path);
     while (n && path[n - 1] == '/') n--;
     if (n == 0 || (n == 1 && path[0] == '.')) {
-        static struct cpio_file root = { "", 0, 0, 040755, 1, 0 };
+        static struct cpio_file root = { "", 0, 0, 040755, 1, 0, NULL };
         return &root;
     }
-    for (int i = 0; i < nfiles; i++)
-        if (!strncmp(files[i].name, path, n) && files[i].name[n] == 0) return &files[i];
+    for (int i = 0; i < nfiles; i++) {
+        struct cpio_file *f = &files[i];
+        if (strncmp(f->name, path, n) || f->name[n]) continue;
+        if (f->header) { /* first lookup of this file: the rest of its header */
+            f->mode = (u32)hex8(f->header + 14);
+            f->ino = (u32)hex8(f->header + 6);
+            f->mtime = hex8(f->header + 46);
+            f->header = NULL;
+        }
+        return f;
+    }
     return NULL;
 }

@@ -5,9 +5,13 @@
 #define USER_DS 0x1b
 #define USER_CS 0x23
 #define VEC_SYSCALL 256
+#define KERNEL_CS 0x08
+/* Where kernel.ld places .text.isr (it checks): with the stubs' address known here, the IDT
+ * below is built by the assembler instead of by 256 emulated loop iterations at boot. */
+#define ISR_STUBS_VA 0xffffffff80110000
 
-    .text
-    .p2align 4
+    .section .text.isr, "ax"
+    .p2align 12
     .globl isr_stubs
 isr_stubs:
     .set vec, 0
@@ -22,6 +26,7 @@ isr_stubs:
     .set vec, vec + 1
     .endr
 
+    .text
     .p2align 4
     .globl trap_common
 trap_common:
@@ -104,6 +109,18 @@ probe_resume:
     .data
 probe_saved_rsp:
     .quad 0
+
+/* The IDT: 256 interrupt gates (DPL 0, IST 0) to the 16-byte stubs at ISR_STUBS_VA. */
+    .p2align 12
+    .globl idt
+idt:
+    .set vec, 0
+    .rept 256
+    .set h, ISR_STUBS_VA + 16 * vec
+    .quad (h & 0xffff) | (KERNEL_CS << 16) | (0x8E << 40) | (((h >> 16) & 0xffff) << 48)
+    .quad h >> 32
+    .set vec, vec + 1
+    .endr
 
 /* ---------------------------------------------------------------------------------------
  * The user page: mapped at TRAMP_VA (user, read+execute) in every address space. Only

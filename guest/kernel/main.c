@@ -80,7 +80,6 @@ void kmain(u32 start_info_pa)
 
     bsp.kstack_top = (u64)kstacks[0] + KSTACK_SIZE;
     *(struct cpu **)kstacks[0] = &bsp;
-    idt_init();
     outb(0x21, 0xff); /* mask the legacy PICs: their IRQs would land on exception vectors */
     outb(0xa1, 0xff);
     acpi_init(rsdp);
@@ -88,9 +87,10 @@ void kmain(u32 start_info_pa)
     cpu_start_common(&bsp);
     apic_timer_calibrate();
     probe_route(&bsp);
+    smp_start(); /* the APs start while the BSP reads the initrd and the command line */
     if (initrd_len && cpio_init(initrd_pa, initrd_len) < 0) kprintf("ferry-guest: initrd is not a cpio newc archive\n");
     workloads_parse(cmdline);
-    smp_boot();
+    smp_wait();
     kprintf("ferry-guest: ready cpus=%d memory=%lu MiB\n", ncpus, usable_bytes >> 20);
     if (test_panic) panic("requested by ferry.test-panic=1");
     spin_lock(&big_lock);

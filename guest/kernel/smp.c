@@ -34,16 +34,14 @@ void ap_entry(void)
     cpu_loop_start(top_frame(c));
 }
 
-static void delay_us(u64 us)
-{
-    u64 t0 = clock_ns();
-    while (clock_ns() - t0 < us * 1000) cpu_relax();
-}
-
-void smp_boot(void)
+/* Send INIT, SIPI, SIPI to every AP at once, without the MP specification's 10 ms and 200 us
+ * pauses: KVM and QEMU latch a SIPI that arrives while the INIT is still pending (as Linux
+ * relies on when it runs as a guest), and a SIPI to a vCPU already started is ignored. The APs
+ * then come up while the BSP finishes booting; smp_wait() waits for them. */
+void smp_start(void)
 {
     u32 me = cpus[0]->apic_id;
-    memcpy(phys_to_virt(TRAMP_PHYS), ap_tramp_start, ap_tramp_end - ap_tramp_start);
+    memcpy(phys_to_virt(TRAMP_PHYS), ap_tramp_start, ap_tramp_stacks - ap_tramp_start);
     u64 *stacks = phys_to_virt(TRAMP_PHYS + (ap_tramp_stacks - ap_tramp_start));
     int first = ncpus;
     for (int i = 0; i < acpi_ncpus; i++) {
@@ -58,19 +56,18 @@ void smp_boot(void)
         c->apic_id = id;
         c->kstack_top = (u64)kstacks[ncpus] + KSTACK_SIZE;
         *(struct cpu **)kstacks[ncpus] = c;
-        stacks[id] = c->kstack_top;
+        stacks[id] = c->kstack_top; /* an AP reads only its own entry */
         cpus[ncpus++] = c;
     }
-    if (ncpus == first) return;
     for (int i = first; i < ncpus; i++) apic_send_init(cpus[i]->apic_id);
-    delay_us(10000);
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = first; i < ncpus; i++)
-            if (!cpus[i]->online) apic_send_sipi(cpus[i]->apic_id, TRAMP_PHYS >> 12);
-        delay_us(200);
-    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = first; i < ncpus; i++) apic_send_sipi(cpus[i]->apic_id, TRAMP_PHYS >> 12);
+}
+
+void smp_wait(void)
+{
     u64 t0 = clock_ns();
-    for (int i = first; i < ncpus; i++)
+    for (int i = 1; i < ncpus; i++)
         while (!__atomic_load_n(&cpus[i]->online, __ATOMIC_ACQUIRE)) {
             if (clock_ns() - t0 > 5000000000UL) panic("vCPU %d (APIC ID %u) did not start", i, cpus[i]->apic_id);
             cpu_relax();

@@ -4,28 +4,18 @@
 #include "apic.h"
 
 spinlock_t big_lock;
-extern char isr_stubs[];
 extern char syscall_gp_hlt[], probe_hlt[], probe_ud2[];
 extern char helper_copy_end[], helper_copylist_end[], helper_xsave_end[], helper_xrstor_end[];
 extern char helper_fxsave_end[], helper_fxrstor_end[];
 __attribute__((noreturn)) void probe_resume(int result);
 int probing;
 
-static u64 idt[512];
+extern u64 idt[512]; /* entry.S */
 
 static const char *const vector_names[32] = {
     "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "?", "#TS", "#NP", "#SS", "#GP", "#PF", "?",
     "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "?", "?", "?", "?", "?", "?", "#HV", "#VC", "#SX", "?",
 };
-
-void idt_init(void)
-{
-    for (int v = 0; v < 256; v++) {
-        u64 h = (u64)isr_stubs + 16 * v;
-        idt[2 * v] = (h & 0xffff) | ((u64)KERNEL_CS << 16) | (0x8EUL << 40) | (((h >> 16) & 0xffff) << 48);
-        idt[2 * v + 1] = h >> 32;
-    }
-}
 
 /* GDT (kernel code/data, user data/code in the order SYSCALL's STAR needs, TSS), IDT, and
  * the SYSCALL MSRs, for the vCPU running this. */

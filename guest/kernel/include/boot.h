@@ -17,7 +17,8 @@ extern int nworkloads;
 extern int test_panic;
 
 /* smp.c */
-void smp_boot(void);
+void smp_start(void); /* INIT/SIPI to every AP */
+void smp_wait(void);  /* until every AP is online */
 void cpu_start_common(struct cpu *c);
 extern u8 kstacks[MAX_CPUS][KSTACK_SIZE];
 __attribute__((noreturn)) void cpu_loop_start(struct frame *top);

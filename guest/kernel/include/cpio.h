@@ -8,6 +8,7 @@ struct cpio_file {
     u32 mode;
     u32 ino;
     u64 mtime;
+    const char *header;  /* until the first lookup decodes mode, ino and mtime from it */
 };
 extern u64 initrd_phys, initrd_size;
 int cpio_init(u64 phys, u64 size);

@@ -13,6 +13,8 @@ typedef long s64;
 typedef unsigned long size_t;
 typedef long ssize_t;
 typedef u64 uintptr_t;
+typedef u32 __attribute__((aligned(1), may_alias)) u32u; /* unaligned loads */
+typedef u64 __attribute__((aligned(1), may_alias)) u64u;
 #define NULL ((void *)0)
 #define bool _Bool
 #define true 1
@@ -181,7 +183,6 @@ int map_huge(u64 pml4_phys, u64 va, u64 pa, u64 flags);
 u64 new_user_pml4(void);
 
 /* ---- trap.c ---- */
-void idt_init(void);
 void cpu_tables_init(struct cpu *c);
 void trap(struct frame *f);
 void report_fault(struct frame *f, const char *who);

@@ -77,6 +77,7 @@ static void test_cpio(void)
     CHECK(cpio_lookup("/bin/hell") == NULL);
     CHECK(cpio_lookup("/") != NULL);
     CHECK(cpio_init(phys + 1, alen - 1) < 0); /* not a header */
+    CHECK(hex8("0000abCD") == 0xabcd && hex8("FfFf0019") == 0xffff0019UL && hex8("12345678") == 0x12345678);
 }
 
 /* ---- command line ---- */
