@@ -32,12 +32,14 @@ static u64 find_rsdp_legacy(void)
     return 0;
 }
 
-/* \_S5_ in the DSDT: NameOp "_S5_" PackageOp PkgLength NumElements, then SLP_TYPa. */
+/* \_S5_ in the DSDT: NameOp "_S5_" PackageOp PkgLength NumElements, then SLP_TYPa. Found by
+ * its rare '5' with memchr (QEMU's DSDT took ~4 ms byte by byte on kvm_pvm). */
 static void find_s5(const struct sdt *dsdt)
 {
-    const u8 *p = (const u8 *)dsdt + sizeof *dsdt, *end = (const u8 *)dsdt + dsdt->length;
-    for (; p + 8 < end; p++) {
-        if (memcmp(p, "_S5_", 4) || p[4] != 0x12) continue;
+    const u8 *end = (const u8 *)dsdt + dsdt->length;
+    for (const u8 *f = (const u8 *)dsdt + sizeof *dsdt + 2; f + 6 < end && (f = memchr(f, '5', end - 6 - f)); f++) {
+        const u8 *p = f - 2;
+        if (*(const u32u *)p != 0x5f35535f || p[4] != 0x12) continue; /* "_S5_" PackageOp */
         if (p[-1] != 0x08 && !(p[-2] == 0x08 && p[-1] == '\\')) continue;
         const u8 *q = p + 5;
         q += ((*q >> 6) & 3) + 1; /* PkgLength */

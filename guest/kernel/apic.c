@@ -68,10 +68,10 @@ void apic_send_init(u32 dest) { icr(dest, 0x4500); }
 void apic_send_sipi(u32 dest, u8 page) { icr(dest, 0x4600 | page); }
 
 /* The timer's rate (divide by 16), once at boot on the BSP. From CPUID 0x40000010 (EBX: bus
- * kHz) when the hypervisor has that leaf; else counted over 1 ms of the clock and, when within
+ * kHz) when the hypervisor has that leaf; else counted over 0.3 ms of the clock and, when within
  * 10% of 62.5 MHz, taken as exactly that: KVM's in-kernel APIC and QEMU's both run the bus at
- * 1 GHz. Counting over 10 ms cost 10 ms of boot; the 1 ms window is only off by the few
- * microseconds one emulated clock read takes, and the snap removes even that. */
+ * 1 GHz. Counting over 10 ms cost 10 ms of boot; the short window is off by the few
+ * microseconds one emulated clock read takes (a few %), and the snap removes even that. */
 void apic_timer_calibrate(void)
 {
     u32 a, b, c, d;
@@ -87,7 +87,7 @@ void apic_timer_calibrate(void)
     wr(REG_TIMER_INIT, 0xFFFFFFFF);
     u64 t0 = clock_ns(), t1;
     u32 c0 = rd(REG_TIMER_CUR);
-    while ((t1 = clock_ns()) - t0 < 1000000UL) cpu_relax();
+    while ((t1 = clock_ns()) - t0 < 300000UL) cpu_relax();
     u32 c1 = rd(REG_TIMER_CUR);
     wr(REG_TIMER_INIT, 0);
     ticks_per_10ms = (u64)(c0 - c1) * 10000000UL / (t1 - t0);

@@ -28,24 +28,35 @@ static void put(struct sink *k, char c)
     k->len++;
 }
 
+/* n bytes at once: the literal parts of the format and %s strings are copied as runs. */
+static void put_str(struct sink *k, const char *s, size_t n)
+{
+    size_t room = k->len + 1 < k->cap ? k->cap - 1 - k->len : 0;
+    memcpy(k->buf + k->len, s, MIN(n, room));
+    k->len += n;
+}
+
 static void put_num(struct sink *k, u64 v, int base, int neg, int width, char pad)
 {
     char tmp[24];
-    int n = 0;
+    int i = sizeof tmp;
     do {
-        tmp[n++] = "0123456789abcdef"[v % base];
+        tmp[--i] = "0123456789abcdef"[v % base];
         v /= base;
     } while (v);
-    if (neg) tmp[n++] = '-';
+    if (neg) tmp[--i] = '-';
+    int n = (int)sizeof tmp - i;
     while (n < width--) put(k, pad);
-    while (n) put(k, tmp[--n]);
+    put_str(k, tmp + i, n);
 }
 
 static void vformat(struct sink *k, const char *fmt, va_list ap)
 {
-    for (; *fmt; fmt++) {
-        if (*fmt != '%') { put(k, *fmt); continue; }
-        fmt++;
+    for (;; fmt++) {
+        size_t lit = str_span(fmt, '%', 0);
+        put_str(k, fmt, lit);
+        fmt += lit;
+        if (!*fmt || !*++fmt) break;
         char pad = ' ';
         int width = 0, lng = 0;
         if (*fmt == '0') { pad = '0'; fmt++; }
@@ -64,7 +75,7 @@ static void vformat(struct sink *k, const char *fmt, va_list ap)
         case 's': {
             const char *s = va_arg(ap, const char *);
             if (!s) s = "(null)";
-            while (*s) put(k, *s++);
+            put_str(k, s, str_span(s, 0, 0));
             break;
         }
         case '%': put(k, '%'); break;
@@ -108,7 +119,7 @@ void panic(const char *fmt, ...)
     char buf[400];
     struct sink k = { buf, 0, sizeof buf - 1 };
     static const char head[] = "ferry-guest: panic ";
-    for (const char *h = head; *h; h++) put(&k, *h);
+    put_str(&k, head, sizeof head - 1);
     va_list ap;
     va_start(ap, fmt);
     vformat(&k, fmt, ap);

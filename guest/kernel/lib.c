@@ -32,6 +32,28 @@ void *memmove(void *d, const void *s, size_t n)
     return d;
 }
 
+/* Word at a time (aligned loads never leave the buffer's pages): a DSDT is searched this way. */
+void *memchr(const void *p, int c, size_t n)
+{
+    const u8 *s = p, *end = s + n;
+    const u64 ones = 0x0101010101010101UL, high = 0x8080808080808080UL, mc = (u8)c * ones;
+    if (!n) return NULL;
+    const u64 *w = (const u64 *)((u64)s & ~7UL);
+    u64 x = *w ^ mc;
+    x |= (1UL << (((u64)s & 7) * 8)) - 1; /* bytes before s: no match */
+    for (;;) {
+        u64 m = (x - ones) & ~x & high;
+        if (m) {
+            u64 bit;
+            __asm__("bsf %1, %0" : "=r"(bit) : "r"(m));
+            const u8 *hit = (const u8 *)w + bit / 8;
+            return hit < end ? (void *)hit : NULL;
+        }
+        if ((const u8 *)++w >= end) return NULL;
+        x = *w ^ mc;
+    }
+}
+
 int memcmp(const void *a, const void *b, size_t n)
 {
     const u8 *x = a, *y = b;
@@ -40,12 +62,7 @@ int memcmp(const void *a, const void *b, size_t n)
     return 0;
 }
 
-size_t strlen(const char *s)
-{
-    size_t n = 0;
-    while (s[n]) n++;
-    return n;
-}
+size_t strlen(const char *s) { return str_span(s, 0, 0); }
 
 int strcmp(const char *a, const char *b)
 {
@@ -64,8 +81,9 @@ int strncmp(const char *a, const char *b, size_t n)
 
 char *strncpy_z(char *d, const char *s, size_t n)
 {
-    size_t i = 0;
-    for (; i + 1 < n && s[i]; i++) d[i] = s[i];
-    d[i] = 0;
+    if (!n) return d;
+    size_t len = MIN(str_span(s, 0, 0), n - 1);
+    memcpy(d, s, len);
+    d[len] = 0;
     return d;
 }

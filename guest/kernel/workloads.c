@@ -18,64 +18,92 @@ static struct workload workloads[MAX_WORKLOADS];
 int nworkloads;
 static int nexited, poweroff;
 
-/* Value of key=... in the command line (quotes removed), or NULL. */
-static const char *find_value(const char *cmd, const char *key, char *out, size_t outsz)
+/* The command line is read in runs between the bytes that matter (str_span), not byte by byte:
+ * each byte handled at CPL 0 costs an emulated instruction or more on kvm_pvm. */
+
+/* The word at *pp (words are separated by spaces; double quotes group): its start, and *pp
+ * moves past it. NULL at the end of the line. */
+static const char *next_word(const char **pp, const char **end)
 {
-    size_t klen = strlen(key);
-    for (const char *p = cmd; *p;) {
-        while (*p == ' ') p++;
-        const char *word = p;
-        int quoted = 0;
-        while (*p && (quoted || *p != ' ')) {
-            if (*p == '"') quoted = !quoted;
-            p++;
-        }
-        if ((size_t)(p - word) > klen && !strncmp(word, key, klen) && word[klen] == '=') {
-            size_t o = 0;
-            for (const char *v = word + klen + 1; v < p && o + 1 < outsz; v++)
-                if (*v != '"') out[o++] = *v;
-            out[o] = 0;
-            return out;
-        }
+    const char *p = *pp;
+    while (*p == ' ') p++;
+    if (!*p) return NULL;
+    const char *word = p;
+    for (;;) {
+        p += str_span(p, ' ', '"');
+        if (*p != '"') break;
+        p++;
+        p += str_span(p, '"', 0); /* inside quotes: spaces belong to the word */
+        if (*p) p++;
     }
-    return NULL;
+    *pp = *end = p;
+    return word;
 }
 
-/* The i-th ';'-separated field of s into out. */
-static void field(const char *s, int i, char *out, size_t outsz)
+/* [v, end) into out without its double quotes. */
+static void copy_unquoted(const char *v, const char *end, char *out, size_t outsz)
 {
-    while (i > 0 && *s) if (*s++ == ';') i--;
     size_t o = 0;
-    while (*s && *s != ';' && o + 1 < outsz) out[o++] = *s++;
+    while (v < end && o + 1 < outsz) {
+        size_t n = MIN(MIN(str_span(v, '"', 0), (size_t)(end - v)), outsz - 1 - o);
+        memcpy(out + o, v, n);
+        o += n;
+        v += n;
+        if (v < end && *v == '"') v++;
+    }
     out[o] = 0;
+}
+
+/* If word [w, end) is key=VALUE: VALUE (quotes removed) into out. */
+static int match_key(const char *w, const char *end, const char *key, char *out, size_t outsz)
+{
+    size_t klen = strlen(key);
+    if ((size_t)(end - w) <= klen || w[klen] != '=' || memcmp(w, key, klen)) return 0;
+    copy_unquoted(w + klen + 1, end, out, outsz);
+    return 1;
 }
 
 int test_panic;
 
+/* One pass over the words; for each key the first occurrence counts. */
 void workloads_parse(const char *cmd)
 {
     char list[512], args[1024], v[8];
-    if (find_value(cmd, "ferry.poweroff", v, sizeof v)) poweroff = v[0] == '1';
-    if (find_value(cmd, "ferry.test-panic", v, sizeof v)) test_panic = v[0] == '1';
-    if (!find_value(cmd, "ferry.workload", list, sizeof list) || !list[0]) return;
-    if (!find_value(cmd, "ferry.args", args, sizeof args)) args[0] = 0;
-    int count = 1;
-    for (char *c = list; *c; c++) count += *c == ';';
-    for (int i = 0; i < count && nworkloads < MAX_WORKLOADS; i++) {
+    int have_list = 0, have_args = 0, have_po = 0, have_tp = 0;
+    args[0] = 0;
+    const char *end;
+    for (const char *w; (w = next_word(&cmd, &end));) {
+        if (end - w < 8 || memcmp(w, "ferry.", 6)) continue;
+        if (!have_list && match_key(w, end, "ferry.workload", list, sizeof list)) have_list = 1;
+        else if (!have_args && match_key(w, end, "ferry.args", args, sizeof args)) have_args = 1;
+        else if (!have_po && match_key(w, end, "ferry.poweroff", v, sizeof v)) have_po = 1, poweroff = v[0] == '1';
+        else if (!have_tp && match_key(w, end, "ferry.test-panic", v, sizeof v)) have_tp = 1, test_panic = v[0] == '1';
+    }
+    if (!have_list || !list[0]) return;
+    const char *name = list, *arg = args;
+    for (int i = 0; nworkloads < MAX_WORKLOADS; i++) {
         struct workload *w = &workloads[nworkloads];
-        char name[128];
-        field(list, i, name, sizeof name);
-        if (!name[0]) continue;
-        int has_slash = 0;
-        for (char *c = name; *c; c++) has_slash |= *c == '/';
-        if (has_slash) strncpy_z(w->path, name, sizeof w->path);
-        else ksnprintf(w->path, sizeof w->path, "/bin/%s", name);
-        const char *base = w->path;
-        for (const char *c = w->path; *c; c++)
-            if (*c == '/') base = c + 1;
-        strncpy_z(w->name, base, sizeof w->name);
-        field(args, i, w->args, sizeof w->args);
-        nworkloads++;
+        size_t n = str_span(name, ';', 0), an = str_span(arg, ';', 0);
+        if (n) {
+            size_t at = 0;
+            if (str_span(name, '/', ';') == n) { /* no '/': /bin/NAME */
+                memcpy(w->path, "/bin/", 5);
+                at = 5;
+            }
+            n = MIN(n, sizeof w->path - 1 - at);
+            memcpy(w->path + at, name, n);
+            w->path[at + n] = 0;
+            const char *base = w->path;
+            for (const char *c = base; *(c += str_span(c, '/', 0));) base = ++c;
+            strncpy_z(w->name, base, sizeof w->name);
+            strncpy_z(w->args, arg, MIN(an + 1, sizeof w->args));
+            nworkloads++;
+        }
+        name += str_span(name, ';', 0);
+        arg += an;
+        if (!*name) break;
+        name++;
+        if (*arg) arg++;
     }
 }
 

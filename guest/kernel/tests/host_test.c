@@ -81,6 +81,15 @@ static void test_cpio(void)
 }
 
 /* ---- command line ---- */
+/* Value of key=... in the command line (quotes removed), or NULL. */
+static const char *find_value(const char *cmd, const char *key, char *out, size_t outsz)
+{
+    const char *end;
+    for (const char *w; (w = next_word(&cmd, &end));)
+        if (match_key(w, end, key, out, outsz)) return out;
+    return NULL;
+}
+
 static void test_cmdline(void)
 {
     workloads_parse("console=ttyS0 ferry.workload=memtouch;/opt/memverify ferry.args=\"--mb 64 --rate 10;--mb 32\" "
@@ -96,6 +105,19 @@ static void test_cmdline(void)
     char v[16];
     CHECK(find_value("a ferry.workload= b", "ferry.workload", v, sizeof v) && v[0] == 0);
     CHECK(find_value("ferry.workloads=x", "ferry.workload", v, sizeof v) == NULL);
+    CHECK(find_value("x=\"a b\" ferry.args=\"1 2\"3 y", "ferry.args", v, sizeof v) && !strcmp(v, "1 23"));
+    CHECK(find_value("  ferry.poweroff=1  ", "ferry.poweroff", v, sizeof v) && !strcmp(v, "1"));
+    CHECK(find_value("ferry.args=\"abcdefghijklmnopqrstuvwxyz\"", "ferry.args", v, sizeof v) && !strcmp(v, "abcdefghijklmno"));
+
+    /* empty names are skipped but keep their args field; the first occurrence of a key counts */
+    nworkloads = 0;
+    poweroff = 0;
+    workloads_parse("ferry.workload=\"a;;/x/y/zz;b\" ferry.args=\"1 2;skip;3\" ferry.workload=other ferry.poweroff=0");
+    CHECK(nworkloads == 3);
+    CHECK(!strcmp(workloads[0].path, "/bin/a") && !strcmp(workloads[0].args, "1 2"));
+    CHECK(!strcmp(workloads[1].path, "/x/y/zz") && !strcmp(workloads[1].name, "zz") && !strcmp(workloads[1].args, "3"));
+    CHECK(!strcmp(workloads[2].path, "/bin/b") && !strcmp(workloads[2].name, "b") && !strcmp(workloads[2].args, ""));
+    CHECK(poweroff == 0);
 }
 
 /* ---- mappings ---- */
