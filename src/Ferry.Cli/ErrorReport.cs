@@ -14,6 +14,8 @@ public static class ErrorReport
         KvmUnavailableException => (ExitCode.KvmUnavailable, e.Message),
         KvmException => (ExitCode.KvmUnavailable, e.Message),
         ApiException => (ExitCode.ApiFailed, e.Message),
+        Ferry.Migration.MigrationException => (ExitCode.MigrationFailed, e.Message),
+        InvalidDataException => (ExitCode.BadInput, e.Message),
         _ => (ExitCode.InternalError, $"internal error: {e.GetType().Name}: {e.Message}"),
     };
 

@@ -10,4 +10,6 @@ public enum ExitCode
     MigrationFailed = 4,
     GuestDied = 5,
     ApiFailed = 6,
+    /// <summary>A migration committed but its outcome is unknown: the VM is held paused at the source.</summary>
+    MigrationOutcomeUnknown = 7,
 }

@@ -12,6 +12,10 @@ var root = new RootCommand(
 root.Subcommands.Add(RunCommand.Create());
 foreach (var command in ControlCommands.Create()) root.Subcommands.Add(command);
 root.Subcommands.Add(ListCommand.Create());
+root.Subcommands.Add(SnapshotCommand.Create());
+root.Subcommands.Add(RestoreCommand.Create());
+root.Subcommands.Add(MigrateCommand.Create());
+root.Subcommands.Add(ReceiveCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 
 try

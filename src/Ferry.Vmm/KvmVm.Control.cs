@@ -34,8 +34,22 @@ public sealed partial class KvmVm
         }
     }
 
-    /// <summary>Restores kvmclock to where it stood at the pause and lets the vCPUs run on.</summary>
-    public void Resume()
+    private string? _holdReason;
+
+    /// <summary>
+    /// Why this paused VM must not simply be resumed (a migration whose outcome is unknown, or a
+    /// destination that never got the word to run): it may be running elsewhere. Null when free.
+    /// </summary>
+    public string? HoldReason { get { lock (_stateLock) return _holdReason; } }
+
+    /// <summary>Keeps the VM paused until someone resumes it with force (or stops it).</summary>
+    public void Hold(string reason)
+    {
+        lock (_stateLock) _holdReason = reason;
+    }
+
+    /// <summary>Restores kvmclock to where it stood at the pause and lets the vCPUs run on. A held VM needs <paramref name="force"/>.</summary>
+    public void Resume(bool force = false)
     {
         lock (_controlLock)
         {
@@ -43,6 +57,9 @@ public sealed partial class KvmVm
             {
                 if (_state == VmRunState.Running) return;
                 if (_state != VmRunState.Paused) throw new InvalidOperationException($"the VM is {Describe(_state)}, not paused");
+                if (_holdReason is not null && !force)
+                    throw new InvalidOperationException($"the VM is held: {_holdReason}. Resume it with --force only once you are sure it runs nowhere else");
+                _holdReason = null;
                 _vm.SetClock(_clockAtPause with { Flags = 0, Realtime = 0, HostTsc = 0 });
                 _state = VmRunState.Running;
             }

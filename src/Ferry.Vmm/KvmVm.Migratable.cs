@@ -1,6 +1,7 @@
 using Ferry.Kvm;
 using Ferry.Kvm.Structs;
 using Ferry.Migration.Vm;
+using Ferry.Vmm.Cpu;
 using Ferry.Vmm.Devices.Serial;
 using Ferry.Vmm.State;
 
@@ -41,8 +42,15 @@ public sealed partial class KvmVm : IMigratableVm
             w.U32(StateVersion);
             int xsaveSize = Math.Max(_kvm.CheckExtension(KvmCapability.Xsave2), 4096);
             var msrIndices = _kvm.GetMsrIndexList();
+            w.U32((uint)xsaveSize);
             w.U32((uint)_vcpus.Count);
-            foreach (var vcpu in _vcpus) VcpuState.Capture(vcpu.Fd, xsaveSize, msrIndices).Write(w);
+            for (int i = 0; i < _vcpus.Count; i++)
+            {
+                // The CPU the guest was given travels with it, so a restore can refuse a host that lacks part of it.
+                w.U32((uint)_cpuid[i].Length);
+                foreach (var entry in _cpuid[i]) w.Struct(entry);
+                VcpuState.Capture(_vcpus[i].Fd, xsaveSize, msrIndices).Write(w);
+            }
             for (uint chip = 0; chip < 3; chip++) w.Struct(_vm.GetIrqchip(chip));
             w.Struct(_vm.GetPit2());
             w.Struct(_clockAtPause);
@@ -65,10 +73,26 @@ public sealed partial class KvmVm : IMigratableVm
             if (r.U64("magic") != StateMagic) throw new InvalidDataException("not Ferry VM state (bad magic)");
             uint version = r.U32("version");
             if (version != StateVersion) throw new InvalidDataException($"VM state version {version} is not supported ({StateVersion})");
+            uint xsaveSize = r.U32("xsave size");
+            int hostXsaveSize = Math.Max(_kvm.CheckExtension(KvmCapability.Xsave2), 4096);
+            if (xsaveSize > hostXsaveSize)
+                throw new VmConfigException($"the guest's XSAVE area is {xsaveSize} bytes; this host's KVM offers only {hostXsaveSize} (its CPU lacks state the guest uses)");
             uint vcpus = r.U32("vCPU count");
             if (vcpus != _vcpus.Count) throw new InvalidDataException($"VM state has {vcpus} vCPUs, this VM {_vcpus.Count}");
             var vcpuStates = new VcpuState[vcpus];
-            for (int i = 0; i < vcpus; i++) vcpuStates[i] = VcpuState.Read(ref r);
+            var cpuids = new KvmCpuidEntry2[vcpus][];
+            var hostCpuid = _kvm.GetSupportedCpuid();
+            for (int i = 0; i < vcpus; i++)
+            {
+                uint entries = r.U32("cpuid count");
+                if (entries > 1024) throw new InvalidDataException($"cpuid count {entries} is implausible");
+                cpuids[i] = new KvmCpuidEntry2[entries];
+                for (int e = 0; e < entries; e++) cpuids[i][e] = r.Struct<KvmCpuidEntry2>("cpuid entry");
+                var missing = CpuFeatureCheck.Missing(cpuids[i], hostCpuid);
+                if (missing.Count > 0)
+                    throw new VmConfigException($"this host's CPU lacks features the guest was given: {string.Join(", ", missing)}");
+                vcpuStates[i] = VcpuState.Read(ref r);
+            }
             var chips = new KvmIrqchip[3];
             for (int i = 0; i < 3; i++) chips[i] = r.Struct<KvmIrqchip>("irqchip");
             var pit = r.Struct<KvmPitState2>("pit");
@@ -81,7 +105,12 @@ public sealed partial class KvmVm : IMigratableVm
             if (!r.AtEnd) throw new InvalidDataException("VM state has trailing bytes");
 
             // Everything parsed: only now change the VM.
-            for (int i = 0; i < vcpus; i++) vcpuStates[i].Apply(_vcpus[i].Fd);
+            for (int i = 0; i < vcpus; i++)
+            {
+                _vcpus[i].Fd.SetCpuid(cpuids[i]);
+                _cpuid[i] = cpuids[i];
+                vcpuStates[i].Apply(_vcpus[i].Fd);
+            }
             foreach (var chip in chips) _vm.SetIrqchip(chip);
             _vm.SetPit2(pit);
             _clockAtPause = clock with { Flags = 0, Realtime = 0, HostTsc = 0 };

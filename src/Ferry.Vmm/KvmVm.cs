@@ -25,6 +25,7 @@ public sealed partial class KvmVm : IDisposable
     private readonly VmFd _vm;
     private readonly GuestMemory _memory;
     private readonly List<Vcpu> _vcpus = [];
+    private readonly List<KvmCpuidEntry2[]> _cpuid = [];
     private readonly ExecutionGate _gate;
     private readonly PortBus _ports = new();
     private readonly TaskCompletionSource<VmExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -50,6 +51,9 @@ public sealed partial class KvmVm : IDisposable
     }
 
     public VmConfig Config { get; }
+
+    /// <summary>What an image's Configuration section carries: enough to create a matching empty VM.</summary>
+    public ReadOnlyMemory<byte> Configuration => VmConfigJson.Encode(Config);
     public Devices.Serial.Serial Serial { get; }
     public GuestMemory Memory => _memory;
     public Task<VmExit> Exited => _exited.Task;
@@ -63,8 +67,22 @@ public sealed partial class KvmVm : IDisposable
         config.Validate(VmConfig.HostMemoryBytes());
         byte[] kernel = ReadInput(config.KernelPath, "kernel");
         byte[]? initrd = config.InitrdPath is null ? null : ReadInput(config.InitrdPath, "initrd");
-        var map = new GuestMemoryMap(config.MemoryBytes);
+        return Build(config, consoleOutput, vm => vm.LoadGuest(kernel, initrd));
+    }
 
+    /// <summary>
+    /// Builds an empty VM of the given configuration for a snapshot or a migration to fill:
+    /// memory, devices and vCPUs exist, no kernel is loaded. LoadState and guest RAM follow.
+    /// </summary>
+    public static KvmVm CreateForRestore(VmConfig config, Action<ReadOnlySpan<byte>> consoleOutput)
+    {
+        config.ValidateShape(VmConfig.HostMemoryBytes());
+        return Build(config, consoleOutput, vm => vm.CreateVcpus());
+    }
+
+    private static KvmVm Build(VmConfig config, Action<ReadOnlySpan<byte>> consoleOutput, Action<KvmVm> load)
+    {
+        var map = new GuestMemoryMap(config.MemoryBytes);
         var kvm = Kvm.Kvm.Open();
         VmFd? vmFd = null;
         GuestMemory? memory = null;
@@ -81,7 +99,7 @@ public sealed partial class KvmVm : IDisposable
             memory = new GuestMemory(map);
             memory.RegisterSlots(vmFd, logDirtyPages: false);
             vm = new KvmVm(config, kvm, vmFd, memory, consoleOutput);
-            vm.LoadGuest(kernel, initrd);
+            load(vm);
             return vm;
         }
         catch
@@ -112,19 +130,7 @@ public sealed partial class KvmVm : IDisposable
         _memory.Write(BootLayout.AcpiStart, acpi);
         var loaded = KernelLoader.Load(_memory, kernel, Path.GetFileName(Config.KernelPath), initrd, Config.CommandLine, BootLayout.AcpiStart);
 
-        var supported = _kvm.GetSupportedCpuid();
-        for (int id = 0; id < Config.CpuCount; id++)
-        {
-            var fd = _vm.CreateVcpu(id);
-            var vcpu = new Vcpu(fd, _gate, _ports, OnVcpuExit);
-            _vcpus.Add(vcpu);
-            fd.SetCpuid(CpuidFilter.ForVcpu(supported, id, Config.CpuCount));
-            fd.SetMsrs([
-                new KvmMsrEntry(MsrIndex.Ia32MiscEnable, MsrIndex.MiscEnableFastStrings),
-                new KvmMsrEntry(MsrIndex.MtrrDefType, MsrIndex.MtrrEnableWriteBack),
-            ]);
-            fd.SetLapic(LapicSetup.WithLegacyInterruptLines(fd.GetLapic()));
-        }
+        CreateVcpus();
         var boot = _vcpus[0].Fd;
         var (regs, sregs) = loaded.Format == KernelFormat.PvhElf
             ? BootCpuState.Pvh(boot.GetSregs(), (uint)loaded.Entry)
@@ -133,15 +139,38 @@ public sealed partial class KvmVm : IDisposable
         boot.SetRegs(regs);
     }
 
+    /// <summary>Creates every vCPU with its CPUID, boot MSRs and local APIC set-up, as at power-on.</summary>
+    private void CreateVcpus()
+    {
+        var supported = _kvm.GetSupportedCpuid();
+        for (int id = 0; id < Config.CpuCount; id++)
+        {
+            var fd = _vm.CreateVcpu(id);
+            var vcpu = new Vcpu(fd, _gate, _ports, OnVcpuExit);
+            _vcpus.Add(vcpu);
+            var cpuid = CpuidFilter.ForVcpu(supported, id, Config.CpuCount);
+            fd.SetCpuid(cpuid);
+            _cpuid.Add(cpuid);
+            fd.SetMsrs([
+                new KvmMsrEntry(MsrIndex.Ia32MiscEnable, MsrIndex.MiscEnableFastStrings),
+                new KvmMsrEntry(MsrIndex.MtrrDefType, MsrIndex.MtrrEnableWriteBack),
+            ]);
+            fd.SetLapic(LapicSetup.WithLegacyInterruptLines(fd.GetLapic()));
+        }
+    }
+
     /// <summary>Starts every vCPU thread. The boot vCPU runs at once; the others wait for INIT/SIPI from the guest.</summary>
-    public void Start()
+    public void Start(bool paused = false)
     {
         VcpuKick.InstallIgnore();
         lock (_stateLock)
         {
             if (_state != VmRunState.Created) throw new InvalidOperationException("the VM was already started");
-            _state = VmRunState.Running;
+            _state = paused ? VmRunState.Paused : VmRunState.Running;
         }
+        // A VM started paused parks every vCPU before its first guest instruction; Resume sets
+        // kvmclock from _clockAtPause (what LoadState restored) and lets them go.
+        if (paused) _gate.Pause(() => { }, () => 0);
         StartedAt = DateTimeOffset.UtcNow;
         foreach (var vcpu in _vcpus) vcpu.Start();
     }

@@ -13,10 +13,12 @@ public enum VmExitKind
     GuestDied,
     /// <summary>The VMM itself failed while running the guest.</summary>
     VmmError,
+    /// <summary>The VM moved to another host and runs there.</summary>
+    Migrated,
 }
 
 /// <summary>How a VM ended, with a one-line description for the user.</summary>
 public sealed record VmExit(VmExitKind Kind, string Message)
 {
-    public bool IsClean => Kind is VmExitKind.PowerOff or VmExitKind.Reboot or VmExitKind.Stopped;
+    public bool IsClean => Kind is VmExitKind.PowerOff or VmExitKind.Reboot or VmExitKind.Stopped or VmExitKind.Migrated;
 }

@@ -10,33 +10,39 @@ public static class ControlCommands
     public static IEnumerable<Command> Create()
     {
         yield return Make("pause", "Pause a running VM: every vCPU stops and guest time stands still.",
-            async (client, json, ct) =>
+            async (client, json, _, ct) =>
             {
                 var r = await client.PauseAsync(ct);
                 Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.PauseResult) : $"paused (all vCPUs out in {r.PauseMicroseconds:F0} µs)");
             });
-        yield return Make("resume", "Resume a paused VM where it stopped.",
-            async (client, json, ct) =>
+        var force = new Option<bool>("--force")
+        {
+            Description = "Resume a VM held after a migration whose outcome is unknown. Only once you are sure it runs nowhere else.",
+        };
+        var resume = Make("resume", "Resume a paused VM where it stopped.",
+            async (client, json, parse, ct) =>
             {
-                var r = await client.ResumeAsync(ct);
+                var r = await client.ResumeAsync(parse.GetValue(force), ct);
                 Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "running");
             });
+        resume.Options.Add(force);
+        yield return resume;
         yield return Make("status", "Show a VM's state, size and uptime.",
-            async (client, json, ct) =>
+            async (client, json, _, ct) =>
             {
                 var s = await client.StatusAsync(ct);
                 Console.WriteLine(json ? JsonSerializer.Serialize(s, ApiJson.Default.VmStatus)
                     : $"{s.Name}: {s.State}, {s.Cpus} vCPU, {s.MemoryBytes >> 20} MiB, pid {s.Pid}, up {TimeSpan.FromMilliseconds(s.UptimeMs):g}");
             });
         yield return Make("stop", "Stop a VM at once (no guest shutdown) and end its VMM process.",
-            async (client, json, ct) =>
+            async (client, json, _, ct) =>
             {
                 var r = await client.StopAsync(ct);
                 Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "stopped");
             });
     }
 
-    private static Command Make(string name, string description, Func<ApiClient, bool, CancellationToken, Task> action)
+    private static Command Make(string name, string description, Func<ApiClient, bool, ParseResult, CancellationToken, Task> action)
     {
         var (socket, vmName) = CommonOptions.VmSelector();
         var json = new Option<bool>("--json") { Description = "Print the API's JSON answer" };
@@ -45,7 +51,7 @@ public static class ControlCommands
         command.SetAction(async (parse, ct) =>
         {
             var client = new ApiClient(CommonOptions.ResolveSocket(parse, socket, vmName));
-            await action(client, parse.GetValue(json), ct);
+            await action(client, parse.GetValue(json), parse, ct);
             return 0;
         });
         return command;

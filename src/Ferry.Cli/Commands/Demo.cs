@@ -47,7 +47,7 @@ public static class Demo
             Step($"paused: every vCPU left the guest in {paused.PauseMicroseconds:F0} µs; watching for 2 s...");
             await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
             Step($"heartbeats while paused: {heartbeats.Count - before} (none expected); resuming");
-            await client.ResumeAsync(cancellationToken);
+            await client.ResumeAsync(force: false, cancellationToken);
             before = heartbeats.Count;
             await heartbeats.WaitAsync(before + 3, TimeSpan.FromSeconds(30), vmProcess, cancellationToken);
             Step($"resumed: heartbeats continue ({heartbeats.Count - before} so far); stopping the VM");

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Ferry.Vmm;
 using Ferry.Vmm.Api;
 
@@ -45,41 +44,6 @@ public static class RunCommand
     {
         using var sink = ConsoleSink.Open(consoleSpec);
         using var vm = KvmVm.Create(config, sink.Write);
-        await using var api = ApiServer.Start(vm, socketPath);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        if (sink.IsStdio) StartKeyboardForwarding(vm);
-        vm.Start();
-        var exit = await vm.Exited;
-        Console.Error.WriteLine($"ferry: {config.Name}: {exit.Message}");
-        return exit.Kind switch
-        {
-            VmExitKind.GuestDied => (int)ExitCode.GuestDied,
-            VmExitKind.VmmError => (int)ExitCode.InternalError,
-            _ => (int)ExitCode.Ok,
-        };
-
-        void Stop(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            vm.End(new VmExit(VmExitKind.Stopped, $"stopped by {context.Signal}"));
-        }
-    }
-
-    /// <summary>Keyboard input goes to the guest's serial port, as bytes arrive.</summary>
-    private static void StartKeyboardForwarding(KvmVm vm)
-    {
-        var thread = new Thread(() =>
-        {
-            using var stdin = Console.OpenStandardInput();
-            var buffer = new byte[256];
-            try
-            {
-                int n;
-                while ((n = stdin.Read(buffer)) > 0) vm.Serial.Enqueue(buffer.AsSpan(0, n));
-            }
-            catch (IOException) { }
-        }) { IsBackground = true, Name = "console-input" };
-        thread.Start();
+        return await VmHost.ServeAsync(vm, socketPath, sink, () => vm.Start());
     }
 }

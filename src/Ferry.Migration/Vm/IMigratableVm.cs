@@ -7,6 +7,12 @@ namespace Ferry.Migration.Vm;
 /// </summary>
 public interface IMigratableVm
 {
+    /// <summary>
+    /// What a destination needs to create a matching VM (vCPUs, memory size, ...), opaque to the
+    /// engine; the receiving side's VM factory reads it.
+    /// </summary>
+    ReadOnlyMemory<byte> Configuration { get; }
+
     /// <summary>Guest RAM: regions of guest-physical addresses and the page size.</summary>
     GuestMemoryLayout Memory { get; }
 

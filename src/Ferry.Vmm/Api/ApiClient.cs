@@ -12,7 +12,16 @@ public sealed class ApiClient(string socketPath)
 
     public Task<VmStatus> StatusAsync(CancellationToken cancellationToken) => SendAsync("GET", "/vm", ApiJson.Default.VmStatus, cancellationToken);
     public Task<PauseResult> PauseAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/pause", ApiJson.Default.PauseResult, cancellationToken);
-    public Task<ApiOk> ResumeAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/resume", ApiJson.Default.ApiOk, cancellationToken);
+    public Task<ApiOk> ResumeAsync(bool force, CancellationToken cancellationToken) =>
+        SendAsync("PUT", "/vm/resume", ApiJson.Default.ApiOk, cancellationToken, Encode(new ResumeRequest(force), ApiJson.Default.ResumeRequest));
+    public Task<ApiOk> SnapshotAsync(string path, bool resume, CancellationToken cancellationToken) =>
+        SendAsync("PUT", "/vm/snapshot", ApiJson.Default.ApiOk, cancellationToken, Encode(new SnapshotRequest(path, resume), ApiJson.Default.SnapshotRequest));
+    public Task<ApiOk> MigrateAsync(MigrateRequest request, CancellationToken cancellationToken) =>
+        SendAsync("PUT", "/vm/migrate", ApiJson.Default.ApiOk, cancellationToken, Encode(request, ApiJson.Default.MigrateRequest));
+    public Task<Operations.OperationStatus> OperationAsync(CancellationToken cancellationToken) =>
+        SendAsync("GET", "/vm/operation", ApiJson.Default.OperationStatus, cancellationToken);
+
+    private static byte[] Encode<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
     public Task<ApiOk> StopAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/stop", ApiJson.Default.ApiOk, cancellationToken);
 
     /// <summary>True when something answers on the socket (a live VM), false for a stale socket file.</summary>
@@ -30,8 +39,9 @@ public sealed class ApiClient(string socketPath)
         }
     }
 
-    private async Task<T> SendAsync<T>(string method, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    private async Task<T> SendAsync<T>(string method, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken, byte[]? body = null)
     {
+        body ??= [];
         if (!File.Exists(SocketPath))
             throw new ApiException($"no VM has the API socket {SocketPath} (see `ferry list`)");
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -44,12 +54,13 @@ public sealed class ApiClient(string socketPath)
             throw new ApiException($"no VM answers on {SocketPath} ({e.Message}); it may have ended");
         }
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var request = $"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+        var request = $"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n";
         await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken);
+        await stream.WriteAsync(body, cancellationToken);
         var response = await HttpMessage.ReadAsync(stream, cancellationToken)
             ?? throw new ApiException($"malformed answer from {SocketPath}");
         var statusParts = response.StartLine.Split(' ', 3);
-        if (statusParts.Length < 2 || statusParts[1] != "200")
+        if (statusParts.Length < 2 || statusParts[1] is not ("200" or "202"))
         {
             string reason = response.StartLine;
             try { reason = JsonSerializer.Deserialize(response.Body, ApiJson.Default.ApiError)?.Error ?? reason; }

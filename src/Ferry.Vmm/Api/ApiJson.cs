@@ -8,4 +8,8 @@ namespace Ferry.Vmm.Api;
 [JsonSerializable(typeof(PauseResult))]
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(ApiOk))]
+[JsonSerializable(typeof(SnapshotRequest))]
+[JsonSerializable(typeof(MigrateRequest))]
+[JsonSerializable(typeof(ResumeRequest))]
+[JsonSerializable(typeof(Operations.OperationStatus))]
 public sealed partial class ApiJson : JsonSerializerContext;

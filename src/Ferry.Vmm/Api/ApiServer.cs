@@ -14,6 +14,8 @@ public sealed class ApiServer : IAsyncDisposable
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _acceptLoop;
+    private readonly Operations.OperationTracker _operations = new();
+    private readonly List<Task> _inFlight = [];
 
     private ApiServer(KvmVm vm, string socketPath, Socket listener)
     {
@@ -24,6 +26,9 @@ public sealed class ApiServer : IAsyncDisposable
     }
 
     public string SocketPath { get; }
+
+    /// <summary>Completes when a client has read the final status of a snapshot or migration.</summary>
+    public Task OperationResultRead => _operations.FinalStatusRead;
 
     /// <summary>Binds the socket; refuses when another live VM already owns it, and replaces a stale one.</summary>
     public static ApiServer Start(KvmVm vm, string socketPath)
@@ -58,7 +63,9 @@ public sealed class ApiServer : IAsyncDisposable
             try { client = await _listener.AcceptAsync(cancellationToken); }
             catch (Exception) when (cancellationToken.IsCancellationRequested) { return; }
             catch (SocketException) { continue; }
-            _ = ServeAsync(client, cancellationToken);
+            var serving = ServeAsync(client, CancellationToken.None);
+            lock (_inFlight) _inFlight.Add(serving);
+            _ = serving.ContinueWith(t => { lock (_inFlight) _inFlight.Remove(t); }, TaskScheduler.Default);
         }
     }
 
@@ -73,7 +80,7 @@ public sealed class ApiServer : IAsyncDisposable
             var request = await HttpMessage.ReadAsync(stream, timeout.Token);
             var (status, body) = request is null
                 ? ("400 Bad Request", Json(new ApiError("malformed request"), ApiJson.Default.ApiError))
-                : Handle(request.Value.StartLine);
+                : Handle(request.Value.StartLine, request.Value.Body);
             await HttpMessage.WriteAsync(stream, $"HTTP/1.1 {status}", body, timeout.Token);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or SocketException)
@@ -82,7 +89,7 @@ public sealed class ApiServer : IAsyncDisposable
         }
     }
 
-    private (string Status, byte[] Body) Handle(string startLine)
+    private (string Status, byte[] Body) Handle(string startLine, byte[] body)
     {
         var parts = startLine.Split(' ');
         if (parts.Length < 2) return ("400 Bad Request", Json(new ApiError("malformed request line"), ApiJson.Default.ApiError));
@@ -93,9 +100,14 @@ public sealed class ApiServer : IAsyncDisposable
             {
                 ("GET", "/vm") => ("200 OK", Json(Status(), ApiJson.Default.VmStatus)),
                 ("PUT", "/vm/pause") => ("200 OK", Json(new PauseResult("paused", _vm.Pause().TotalMicroseconds), ApiJson.Default.PauseResult)),
-                ("PUT", "/vm/resume") => Ok(() => _vm.Resume(), "running"),
+                ("PUT", "/vm/resume") => Ok(() => _vm.Resume(Body(body, ApiJson.Default.ResumeRequest)?.Force ?? false), "running"),
                 ("PUT", "/vm/stop") => Ok(() => _vm.End(new VmExit(VmExitKind.Stopped, "stopped through the API")), "stopped"),
-                (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop") =>
+                ("PUT", "/vm/snapshot") => Accepted(() => StartSnapshot(Body(body, ApiJson.Default.SnapshotRequest))),
+                ("PUT", "/vm/migrate") => Accepted(() => StartMigration(Body(body, ApiJson.Default.MigrateRequest))),
+                ("GET", "/vm/operation") => _operations.Read() is { } op
+                    ? ("200 OK", Json(op, ApiJson.Default.OperationStatus))
+                    : ("404 Not Found", Json(new ApiError("no snapshot or migration has run"), ApiJson.Default.ApiError)),
+                (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop" or "/vm/snapshot" or "/vm/migrate" or "/vm/operation") =>
                     ("405 Method Not Allowed", Json(new ApiError($"{method} is not allowed on {path}"), ApiJson.Default.ApiError)),
                 _ => ("404 Not Found", Json(new ApiError($"no such endpoint: {path}"), ApiJson.Default.ApiError)),
             };
@@ -104,7 +116,52 @@ public sealed class ApiServer : IAsyncDisposable
         {
             return ("409 Conflict", Json(new ApiError(e.Message), ApiJson.Default.ApiError));
         }
+        catch (BadRequestException e)
+        {
+            return ("400 Bad Request", Json(new ApiError(e.Message), ApiJson.Default.ApiError));
+        }
     }
+
+    private static T? Body<T>(byte[] body, JsonTypeInfo<T> type) where T : class
+    {
+        if (body.Length == 0) return null;
+        try { return JsonSerializer.Deserialize(body, type); }
+        catch (JsonException e) { throw new BadRequestException($"malformed request body: {e.Message}"); }
+    }
+
+    private (string, byte[]) Accepted(Action start)
+    {
+        start();
+        return ("202 Accepted", Json(new ApiOk("started"), ApiJson.Default.ApiOk));
+    }
+
+    private void StartSnapshot(SnapshotRequest? request)
+    {
+        if (request is null || string.IsNullOrWhiteSpace(request.Path)) throw new BadRequestException("a snapshot needs a path");
+        string path = Path.GetFullPath(request.Path);
+        if (!Directory.Exists(Path.GetDirectoryName(path))) throw new BadRequestException($"no such directory for {path}");
+        EnsureRunningOrPaused();
+        _operations.Start("snapshot", progress => Operations.SnapshotOperation.RunAsync(_vm, path, request.Resume, progress));
+    }
+
+    private void StartMigration(MigrateRequest? request)
+    {
+        if (request is null) throw new BadRequestException("a migration needs a destination");
+        if (request.Mode != "cold") throw new BadRequestException($"migration mode {request.Mode} is not supported (this ferry does: cold)");
+        if (!Migration.Transport.TcpEndpoint.TryParse(request.To, out var host, out int port))
+            throw new BadRequestException($"--to {request.To}: write ADDR:PORT");
+        EnsureRunningOrPaused();
+        var token = System.Text.Encoding.UTF8.GetBytes(request.Token);
+        _operations.Start("migrate", progress => Operations.MigrateOperation.RunAsync(_vm, host, port, token, progress));
+    }
+
+    private void EnsureRunningOrPaused()
+    {
+        if (_vm.State is not (VmRunState.Running or VmRunState.Paused)) throw new InvalidOperationException($"the VM is {_vm.State.ToString().ToLowerInvariant()}");
+        if (_vm.HoldReason is { } hold) throw new InvalidOperationException($"the VM is held: {hold}");
+    }
+
+    private sealed class BadRequestException(string message) : Exception(message);
 
     private (string, byte[]) Ok(Action action, string state)
     {
@@ -120,7 +177,8 @@ public sealed class ApiServer : IAsyncDisposable
         Environment.ProcessId,
         _vm.StartedAt == default ? 0 : (long)(DateTimeOffset.UtcNow - _vm.StartedAt).TotalMilliseconds,
         _vm.Config.KernelPath,
-        SocketPath);
+        SocketPath,
+        _vm.HoldReason);
 
     private static byte[] Json<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
 
@@ -129,6 +187,10 @@ public sealed class ApiServer : IAsyncDisposable
         _stop.Cancel();
         _listener.Dispose();
         try { await _acceptLoop; } catch (OperationCanceledException) { }
+        // Let requests already accepted (such as the stop that ended this VM) get their answer.
+        Task[] pending;
+        lock (_inFlight) pending = [.. _inFlight];
+        await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(2)));
         try { File.Delete(SocketPath); } catch (IOException) { }
     }
 }

@@ -1,0 +1,54 @@
+using System.CommandLine;
+using Ferry.Migration.Format;
+using Ferry.Migration.Image;
+using Ferry.Vmm;
+using Ferry.Vmm.Api;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>`ferry restore`: a new VM process from a snapshot file.</summary>
+public static class RestoreCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("FILE") { Description = "A snapshot written by `ferry snapshot`" };
+        var name = CommonOptions.Name();
+        var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
+        var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
+        var paused = new Option<bool>("--paused") { Description = "Leave the restored VM paused (resume it with `ferry resume`)" };
+        var command = new Command("restore",
+            """
+            Start a new VM process from a snapshot: the guest goes on where it was paused.
+            A truncated or corrupted file is refused, naming the bad section; nothing starts.
+
+            Example:
+              ferry restore demo.snap --name demo2
+            """)
+        { file, name, apiSocket, console, paused };
+        command.SetAction(async (parse, ct) =>
+        {
+            string path = parse.GetValue(file)!;
+            using var sink = ConsoleSink.Open(parse.GetValue(console)!);
+            FileStream stream;
+            try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"cannot open snapshot {path}: {e.Message}"); }
+            KvmVm vm;
+            await using (stream)
+            {
+                vm = (KvmVm)await VmImageReader.ReadAsync(new SectionReader(stream), configuration =>
+                {
+                    var config = VmConfigJson.Decode(configuration.Span);
+                    if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
+                    return KvmVm.CreateForRestore(config, sink.Write);
+                }, progress: null, ct);
+            }
+            using (vm)
+            {
+                string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vm.Config.Name);
+                bool startPaused = parse.GetValue(paused);
+                return await VmHost.ServeAsync(vm, socket, sink, () => vm.Start(paused: startPaused));
+            }
+        });
+        return command;
+    }
+}

@@ -1,0 +1,58 @@
+using System.Runtime.InteropServices;
+using Ferry.Vmm;
+using Ferry.Vmm.Api;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>
+/// Everything a VM process does around a VM once it exists, for run, restore and receive alike:
+/// serve the control API, stop on SIGTERM/SIGINT, forward keyboard input, wait for the end
+/// and turn it into an exit code.
+/// </summary>
+public static class VmHost
+{
+    public static async Task<int> ServeAsync(KvmVm vm, string socketPath, ConsoleSink sink, Action start)
+    {
+        await using var api = ApiServer.Start(vm, socketPath);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        if (sink.IsStdio) StartKeyboardForwarding(vm);
+        start();
+        var exit = await vm.Exited;
+        if (exit.Kind == VmExitKind.Migrated)
+        {
+            // Whoever started the migration wants its figures: keep answering until they are read.
+            await Task.WhenAny(api.OperationResultRead, Task.Delay(TimeSpan.FromSeconds(5)));
+        }
+        Console.Error.WriteLine($"ferry: {vm.Config.Name}: {exit.Message}");
+        return exit.Kind switch
+        {
+            VmExitKind.GuestDied => (int)ExitCode.GuestDied,
+            VmExitKind.VmmError => (int)ExitCode.InternalError,
+            _ => (int)ExitCode.Ok,
+        };
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            vm.End(new VmExit(VmExitKind.Stopped, $"stopped by {context.Signal}"));
+        }
+    }
+
+    /// <summary>Keyboard input goes to the guest's serial port, as bytes arrive.</summary>
+    private static void StartKeyboardForwarding(KvmVm vm)
+    {
+        var thread = new Thread(() =>
+        {
+            using var stdin = Console.OpenStandardInput();
+            var buffer = new byte[256];
+            try
+            {
+                int n;
+                while ((n = stdin.Read(buffer)) > 0) vm.Serial.Enqueue(buffer.AsSpan(0, n));
+            }
+            catch (IOException) { }
+        }) { IsBackground = true, Name = "console-input" };
+        thread.Start();
+    }
+}

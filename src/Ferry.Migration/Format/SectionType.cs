@@ -1,0 +1,32 @@
+namespace Ferry.Migration.Format;
+
+/// <summary>
+/// The sections of a VM image, in the order they appear. A snapshot file and a cold-migration
+/// stream are the same sequence of sections. Add new types at the end; never renumber.
+/// </summary>
+public enum SectionType : uint
+{
+    /// <summary>Format magic and version, the VM's memory layout.</summary>
+    Header = 1,
+    /// <summary>The VM's configuration, opaque to the engine: what the destination needs to create a matching VM.</summary>
+    Configuration = 2,
+    /// <summary>Guest RAM: runs of non-zero pages. Many such sections; pages not in any are zero.</summary>
+    Memory = 3,
+    /// <summary>vCPUs and devices, opaque to the engine.</summary>
+    DeviceState = 4,
+    /// <summary>Section count and a hash over every section: the image is complete.</summary>
+    End = 5,
+}
+
+public static class SectionNames
+{
+    public static string Of(SectionType type) => type switch
+    {
+        SectionType.Header => "header",
+        SectionType.Configuration => "configuration",
+        SectionType.Memory => "memory",
+        SectionType.DeviceState => "device state",
+        SectionType.End => "end",
+        _ => $"unknown section {(uint)type}",
+    };
+}

@@ -1,0 +1,84 @@
+using System.Buffers.Binary;
+
+namespace Ferry.Migration.Transport;
+
+/// <summary>The small control messages of the migration protocol (see docs/migration-protocol.md).</summary>
+public enum MessageType : uint
+{
+    Hello = 1,
+    HelloReply = 2,
+    Auth = 3,
+    AuthOk = 4,
+    Ready = 10,
+    Go = 11,
+    Running = 12,
+    Abort = 13,
+}
+
+/// <summary>
+/// Frames control messages on the migration stream: <c>u32 type | u32 length | payload</c>, at
+/// most 64 KiB. An Abort from the peer becomes a MigrationException carrying its reason.
+/// </summary>
+public sealed class ControlChannel(Stream stream)
+{
+    public const int MaxPayload = 64 * 1024;
+
+    public Stream Stream => stream;
+
+    public async Task SendAsync(MessageType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        var header = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)type);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), (uint)payload.Length);
+        await stream.WriteAsync(header, cancellationToken);
+        await stream.WriteAsync(payload, cancellationToken);
+        await stream.FlushAsync(cancellationToken);
+    }
+
+    public Task SendAsync(MessageType type, CancellationToken cancellationToken) => SendAsync(type, ReadOnlyMemory<byte>.Empty, cancellationToken);
+
+    public Task AbortAsync(string reason, CancellationToken cancellationToken) =>
+        SendAsync(MessageType.Abort, System.Text.Encoding.UTF8.GetBytes(reason.Length > 1000 ? reason[..1000] : reason), cancellationToken);
+
+    /// <summary>Receives the next message, which must be <paramref name="expected"/>; gives up after <paramref name="timeout"/>.</summary>
+    public async Task<byte[]> ExpectAsync(MessageType expected, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            var header = new byte[8];
+            await ReadExactAsync(header, deadline.Token);
+            var type = (MessageType)BinaryPrimitives.ReadUInt32LittleEndian(header);
+            uint length = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4));
+            if (length > MaxPayload) throw new ProtocolException($"the peer sent an oversized {type} message ({length} bytes)");
+            var payload = new byte[length];
+            await ReadExactAsync(payload, deadline.Token);
+            if (type == MessageType.Abort)
+                throw new PeerAbortedException(System.Text.Encoding.UTF8.GetString(payload));
+            if (type != expected) throw new ProtocolException($"the peer sent {type} where {expected} was expected");
+            return payload;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new MigrationException($"no {expected} from the peer within {timeout.TotalSeconds:F0} s");
+        }
+    }
+
+    private async Task ReadExactAsync(byte[] buffer, CancellationToken cancellationToken)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = await stream.ReadAsync(buffer.AsMemory(done), cancellationToken);
+            if (n == 0) throw new MigrationException("the connection to the peer was closed");
+            done += n;
+        }
+    }
+}
+
+/// <summary>The peer ended the migration on purpose and said why.</summary>
+public sealed class PeerAbortedException(string reason) : MigrationException($"the peer aborted: {reason}")
+{
+    public string Reason { get; } = reason;
+}

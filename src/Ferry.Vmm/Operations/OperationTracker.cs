@@ -1,0 +1,55 @@
+using Ferry.Migration.Image;
+
+namespace Ferry.Vmm.Operations;
+
+/// <summary>
+/// Runs at most one long operation at a time in the background and keeps its status for the
+/// API, so a client can start it, watch its progress and read its outcome.
+/// </summary>
+public sealed class OperationTracker
+{
+    private readonly object _lock = new();
+    private OperationStatus? _status;
+
+    private readonly TaskCompletionSource _finalStatusRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public OperationStatus? Status { get { lock (_lock) return _status; } }
+
+    /// <summary>Completes once a client has read a finished status: a migrated VM's process lingers for it.</summary>
+    public Task FinalStatusRead => _finalStatusRead.Task;
+
+    /// <summary>The status as the API hands it out; a finished one counts as read.</summary>
+    public OperationStatus? Read()
+    {
+        var status = Status;
+        if (status is { Finished: true }) _finalStatusRead.TrySetResult();
+        return status;
+    }
+
+    /// <summary>Starts <paramref name="work"/>; it reports progress and returns the final status. Refuses while another runs.</summary>
+    public void Start(string kind, Func<IProgress<ImageProgress>, Task<OperationStatus>> work)
+    {
+        lock (_lock)
+        {
+            if (_status is { Finished: false }) throw new InvalidOperationException($"a {_status.Kind} is already in progress");
+            _status = new OperationStatus(kind, OperationStatus.Running, 0, 0, 0, "starting", null);
+        }
+        var progress = new Progress(this, kind);
+        _ = Task.Run(async () =>
+        {
+            OperationStatus final;
+            try { final = await work(progress); }
+            catch (Exception e) { final = new OperationStatus(kind, OperationStatus.Failed, 0, 0, 0, e.Message, null); }
+            lock (_lock) _status = final;
+        });
+    }
+
+    private sealed class Progress(OperationTracker tracker, string kind) : IProgress<ImageProgress>
+    {
+        public void Report(ImageProgress value)
+        {
+            lock (tracker._lock)
+                tracker._status = new OperationStatus(kind, OperationStatus.Running, value.MemoryBytesDone, value.MemoryBytesTotal, value.BytesTransferred, "transferring", null);
+        }
+    }
+}

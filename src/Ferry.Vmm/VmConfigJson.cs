@@ -1,0 +1,24 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Ferry.Vmm;
+
+/// <summary>VmConfig as the Configuration section of an image carries it (source-generated JSON).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(VmConfig))]
+public sealed partial class VmConfigJson : JsonSerializerContext
+{
+    public static byte[] Encode(VmConfig config) => JsonSerializer.SerializeToUtf8Bytes(config, Default.VmConfig);
+
+    public static VmConfig Decode(ReadOnlySpan<byte> json)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, Default.VmConfig) ?? throw new InvalidDataException("empty VM configuration");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"the VM configuration is malformed: {e.Message}");
+        }
+    }
+}
