@@ -17,12 +17,17 @@ isr_stubs:
     .set vec, 0
     .rept 256
     .p2align 4
-    .if (vec == 8) || (vec == 10) || (vec == 11) || (vec == 12) || (vec == 13) || (vec == 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+    .if vec == 13
+    pushq $13                   /* #GP: maybe kvm_pvm's system call (gp_entry) */
+    jmp gp_entry
+    .else
+    .if (vec == 8) || (vec == 10) || (vec == 11) || (vec == 12) || (vec == 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
     .else
     pushq $0
     .endif
     pushq $vec
     jmp trap_common
+    .endif
     .set vec, vec + 1
     .endr
 
@@ -67,6 +72,42 @@ trap_return:
     pop %rax
     add $16, %rsp
     iretq
+
+/* System calls skip trap()'s dispatch: each emulated instruction costs ~0.5-1 us on kvm_pvm.
+ * gp_entry: a #GP whose RIP is the HLT at LSTAR in the user page is a system call (kvm_pvm's
+ * route); syscall_common: the native SYSCALL stub, vector VEC_SYSCALL. The frame is the same
+ * struct frame as trap_common's, so every handler may block or switch threads. */
+#define TRAMP_VA 0x7ffff0010000     /* proc.h */
+#define FRAME_VECTOR 0x78
+#define FRAME_RIP 0x88
+gp_entry:
+syscall_common:
+    push %rax
+    push %rbx
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %rbp
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    cld
+    mov %rsp, %rdi
+    cmpq $13, FRAME_VECTOR(%rsp)
+    jne 1f
+    movabs $(TRAMP_VA + (syscall_gp_hlt - user_page_start)), %rax
+    cmp %rax, FRAME_RIP(%rsp)
+    jne 2f
+1:  call syscall_trap
+    jmp trap_return
+2:  call trap
+    jmp trap_return
 
 /* void cpu_loop_start(struct frame *top): run schedule_start(top) with the stack just below
  * the vCPU's top frame, then enter whatever context it put in that frame. Never returns. */
@@ -154,7 +195,7 @@ syscall_native:
     swapgs
     jmp *1f(%rip)
     .p2align 3
-1:  .quad trap_common
+1:  .quad syscall_common
 
 /* Boot probe of the SYSCALL behaviour: LSTAR points at probe_lstar while the kernel makes one
  * SYSCALL from probe_user. CPL 3 here -> HLT (#GP at probe_hlt); CPL 0 -> UD2 (#UD at probe_ud2). */

@@ -21,7 +21,6 @@ static int next_id = 1;
 /* Process and thread ids come from one counter; a process's first thread has tid == pid. */
 int alloc_id(void) { return next_id++; }
 
-u64 tramp_va(const void *sym) { return TRAMP_VA + ((u64)sym - (u64)user_page_start); }
 
 static struct thread *runq_pop(void)
 {
@@ -60,6 +59,10 @@ void make_runnable(struct thread *t)
     if (t->on_cpu) return; /* its vCPU is finishing a helper for it and will carry on with it */
     runq_push(t);
     struct cpu *me = this_cpu();
+    /* Woken by this vCPU's own timer while it idles (a sleep ending): it takes the thread as
+     * soon as the interrupt returns, so waking another vCPU would only make it contend for
+     * the lock and maybe take the thread away from its SIMD state. */
+    if (me->idle && runq_head == t) return;
     for (int i = 0; i < ncpus; i++)
         if (cpus[i] != me && cpus[i]->idle) {
             cpus[i]->idle = 0; /* one wake-up per new runnable thread */

@@ -4,7 +4,7 @@
 #include "apic.h"
 
 spinlock_t big_lock;
-extern char syscall_gp_hlt[], probe_hlt[], probe_ud2[];
+extern char probe_hlt[], probe_ud2[];
 extern char helper_copy_end[], helper_copylist_end[], helper_xsave_end[], helper_xrstor_end[];
 extern char helper_fxsave_end[], helper_fxrstor_end[];
 __attribute__((noreturn)) void probe_resume(int result);
@@ -94,19 +94,12 @@ static void user_trap(struct cpu *c, struct frame *f)
         return;
     }
     switch (f->vector) {
-    case 13:
-        if (f->rip == tramp_va(syscall_gp_hlt)) {
-            do_syscall(t, f);
-            return;
-        }
+    case 13: /* system calls went to syscall_trap */
         if (helper_end_rip(f->rip)) {
             helper_done(t, f);
             return;
         }
         break;
-    case VEC_SYSCALL:
-        do_syscall(t, f);
-        return;
     case 14: {
         u64 cr2 = read_cr2();
         if (handle_user_fault(t->proc, cr2, (f->error >> 1) & 1) == 0) return;

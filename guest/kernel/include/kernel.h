@@ -207,6 +207,7 @@ u64 new_user_pml4(void);
 /* ---- trap.c ---- */
 void cpu_tables_init(struct cpu *c);
 void trap(struct frame *f);
+void syscall_trap(struct frame *f); /* entry.S syscall_common */
 void report_fault(struct frame *f, const char *who);
 
 /* ---- cmdline ---- */

@@ -100,7 +100,9 @@ void thread_finish(struct thread *t, struct frame *f);
 struct thread *thread_new(struct proc *p);
 void run_helper(struct thread *t, struct frame *f, int kind, u64 entry, u64 rdi, u64 rsi, u64 rcx, u64 rbx);
 void helper_done(struct thread *t, struct frame *f);
-u64 tramp_va(const void *sym);
+extern char user_page_start[];
+/* Where a symbol of the user page (entry.S .usertext) is in user space. */
+static inline u64 tramp_va(const void *sym) { return TRAMP_VA + ((u64)sym - (u64)user_page_start); }
 
 /* proc.c */
 struct proc *proc_create(const char *name);
@@ -121,7 +123,6 @@ void protect_range(struct proc *p, u64 start, u64 end, u32 prot);
 void tlb_shootdown(struct proc *p);
 
 /* syscall.c */
-void do_syscall(struct thread *t, struct frame *f);
 
 /* fpu.c */
 void fpu_cpu_init(void);
