@@ -13,6 +13,10 @@ public sealed class HelpTests
     [InlineData("stop")]
     [InlineData("list")]
     [InlineData("demo")]
+    [InlineData("snapshot")]
+    [InlineData("restore")]
+    [InlineData("migrate")]
+    [InlineData("receive")]
     public void Every_command_explains_itself_with_an_example(params string[] command)
     {
         var (code, stdout, _) = FerryProcess.Run([.. command, "--help"]);

@@ -34,6 +34,7 @@ public static class RestoreCommand
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"cannot open snapshot {path}: {e.Message}"); }
             KvmVm vm;
             await using (stream)
+            try
             {
                 vm = (KvmVm)await VmImageReader.ReadAsync(new SectionReader(stream), configuration =>
                 {
@@ -41,6 +42,10 @@ public static class RestoreCommand
                     if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
                     return KvmVm.CreateForRestore(config, sink.Write);
                 }, progress: null, ct);
+            }
+            catch (Exception e) when (e is Ferry.Migration.ProtocolException or InvalidDataException)
+            {
+                throw new UsageException($"snapshot {path} cannot be restored: {e.Message}");
             }
             using (vm)
             {
