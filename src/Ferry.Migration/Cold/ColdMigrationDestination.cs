@@ -34,9 +34,13 @@ public sealed class ColdMigrationDestination
         var channel = new ControlChannel(stream);
         await Handshake.AuthenticateAsDestinationAsync(channel, token, cancellationToken);
         IMigratableVm vm;
+        // Receiving runs ahead of writing guest RAM. Everything after the handshake is read
+        // through the read-ahead, control messages included, so it never steals one.
+        var receiving = new ReadAheadStream(stream);
+        channel = new ControlChannel(receiving, stream);
         try
         {
-            vm = await VmImageReader.ReadAsync(new SectionReader(stream), createVm, progress, cancellationToken);
+            vm = await VmImageReader.ReadAsync(new SectionReader(receiving), createVm, progress, cancellationToken);
         }
         catch (Exception e) when (e is MigrationException)
         {

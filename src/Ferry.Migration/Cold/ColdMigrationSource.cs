@@ -30,7 +30,9 @@ public sealed class ColdMigrationSource(TimeProvider time)
         try
         {
             await Handshake.AuthenticateAsSourceAsync(channel, token, MigrationMode.Cold, cancellationToken);
-            stats = await VmImageWriter.WriteAsync(vm, new SectionWriter(stream), progress, cancellationToken);
+            // Reading guest RAM and sending overlap; the End section's flush drains what is in flight.
+            using var sending = new WriteBehindStream(stream);
+            stats = await VmImageWriter.WriteAsync(vm, new SectionWriter(sending), progress, cancellationToken);
             await channel.ExpectAsync(MessageType.Ready, ReadyTimeout, cancellationToken);
         }
         catch (Exception e)

@@ -27,7 +27,7 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
         string name = $"{where} ({SectionNames.Of(type)})";
         if (BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4)) != 0 || length > (ulong)maxPayloadBytes)
             throw new ProtocolException($"{name} has a corrupted frame (length {length})");
-        var payload = new byte[length];
+        var payload = GC.AllocateUninitializedArray<byte>((int)length);
         await ReadExactAsync(payload, name, cancellationToken);
         var trailer = new byte[SectionWriter.FrameTrailerSize];
         await ReadExactAsync(trailer, $"the checksum of {name}", cancellationToken);

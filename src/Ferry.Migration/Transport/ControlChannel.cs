@@ -19,20 +19,20 @@ public enum MessageType : uint
 /// Frames control messages on the migration stream: <c>u32 type | u32 length | payload</c>, at
 /// most 64 KiB. An Abort from the peer becomes a MigrationException carrying its reason.
 /// </summary>
-public sealed class ControlChannel(Stream stream)
+public sealed class ControlChannel(Stream input, Stream output)
 {
     public const int MaxPayload = 64 * 1024;
 
-    public Stream Stream => stream;
+    public ControlChannel(Stream stream) : this(stream, stream) { }
 
     public async Task SendAsync(MessageType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         var header = new byte[8];
         BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)type);
         BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), (uint)payload.Length);
-        await stream.WriteAsync(header, cancellationToken);
-        await stream.WriteAsync(payload, cancellationToken);
-        await stream.FlushAsync(cancellationToken);
+        await output.WriteAsync(header, cancellationToken);
+        await output.WriteAsync(payload, cancellationToken);
+        await output.FlushAsync(cancellationToken);
     }
 
     public Task SendAsync(MessageType type, CancellationToken cancellationToken) => SendAsync(type, ReadOnlyMemory<byte>.Empty, cancellationToken);
@@ -70,7 +70,7 @@ public sealed class ControlChannel(Stream stream)
         int done = 0;
         while (done < buffer.Length)
         {
-            int n = await stream.ReadAsync(buffer.AsMemory(done), cancellationToken);
+            int n = await input.ReadAsync(buffer.AsMemory(done), cancellationToken);
             if (n == 0) throw new MigrationException("the connection to the peer was closed");
             done += n;
         }
