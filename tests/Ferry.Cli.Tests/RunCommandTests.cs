@@ -38,6 +38,15 @@ public sealed class RunCommandTests
     }
 
     [KvmFact]
+    public void A_guest_kernel_panic_is_a_death_not_a_power_off()
+    {
+        var (code, stdout, stderr) = FerryProcess.Run(Guest("panics", "ferry.test-panic=1"));
+        Assert.Contains("ferry-guest: panic", stdout);
+        Assert.Equal((int)ExitCode.GuestDied, code);
+        Assert.Contains("triple-faulted", stderr);
+    }
+
+    [KvmFact]
     public async Task Control_commands_drive_a_running_vm_through_its_socket()
     {
         using var vm = FerryProcess.Start(Guest("ctl", TestGuest.Run("memtouch", "--mb 16 --rate 1000 --hb-ms 10", powerOff: false)));
