@@ -147,19 +147,7 @@ public sealed unsafe class VcpuFd : IDisposable
         _fd.Dispose();
     }
 
-    private T Get<T>(nuint request, string name) where T : unmanaged
-    {
-        T value = default;
-        Set(request, ref value, name);
-        return value;
-    }
+    private T Get<T>(nuint request, string name) where T : unmanaged => StructIoctl.Get<T>(_fd, request, $"{name} on vCPU {Id}");
 
-    private void Set<T>(nuint request, ref T value, string name) where T : unmanaged
-    {
-        fixed (T* p = &value)
-        {
-            // Safe because p points at a T whose size is the one encoded in the request number.
-            Kvm.Check(LibC.Ioctl(_fd, request, p), $"{name} on vCPU {Id}");
-        }
-    }
+    private void Set<T>(nuint request, ref T value, string name) where T : unmanaged => StructIoctl.Call(_fd, request, ref value, $"{name} on vCPU {Id}");
 }

@@ -93,19 +93,7 @@ public sealed unsafe class VmFd : IDisposable
 
     public void Dispose() => _fd.Dispose();
 
-    private T Get<T>(nuint request, string name) where T : unmanaged
-    {
-        T value = default;
-        Set(request, ref value, name);
-        return value;
-    }
+    private T Get<T>(nuint request, string name) where T : unmanaged => StructIoctl.Get<T>(_fd, request, name);
 
-    private void Set<T>(nuint request, ref T value, string name) where T : unmanaged
-    {
-        fixed (T* p = &value)
-        {
-            // Safe because p points at a T whose size is the one encoded in the request number.
-            Kvm.Check(LibC.Ioctl(_fd, request, p), name);
-        }
-    }
+    private void Set<T>(nuint request, ref T value, string name) where T : unmanaged => StructIoctl.Call(_fd, request, ref value, name);
 }
