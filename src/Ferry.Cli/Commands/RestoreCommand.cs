@@ -36,7 +36,9 @@ public static class RestoreCommand
             await using (stream)
             try
             {
-                vm = (KvmVm)await VmImageReader.ReadAsync(new SectionReader(stream), configuration =>
+                // Reading the file runs ahead of filling guest RAM, so the two overlap.
+                using var readAhead = new Ferry.Migration.Transport.ReadAheadStream(stream);
+                vm = (KvmVm)await VmImageReader.ReadAsync(new SectionReader(readAhead), configuration =>
                 {
                     var config = VmConfigJson.Decode(configuration.Span);
                     if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
