@@ -66,7 +66,7 @@ public sealed partial class KvmVm : IDisposable
     {
         config.Validate(VmConfig.HostMemoryBytes());
         byte[] kernel = ReadInput(config.KernelPath, "kernel");
-        byte[]? initrd = config.InitrdPath is null ? null : ReadInput(config.InitrdPath, "initrd");
+        using var initrd = config.InitrdPath is null ? null : InitrdFile.Open(config.InitrdPath);
         return Build(config, consoleOutput, vm => vm.LoadGuest(kernel, initrd));
     }
 
@@ -97,9 +97,14 @@ public sealed partial class KvmVm : IDisposable
             vmFd.CreateIrqchip();
             vmFd.CreatePit2();
             memory = new GuestMemory(map);
-            memory.RegisterSlots(vmFd, logDirtyPages: false);
+            // KVM builds per-page tracking for a new slot (~6 ms per GiB here); loading the kernel
+            // and creating vCPUs need no slot, so that work overlaps it.
+            var slots = memory;
+            var fd = vmFd;
+            var registering = Task.Run(() => slots.RegisterSlots(fd, logDirtyPages: false));
             vm = new KvmVm(config, kvm, vmFd, memory, consoleOutput);
-            load(vm);
+            try { load(vm); }
+            finally { registering.GetAwaiter().GetResult(); }
             return vm;
         }
         catch
@@ -124,7 +129,7 @@ public sealed partial class KvmVm : IDisposable
         }
     }
 
-    private void LoadGuest(byte[] kernel, byte[]? initrd)
+    private void LoadGuest(byte[] kernel, InitrdFile? initrd)
     {
         var acpi = AcpiTables.Build(BootLayout.AcpiStart, Config.CpuCount);
         _memory.Write(BootLayout.AcpiStart, acpi);

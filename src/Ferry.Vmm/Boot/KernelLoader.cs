@@ -12,7 +12,7 @@ public sealed record LoadedKernel(KernelFormat Format, ulong Entry, ulong Kernel
 /// </summary>
 public static class KernelLoader
 {
-    public static LoadedKernel Load(GuestMemory memory, byte[] kernel, string kernelName, byte[]? initrd, string commandLine, ulong rsdpAddress)
+    public static LoadedKernel Load(GuestMemory memory, byte[] kernel, string kernelName, InitrdFile? initrd, string commandLine, ulong rsdpAddress)
     {
         var e820 = E820Map.For(memory.Map);
         byte[] cmdline = Encoding.UTF8.GetBytes(commandLine + "\0");
@@ -56,7 +56,7 @@ public static class KernelLoader
     }
 
     /// <summary>The initrd goes as high as it can below <paramref name="limit"/>, page aligned, clear of the kernel.</summary>
-    private static (ulong Address, ulong Size) PlaceInitrd(GuestMemory memory, byte[]? initrd, ulong kernelEnd, ulong limit)
+    private static (ulong Address, ulong Size) PlaceInitrd(GuestMemory memory, InitrdFile? initrd, ulong kernelEnd, ulong limit)
     {
         if (initrd is null || initrd.Length == 0) return (0, 0);
         ulong size = (ulong)initrd.Length;
@@ -64,7 +64,8 @@ public static class KernelLoader
         if (size > limit || address < kernelEnd)
             throw new VmConfigException(
                 $"initrd ({size >> 20} MiB) does not fit in guest RAM below 0x{limit:x} above the kernel; give the VM more --memory");
-        memory.Write(address, initrd);
+        if (size > int.MaxValue) throw new VmConfigException($"initrd {initrd.Path} is larger than 2 GiB");
+        initrd.ReadInto(memory.Span(address, (int)size));
         return (address, size);
     }
 
