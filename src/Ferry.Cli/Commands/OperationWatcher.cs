@@ -32,11 +32,19 @@ public static class OperationWatcher
     private static async Task<OperationStatus> WaitAsync(ApiClient client, Action<OperationStatus> show, CancellationToken cancellationToken)
     {
         OperationStatus? last = null;
+        int failures = 0;
         while (true)
         {
             try
             {
                 last = await client.OperationAsync(cancellationToken);
+                failures = 0;
+            }
+            catch (ApiException) when (++failures < 40)
+            {
+                // A busy VM process may drop one poll; try again shortly.
+                await Task.Delay(Poll, cancellationToken);
+                continue;
             }
             catch (ApiException) when (last is not null)
             {

@@ -41,6 +41,18 @@ public sealed class ApiClient(string socketPath)
 
     private async Task<T> SendAsync<T>(string method, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken, byte[]? body = null)
     {
+        try
+        {
+            return await ExchangeAsync(method, path, type, cancellationToken, body);
+        }
+        catch (IOException e)
+        {
+            throw new ApiException($"the connection to {SocketPath} broke: {e.Message}");
+        }
+    }
+
+    private async Task<T> ExchangeAsync<T>(string method, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken, byte[]? body)
+    {
         body ??= [];
         if (!File.Exists(SocketPath))
             throw new ApiException($"no VM has the API socket {SocketPath} (see `ferry list`)");
