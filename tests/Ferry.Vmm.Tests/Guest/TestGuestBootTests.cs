@@ -14,6 +14,7 @@ public sealed class TestGuestBootTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(4)]
+    [InlineData(8)]
     public async Task Boots_to_the_ready_marker_with_every_vcpu_online(int cpus)
     {
         using var guest = RunningGuest.Start(cpus, OneGiB, TestGuest.Run("hello-glibc", "a b"));
@@ -35,12 +36,14 @@ public sealed class TestGuestBootTests
         Assert.Equal(VmExitKind.PowerOff, (await guest.ExitAsync()).Kind);
     }
 
-    [KvmFact]
-    public async Task A_threaded_program_runs_on_every_vcpu()
+    [KvmTheory]
+    [InlineData(4)]
+    [InlineData(8)]
+    public async Task A_threaded_program_runs_on_every_vcpu(int cpus)
     {
-        using var guest = RunningGuest.Start(4, OneGiB, TestGuest.Run("threads", "--threads 4"));
+        using var guest = RunningGuest.Start(cpus, OneGiB, TestGuest.Run("threads", $"--threads {cpus}"));
         var ok = guest.WaitFor(@"threads ok n=(\d+) cpus-seen=(\d+)", seconds: 120);
-        Assert.Equal(4, int.Parse(ok.Groups[2].Value));
+        Assert.Equal(cpus, int.Parse(ok.Groups[2].Value));
         guest.WaitFor(@"^ferry-guest: workload exited status=0");
         Assert.Equal(VmExitKind.PowerOff, (await guest.ExitAsync()).Kind);
     }
