@@ -38,6 +38,16 @@ public sealed class RunCommandTests
     }
 
     [KvmFact]
+    public void The_demo_pauses_resumes_migrates_and_stops_a_guest()
+    {
+        var (code, stdout, stderr) = FerryProcess.Run("demo", "--guest-dir", Path.GetDirectoryName(TestGuest.Kernel)!);
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("heartbeats while paused: 0", stdout);
+        Assert.Contains("heartbeats continue at the destination", stdout);
+        Assert.Contains("Demo complete.", stdout);
+    }
+
+    [KvmFact]
     public void A_guest_kernel_panic_is_a_death_not_a_power_off()
     {
         var (code, stdout, stderr) = FerryProcess.Run(Guest("panics", "ferry.test-panic=1"));

@@ -21,45 +21,89 @@ public static class Demo
         var start = SelfInvocation("run", "--kernel", kernel, "--initrd", initrd, "--memory", "1G", "--cpus", "2", "--name", name,
             "--cmdline", "ferry.workload=memtouch ferry.args=\"--mb 64 --rate 2000 --hb-ms 200\"");
         Step($"starting a 2-vCPU, 1 GiB VM running memtouch: {string.Join(' ', start.ArgumentList)}");
-        using var vmProcess = Process.Start(start) ?? throw new InvalidOperationException("could not start the VM process");
-        var heartbeats = new HeartbeatCounter();
-        var pump = Task.Run(async () =>
-        {
-            while (await vmProcess.StandardOutput.ReadLineAsync(cancellationToken) is { } line)
-            {
-                heartbeats.See(line);
-                Console.WriteLine($"  guest | {line}");
-            }
-        }, cancellationToken);
-        var errors = Task.Run(async () =>
-        {
-            while (await vmProcess.StandardError.ReadLineAsync(cancellationToken) is { } line) Console.WriteLine($"  vmm   | {line}");
-        }, cancellationToken);
-
+        using var source = new VmProcess(start, "guest", cancellationToken);
+        VmProcess? destination = null;
         try
         {
-            await heartbeats.WaitAsync(3, TimeSpan.FromSeconds(60), vmProcess, cancellationToken);
+            await source.Heartbeats.WaitAsync(3, TimeSpan.FromSeconds(60), source.Process, cancellationToken);
             var client = new ApiClient(socket);
             var status = await client.StatusAsync(cancellationToken);
             Step($"the VM is {status.State} (pid {status.Pid}); pausing it");
             var paused = await client.PauseAsync(cancellationToken);
-            int before = heartbeats.Count;
+            int before = source.Heartbeats.Count;
             Step($"paused: every vCPU left the guest in {paused.PauseMicroseconds:F0} µs; watching for 2 s...");
             await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
-            Step($"heartbeats while paused: {heartbeats.Count - before} (none expected); resuming");
+            Step($"heartbeats while paused: {source.Heartbeats.Count - before} (none expected); resuming");
             await client.ResumeAsync(force: false, cancellationToken);
-            before = heartbeats.Count;
-            await heartbeats.WaitAsync(before + 3, TimeSpan.FromSeconds(30), vmProcess, cancellationToken);
-            Step($"resumed: heartbeats continue ({heartbeats.Count - before} so far); stopping the VM");
-            await client.StopAsync(cancellationToken);
-            await vmProcess.WaitForExitAsync(cancellationToken);
-            await Task.WhenAll(pump, errors);
-            Step($"the VM process exited with code {vmProcess.ExitCode}. Demo complete.");
-            return vmProcess.ExitCode;
+            before = source.Heartbeats.Count;
+            await source.Heartbeats.WaitAsync(before + 3, TimeSpan.FromSeconds(30), source.Process, cancellationToken);
+            Step($"resumed: heartbeats continue ({source.Heartbeats.Count - before} so far)");
+
+            int port = FreeLoopbackPort();
+            string destinationName = name + "-moved";
+            Step($"starting a receiver on 127.0.0.1:{port} and cold-migrating the VM to it");
+            destination = new VmProcess(SelfInvocation("receive", "--listen", $"127.0.0.1:{port}", "--name", destinationName), "moved", cancellationToken);
+            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
+            await client.MigrateAsync(new MigrateRequest($"127.0.0.1:{port}", "cold", ""), cancellationToken);
+            Ferry.Vmm.Operations.OperationStatus result;
+            do
+            {
+                await Task.Delay(50, cancellationToken);
+                result = await client.OperationAsync(cancellationToken);
+            } while (!result.Finished);
+            if (result.Phase != Ferry.Vmm.Operations.OperationStatus.Completed) throw new InvalidOperationException(result.Message);
+            Step($"migrated: {result.Report!.BytesTransferred / 1048576.0:F1} MiB in {result.Report.TotalMs:F0} ms, downtime {result.Report.DowntimeMs:F0} ms");
+            await source.Process.WaitForExitAsync(cancellationToken);
+            Step($"the source VMM process exited with code {source.Process.ExitCode}; the VM runs in the receiver now");
+            await destination.Heartbeats.WaitAsync(3, TimeSpan.FromSeconds(30), destination.Process, cancellationToken);
+            Step("heartbeats continue at the destination; stopping the VM");
+            await new ApiClient(ApiSocketPaths.ForName(destinationName)).StopAsync(cancellationToken);
+            await destination.Process.WaitForExitAsync(cancellationToken);
+            Step($"the VM process exited with code {destination.Process.ExitCode}. Demo complete.");
+            return destination.Process.ExitCode;
         }
         finally
         {
-            if (!vmProcess.HasExited) vmProcess.Kill();
+            destination?.Dispose();
+        }
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    /// <summary>A VM's ferry process, its console streamed with a label and its heartbeats counted.</summary>
+    private sealed class VmProcess : IDisposable
+    {
+        public VmProcess(ProcessStartInfo start, string label, CancellationToken cancellationToken)
+        {
+            Process = Process.Start(start) ?? throw new InvalidOperationException("could not start a VM process");
+            _ = Task.Run(async () =>
+            {
+                while (await Process.StandardOutput.ReadLineAsync(cancellationToken) is { } line)
+                {
+                    Heartbeats.See(line);
+                    Console.WriteLine($"  {label,-5} | {line}");
+                }
+            }, cancellationToken);
+            _ = Task.Run(async () =>
+            {
+                while (await Process.StandardError.ReadLineAsync(cancellationToken) is { } line) Console.WriteLine($"  vmm   | {line}");
+            }, cancellationToken);
+        }
+
+        public Process Process { get; }
+        public HeartbeatCounter Heartbeats { get; } = new();
+
+        public void Dispose()
+        {
+            if (!Process.HasExited) Process.Kill();
+            Process.Dispose();
         }
     }
 
@@ -81,7 +125,7 @@ public static class Demo
     }
 
     /// <summary>Counts memtouch's "HB" lines and lets the demo wait for the next few.</summary>
-    private sealed class HeartbeatCounter
+    public sealed class HeartbeatCounter
     {
         private int _count;
         public int Count => Volatile.Read(ref _count);
