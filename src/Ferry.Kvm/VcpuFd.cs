@@ -141,8 +141,12 @@ public sealed unsafe class VcpuFd : IDisposable
         Kvm.Check(LibC.Ioctl(_fd, KvmIoctls.KVM_SET_SIGNAL_MASK, buffer), "KVM_SET_SIGNAL_MASK");
     }
 
+    private bool _disposed;
+
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         LibC.Munmap(_run, (nuint)_mmapSize);
         _fd.Dispose();
     }

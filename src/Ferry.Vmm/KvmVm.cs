@@ -39,7 +39,7 @@ public sealed partial class KvmVm : IDisposable
         _kvm = kvm;
         _vm = vm;
         _memory = memory;
-        _gate = new ExecutionGate(config.CpuCount);
+        _gate = new ExecutionGate();
         Serial = new Devices.Serial.Serial(new GsiLine(vm, Devices.Serial.Serial.Com1Gsi), consoleOutput);
         _ports.Add(Devices.Serial.Serial.Com1, 8, Serial);
         var power = new AcpiPowerManagement(OnPowerEvent);

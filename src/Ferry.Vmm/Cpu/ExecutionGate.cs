@@ -7,12 +7,9 @@ namespace Ferry.Vmm.Cpu;
 public sealed class ExecutionGate
 {
     private readonly object _lock = new();
-    private readonly int _vcpuCount;
     private int _parked;
     private bool _pauseRequested;
     private volatile bool _stopRequested;
-
-    public ExecutionGate(int vcpuCount) => _vcpuCount = vcpuCount;
 
     public bool PauseRequested => Volatile.Read(ref _pauseRequested);
     public bool StopRequested => _stopRequested;
@@ -69,5 +66,4 @@ public sealed class ExecutionGate
         lock (_lock) Monitor.PulseAll(_lock);
     }
 
-    public int VcpuCount => _vcpuCount;
 }
