@@ -131,6 +131,30 @@ public sealed class ColdMigrationTests : IDisposable
         Assert.DoesNotContain("   at ", destination.Stderr);
     }
 
+    [KvmFact]
+    public async Task Cancelling_a_migration_before_its_commit_leaves_the_vm_running_here()
+    {
+        // A "destination" that accepts and then says nothing: the migration waits in its handshake.
+        var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        int port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var accepted = silent.AcceptTcpClientAsync();
+        using var source = Source("cold-src5", "--mb 16 --rate 100 --hb-ms 10");
+        source.WaitFor("memtouch ready");
+        var migrate = Task.Run(() => FerryProcess.Run("migrate", "--name", "cold-src5", "--to", $"127.0.0.1:{port}", "--token-file", _token));
+        using var peer = await accepted.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Contains("running", FerryProcess.Run("migrate-status", "--name", "cold-src5").Stdout);
+        Assert.Equal(0, FerryProcess.Run("migrate-cancel", "--name", "cold-src5").Code);
+        var r = await migrate;
+        Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
+        Assert.Contains("cancelled", r.Stderr);
+        source.WaitFor("^HB ", from: source.Console.Count);
+        Assert.Contains("\"state\":\"running\"", FerryProcess.Run("status", "--name", "cold-src5", "--json").Stdout);
+        Assert.Contains("failed", FerryProcess.Run("migrate-status", "--name", "cold-src5").Stdout);
+        FerryProcess.Run("stop", "--name", "cold-src5");
+        silent.Stop();
+    }
+
     [Fact]
     public void A_receiver_off_loopback_needs_a_token()
     {

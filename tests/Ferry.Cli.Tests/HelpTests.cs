@@ -17,6 +17,8 @@ public sealed class HelpTests
     [InlineData("restore")]
     [InlineData("migrate")]
     [InlineData("receive")]
+    [InlineData("migrate-status")]
+    [InlineData("migrate-cancel")]
     public void Every_command_explains_itself_with_an_example(params string[] command)
     {
         var (code, stdout, _) = FerryProcess.Run([.. command, "--help"]);

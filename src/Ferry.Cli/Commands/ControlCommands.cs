@@ -34,6 +34,19 @@ public static class ControlCommands
                 Console.WriteLine(json ? JsonSerializer.Serialize(s, ApiJson.Default.VmStatus)
                     : $"{s.Name}: {s.State}, {s.Cpus} vCPU, {s.MemoryBytes >> 20} MiB, pid {s.Pid}, up {TimeSpan.FromMilliseconds(s.UptimeMs):g}");
             });
+        yield return Make("migrate-status", "Show the VM's running or last snapshot or migration: phase, progress and, once finished, its report.",
+            async (client, json, _, ct) =>
+            {
+                var s = await client.OperationAsync(ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(s, ApiJson.Default.OperationStatus)
+                    : $"{s.Kind}: {s.Phase}, {s.MemoryBytesDone >> 20} of {s.MemoryBytesTotal >> 20} MiB scanned, {s.BytesTransferred >> 20} MiB sent: {s.Message}");
+            });
+        yield return Make("migrate-cancel", "Cancel a running migration. Before its commit point the VM keeps running here; after it, cancelling does nothing.",
+            async (client, json, _, ct) =>
+            {
+                var r = await client.CancelOperationAsync(ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "cancel requested (see `ferry migrate-status`)");
+            });
         yield return Make("stop", "Stop a VM at once (no guest shutdown) and end its VMM process.",
             async (client, json, _, ct) =>
             {

@@ -104,10 +104,11 @@ public sealed class ApiServer : IAsyncDisposable
                 ("PUT", "/vm/stop") => Ok(() => _vm.End(new VmExit(VmExitKind.Stopped, "stopped through the API")), "stopped"),
                 ("PUT", "/vm/snapshot") => Accepted(() => StartSnapshot(Body(body, ApiJson.Default.SnapshotRequest))),
                 ("PUT", "/vm/migrate") => Accepted(() => StartMigration(Body(body, ApiJson.Default.MigrateRequest))),
+                ("PUT", "/vm/operation/cancel") => Accepted(_operations.Cancel),
                 ("GET", "/vm/operation") => _operations.Read() is { } op
                     ? ("200 OK", Json(op, ApiJson.Default.OperationStatus))
                     : ("404 Not Found", Json(new ApiError("no snapshot or migration has run"), ApiJson.Default.ApiError)),
-                (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop" or "/vm/snapshot" or "/vm/migrate" or "/vm/operation") =>
+                (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop" or "/vm/snapshot" or "/vm/migrate" or "/vm/operation" or "/vm/operation/cancel") =>
                     ("405 Method Not Allowed", Json(new ApiError($"{method} is not allowed on {path}"), ApiJson.Default.ApiError)),
                 _ => ("404 Not Found", Json(new ApiError($"no such endpoint: {path}"), ApiJson.Default.ApiError)),
             };
@@ -141,7 +142,7 @@ public sealed class ApiServer : IAsyncDisposable
         string path = Path.GetFullPath(request.Path);
         if (!Directory.Exists(Path.GetDirectoryName(path))) throw new BadRequestException($"no such directory for {path}");
         EnsureRunningOrPaused();
-        _operations.Start("snapshot", progress => Operations.SnapshotOperation.RunAsync(_vm, path, request.Resume, progress));
+        _operations.Start("snapshot", (progress, _) => Operations.SnapshotOperation.RunAsync(_vm, path, request.Resume, progress));
     }
 
     private void StartMigration(MigrateRequest? request)
@@ -152,7 +153,7 @@ public sealed class ApiServer : IAsyncDisposable
             throw new BadRequestException($"--to {request.To}: write ADDR:PORT");
         EnsureRunningOrPaused();
         var token = System.Text.Encoding.UTF8.GetBytes(request.Token);
-        _operations.Start("migrate", progress => Operations.MigrateOperation.RunAsync(_vm, host, port, token, progress));
+        _operations.Start("migrate", (progress, cancel) => Operations.MigrateOperation.RunAsync(_vm, host, port, token, progress, cancel));
     }
 
     private void EnsureRunningOrPaused()

@@ -13,12 +13,13 @@ namespace Ferry.Vmm.Operations;
 /// </summary>
 public static class MigrateOperation
 {
-    public static async Task<OperationStatus> RunAsync(KvmVm vm, string host, int port, byte[] token, IProgress<ImageProgress> progress)
+    public static async Task<OperationStatus> RunAsync(KvmVm vm, string host, int port, byte[] token, IProgress<ImageProgress> progress, CancellationToken cancellationToken)
     {
         using var client = new TcpClient { NoDelay = true };
         try
         {
-            using var connectTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            connectTimeout.CancelAfter(TimeSpan.FromSeconds(10));
             await client.ConnectAsync(host, port, connectTimeout.Token);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
@@ -29,7 +30,11 @@ public static class MigrateOperation
         MigrationOutcome outcome;
         try
         {
-            outcome = await source.RunAsync(vm, client.GetStream(), token, progress, CancellationToken.None);
+            outcome = await source.RunAsync(vm, client.GetStream(), token, progress, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return Failed($"migration to {host}:{port} was cancelled; the VM keeps running here");
         }
         catch (Exception e) when (e is MigrationException or IOException or SocketException or InvalidOperationException)
         {

@@ -27,21 +27,35 @@ public sealed class OperationTracker
     }
 
     /// <summary>Starts <paramref name="work"/>; it reports progress and returns the final status. Refuses while another runs.</summary>
-    public void Start(string kind, Func<IProgress<ImageProgress>, Task<OperationStatus>> work)
+    private CancellationTokenSource? _cancel;
+
+    public void Start(string kind, Func<IProgress<ImageProgress>, CancellationToken, Task<OperationStatus>> work)
     {
+        var cancel = new CancellationTokenSource();
         lock (_lock)
         {
             if (_status is { Finished: false }) throw new InvalidOperationException($"a {_status.Kind} is already in progress");
             _status = new OperationStatus(kind, OperationStatus.Running, 0, 0, 0, "starting", null);
+            _cancel = cancel;
         }
         var progress = new Progress(this, kind);
         _ = Task.Run(async () =>
         {
             OperationStatus final;
-            try { final = await work(progress); }
+            try { final = await work(progress, cancel.Token); }
             catch (Exception e) { final = new OperationStatus(kind, OperationStatus.Failed, 0, 0, 0, e.Message, null); }
             lock (_lock) _status = final;
         });
+    }
+
+    /// <summary>Asks the running operation to stop. Whether it can depends on how far it got (a committed migration cannot).</summary>
+    public void Cancel()
+    {
+        lock (_lock)
+        {
+            if (_status is not { Finished: false } || _cancel is null) throw new InvalidOperationException("no snapshot or migration is in progress");
+            _cancel.Cancel();
+        }
     }
 
     private sealed class Progress(OperationTracker tracker, string kind) : IProgress<ImageProgress>
