@@ -46,6 +46,18 @@ public sealed unsafe class HostMemory : IDisposable
                 throw new KvmException("mincore", Marshal.GetLastPInvokeError());
     }
 
+    /// <summary>
+    /// Faults a range in, writable, in one call (MADV_POPULATE_WRITE, Linux 5.14+): far cheaper
+    /// than one page fault per 4 KiB when a restore or a migration is about to fill it. Best
+    /// effort: on older kernels the writes fault the pages in as usual.
+    /// </summary>
+    public void Prefault(ulong offset, ulong length)
+    {
+        if (offset + length > SizeBytes) throw new ArgumentOutOfRangeException(nameof(offset));
+        ulong start = offset & ~(ulong)(PageSize - 1);
+        LibC.Madvise(_base + start, (nuint)(offset + length - start), LibC.MADV_POPULATE_WRITE);
+    }
+
     /// <summary>Returns a range to the host (it reads as zeros again).</summary>
     public void Discard(ulong offset, ulong length)
     {

@@ -8,7 +8,7 @@ internal static unsafe partial class LibC
     internal const int O_RDWR = 0x2, O_CLOEXEC = 0x80000;
     internal const int PROT_READ = 0x1, PROT_WRITE = 0x2;
     internal const int MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
-    internal const int MADV_DONTNEED = 4, MADV_HUGEPAGE = 14, MADV_NOHUGEPAGE = 15, MADV_DONTDUMP = 16;
+    internal const int MADV_DONTNEED = 4, MADV_HUGEPAGE = 14, MADV_NOHUGEPAGE = 15, MADV_DONTDUMP = 16, MADV_POPULATE_WRITE = 23;
     internal const int SIG_BLOCK = 0, SIG_UNBLOCK = 1;
     internal const int EINTR = 4, EAGAIN = 11, ENOMEM = 12, ENOENT = 2;
 

@@ -16,8 +16,15 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
     public long SectionCount { get; private set; }
     public long BytesRead { get; private set; }
 
-    /// <summary>The next section. Throws ProtocolException on truncation, corruption or an oversized length.</summary>
-    public async ValueTask<(SectionType Type, byte[] Payload)> ReadAsync(CancellationToken cancellationToken)
+    // One buffer serves every section: a migration streams hundreds of 4 MiB memory sections,
+    // and a fresh array for each would keep the garbage collector busy on the hot path.
+    private byte[] _payload = [];
+
+    /// <summary>
+    /// The next section; its payload stays valid until the next call. Throws ProtocolException
+    /// on truncation, corruption or an oversized length.
+    /// </summary>
+    public async ValueTask<(SectionType Type, ReadOnlyMemory<byte> Payload)> ReadAsync(CancellationToken cancellationToken)
     {
         var header = new byte[SectionWriter.FrameHeaderSize];
         string where = $"section #{SectionCount + 1}";
@@ -27,22 +34,23 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
         string name = $"{where} ({SectionNames.Of(type)})";
         if (BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4)) != 0 || length > (ulong)maxPayloadBytes)
             throw new ProtocolException($"{name} has a corrupted frame (length {length})");
-        var payload = GC.AllocateUninitializedArray<byte>((int)length);
+        if (_payload.Length < (int)length) _payload = GC.AllocateUninitializedArray<byte>((int)Math.Max(length, 1 << 20));
+        var payload = _payload.AsMemory(0, (int)length);
         await ReadExactAsync(payload, name, cancellationToken);
         var trailer = new byte[SectionWriter.FrameTrailerSize];
         await ReadExactAsync(trailer, $"the checksum of {name}", cancellationToken);
 
         var hash = new XxHash3();
         hash.Append(header);
-        hash.Append(payload);
+        hash.Append(payload.Span);
         if (hash.GetCurrentHashAsUInt64() != BinaryPrimitives.ReadUInt64LittleEndian(trailer))
             throw new ProtocolException($"{name} is corrupted (checksum mismatch)");
 
         if (type == SectionType.End)
         {
             if (payload.Length != 16) throw new ProtocolException($"{name} is malformed");
-            ulong count = BinaryPrimitives.ReadUInt64LittleEndian(payload);
-            ulong whole = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(8));
+            ulong count = BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
+            ulong whole = BinaryPrimitives.ReadUInt64LittleEndian(payload.Span[8..]);
             if (count != (ulong)SectionCount || whole != _whole.GetCurrentHashAsUInt64())
                 throw new ProtocolException($"the image is inconsistent: its end section counts {count} sections, {SectionCount} arrived");
         }
@@ -52,12 +60,12 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
         return (type, payload);
     }
 
-    private async ValueTask ReadExactAsync(byte[] buffer, string what, CancellationToken cancellationToken)
+    private async ValueTask ReadExactAsync(Memory<byte> buffer, string what, CancellationToken cancellationToken)
     {
         int done = 0;
         while (done < buffer.Length)
         {
-            int n = await stream.ReadAsync(buffer.AsMemory(done), cancellationToken);
+            int n = await stream.ReadAsync(buffer[done..], cancellationToken);
             if (n == 0) throw new ProtocolException($"the image is truncated inside {what}");
             done += n;
         }

@@ -16,7 +16,7 @@ public static class VmImageReader
     {
         var (type, payload) = await reader.ReadAsync(cancellationToken);
         if (type != SectionType.Header) throw new ProtocolException($"not a Ferry VM image: it starts with {SectionNames.Of(type)}, not a header");
-        var layout = ImageHeader.Decode(payload);
+        var layout = ImageHeader.Decode(payload.Span);
 
         (type, payload) = await reader.ReadAsync(cancellationToken);
         Expect(type, SectionType.Configuration);
@@ -27,7 +27,7 @@ public static class VmImageReader
                 throw new ProtocolException("the image's memory layout does not match the VM its configuration describes");
             (type, payload) = await reader.ReadAsync(cancellationToken);
             Expect(type, SectionType.DeviceState);
-            byte[] deviceState = payload;
+            byte[] deviceState = payload.ToArray(); // the reader reuses its buffer
 
             long total = (long)layout.TotalBytes, received = 0;
             while (true)
@@ -35,7 +35,7 @@ public static class VmImageReader
                 (type, payload) = await reader.ReadAsync(cancellationToken);
                 if (type == SectionType.End) break;
                 Expect(type, SectionType.Memory);
-                received += LoadMemory(vm, layout, payload);
+                received += LoadMemory(vm, layout, payload.Span);
                 progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
             }
             vm.LoadState(deviceState);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 
 namespace Ferry.Migration.Transport;
@@ -11,8 +12,9 @@ public sealed class ReadAheadStream : Stream
 {
     private const int ChunkBytes = 1 << 20, MaxQueued = 8;
     private readonly Stream _inner;
-    private readonly Channel<ReadOnlyMemory<byte>> _chunks = Channel.CreateBounded<ReadOnlyMemory<byte>>(MaxQueued);
+    private readonly Channel<(byte[] Array, int Length)> _chunks = Channel.CreateBounded<(byte[], int)>(MaxQueued);
     private readonly CancellationTokenSource _stop = new();
+    private byte[]? _currentArray;
     private ReadOnlyMemory<byte> _current;
 
     public ReadAheadStream(Stream inner)
@@ -27,10 +29,10 @@ public sealed class ReadAheadStream : Stream
         {
             while (true)
             {
-                var chunk = GC.AllocateUninitializedArray<byte>(ChunkBytes);
-                int n = await _inner.ReadAsync(chunk, _stop.Token);
-                if (n == 0) break;
-                await _chunks.Writer.WriteAsync(chunk.AsMemory(0, n), _stop.Token);
+                var chunk = ArrayPool<byte>.Shared.Rent(ChunkBytes);
+                int n = await _inner.ReadAsync(chunk.AsMemory(0, ChunkBytes), _stop.Token);
+                if (n == 0) { ArrayPool<byte>.Shared.Return(chunk); break; }
+                await _chunks.Writer.WriteAsync((chunk, n), _stop.Token);
             }
             _chunks.Writer.TryComplete();
         }
@@ -44,6 +46,7 @@ public sealed class ReadAheadStream : Stream
     {
         if (_current.IsEmpty)
         {
+            if (_currentArray is not null) { ArrayPool<byte>.Shared.Return(_currentArray); _currentArray = null; }
             try
             {
                 if (!await _chunks.Reader.WaitToReadAsync(cancellationToken)) return 0;
@@ -52,7 +55,9 @@ public sealed class ReadAheadStream : Stream
             {
                 throw new IOException(e.InnerException.Message, e.InnerException);
             }
-            if (!_chunks.Reader.TryRead(out _current)) return 0;
+            if (!_chunks.Reader.TryRead(out var chunk)) return 0;
+            _currentArray = chunk.Array;
+            _current = chunk.Array.AsMemory(0, chunk.Length);
         }
         int n = Math.Min(buffer.Length, _current.Length);
         _current[..n].CopyTo(buffer);

@@ -8,6 +8,7 @@ namespace Ferry.Vmm.Memory;
 public sealed class GuestMemory : IDisposable
 {
     private readonly HostMemory _host;
+    private const int PrefaultThreshold = 64 * 1024;
 
     public GuestMemory(GuestMemoryMap map)
     {
@@ -48,6 +49,10 @@ public sealed class GuestMemory : IDisposable
 
     public void Write(ulong gpa, ReadOnlySpan<byte> data)
     {
+        // Large writes land in fresh memory (kernels, initrds, restored and migrated RAM):
+        // populate the range in one call rather than take a fault per page.
+        if (data.Length >= PrefaultThreshold && Map.HostOffset(gpa) is var offset and >= 0)
+            _host.Prefault((ulong)offset, (ulong)data.Length);
         // Large writes (kernels, initrds) are split so each piece fits an int-sized span.
         const int Chunk = 1 << 30;
         for (int done = 0; done < data.Length; done += Chunk)
