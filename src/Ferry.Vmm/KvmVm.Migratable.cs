@@ -23,6 +23,9 @@ public sealed partial class KvmVm : IMigratableVm
 
     public PageSet ResidentPages(MemoryRegion region) => _memory.ResidentPages(region);
 
+    /// <summary>Auto-converge: each vCPU stops for <paramref name="percent"/> % of every 10 ms.</summary>
+    public void SetThrottle(int percent) => _throttle.Set(percent);
+
     public Task PauseAsync(CancellationToken cancellationToken) => Task.Run(Pause, cancellationToken);
 
     public Task ResumeAsync(CancellationToken cancellationToken)

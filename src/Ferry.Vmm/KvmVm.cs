@@ -27,6 +27,7 @@ public sealed partial class KvmVm : IDisposable
     private readonly List<Vcpu> _vcpus = [];
     private readonly List<KvmCpuidEntry2[]> _cpuid = [];
     private readonly ExecutionGate _gate;
+    private readonly VcpuThrottle _throttle;
     private readonly PortBus _ports = new();
     private readonly TaskCompletionSource<VmExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _stateLock = new();
@@ -40,6 +41,7 @@ public sealed partial class KvmVm : IDisposable
         _vm = vm;
         _memory = memory;
         _gate = new ExecutionGate();
+        _throttle = new VcpuThrottle(KickAll);
         Serial = new Devices.Serial.Serial(new GsiLine(vm, Devices.Serial.Serial.Com1Gsi), consoleOutput);
         _ports.Add(Devices.Serial.Serial.Com1, 8, Serial);
         var power = new AcpiPowerManagement(OnPowerEvent);
@@ -151,7 +153,7 @@ public sealed partial class KvmVm : IDisposable
         for (int id = 0; id < Config.CpuCount; id++)
         {
             var fd = _vm.CreateVcpu(id);
-            var vcpu = new Vcpu(fd, _gate, _ports, OnVcpuExit);
+            var vcpu = new Vcpu(fd, _gate, _ports, _throttle, OnVcpuExit);
             _vcpus.Add(vcpu);
             var cpuid = CpuidFilter.ForVcpu(supported, id, Config.CpuCount);
             fd.SetCpuid(cpuid);
@@ -193,6 +195,7 @@ public sealed partial class KvmVm : IDisposable
             if (_state == VmRunState.Stopped) return;
             _state = VmRunState.Stopped;
         }
+        _throttle.Dispose();
         _gate.Stop(KickAll);
         _exited.TrySetResult(exit);
     }

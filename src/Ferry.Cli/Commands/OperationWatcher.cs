@@ -11,7 +11,7 @@ public static class OperationWatcher
 
     public static async Task<OperationStatus> WatchAsync(ApiClient client, string title, CancellationToken cancellationToken)
     {
-        if (Console.IsErrorRedirected) return await WaitAsync(client, _ => { }, cancellationToken);
+        if (Console.IsErrorRedirected) return await WaitAsync(client, PrintRoundChanges(), cancellationToken);
         OperationStatus? final = null;
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         await console.Progress()
@@ -21,12 +21,37 @@ public static class OperationWatcher
                 var task = context.AddTask(title, maxValue: 1);
                 final = await WaitAsync(client, s =>
                 {
+                    if (s.Live is { } live)
+                    {
+                        // A live migration has no fixed total: show the round and what is left of it.
+                        task.Description = $"{title}: {Describe(live, s.BytesTransferred)}";
+                        task.MaxValue = Math.Max(1, s.BytesTransferred + live.RemainingBytes);
+                        task.Value = s.BytesTransferred;
+                        return;
+                    }
                     if (s.MemoryBytesTotal > 0) task.MaxValue = s.MemoryBytesTotal;
                     task.Value = s.MemoryBytesDone;
                 }, cancellationToken);
                 task.Value = task.MaxValue;
             });
         return final!;
+    }
+
+    private static string Describe(LiveProgress live, long sent) =>
+        $"{live.Step}, sent {Units.Bytes(sent)}, left {Units.Bytes(live.RemainingBytes)}, dirty {live.DirtyPagesPerSecond:F0} pages/s, " +
+        $"{Units.Bytes((long)live.BandwidthBytesPerSecond)}/s, expected downtime " +
+        (live.ExpectedDowntimeMs < 0 ? "unknown" : $"{live.ExpectedDowntimeMs:F0} ms") + (live.ThrottlePercent > 0 ? $", throttle {live.ThrottlePercent} %" : "");
+
+    /// <summary>Without a terminal: one line each time a live migration enters a new step, so logs show its course.</summary>
+    private static Action<OperationStatus> PrintRoundChanges()
+    {
+        string? last = null;
+        return s =>
+        {
+            if (s.Live is not { } live || live.Step == last || live.Step == "deciding") return;
+            last = live.Step;
+            Console.Error.WriteLine($"ferry: {Describe(live, s.BytesTransferred)}");
+        };
     }
 
     private static async Task<OperationStatus> WaitAsync(ApiClient client, Action<OperationStatus> show, CancellationToken cancellationToken)

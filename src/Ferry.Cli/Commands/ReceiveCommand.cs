@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
-using Ferry.Migration.Cold;
+using Ferry.Migration.Destination;
 using Ferry.Migration.Transport;
 using Ferry.Vmm;
 using Ferry.Vmm.Api;
@@ -17,41 +17,45 @@ public static class ReceiveCommand
         var name = CommonOptions.Name();
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
-        var tokenFile = new Option<string?>("--token-file") { Description = "File holding the secret shared with the source (required off loopback)" };
+        var tokenFile = new Option<string?>("--token-file") { Description = "File holding the secret shared with the source (off loopback: this or TLS)" };
+        var tls = new TlsOptions();
         var command = new Command("receive",
             """
-            Wait for one VM migrated by `ferry migrate`, then run it in this process. The VM starts
-            only once the source has committed; if the link breaks after this side is ready but
-            before the word to run, the VM is held paused here (see `ferry status`).
+            Wait for one VM migrated by `ferry migrate` (cold or precopy), then run it in this
+            process. The VM starts only once the source has committed; if the link breaks after
+            this side is ready but before the word to run, the VM is held paused here (see
+            `ferry status`).
 
-            Example:
+            Examples:
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
+              ferry receive --listen 0.0.0.0:7000 --tls-cert dst.pem --tls-key dst.key --tls-ca ca.pem
             """)
         { listen, name, apiSocket, console, tokenFile };
+        foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
             string address = parse.GetValue(listen)!;
             if (!TcpEndpoint.TryParse(address, out var host, out int port)) throw new UsageException($"--listen {address}: write ADDR:PORT");
             string? tokenPath = parse.GetValue(tokenFile);
-            if (tokenPath is null && !TcpEndpoint.IsLoopback(host))
-                throw new UsageException($"a receiver on {host}, which is not a loopback address, needs --token-file");
+            var tlsSettings = tls.Load(parse);
+            if (tokenPath is null && tlsSettings is null && !TcpEndpoint.IsLoopback(host))
+                throw new UsageException($"a receiver on {host}, which is not a loopback address, needs --token-file or TLS (--tls-cert, --tls-key, --tls-ca)");
             byte[] token = System.Text.Encoding.UTF8.GetBytes(TokenFile.Read(tokenPath));
             if (!IPAddress.TryParse(host == "localhost" ? "127.0.0.1" : host, out var ip)) throw new UsageException($"--listen {address}: not an IP address");
 
             using var sink = ConsoleSink.Open(parse.GetValue(console)!);
             var listener = new TcpListener(ip, port);
-            try { listener.Start(1); }
+            try { listener.Start(Ferry.Migration.Transport.Handshake.MaxStreams); }
             catch (SocketException e) { throw new UsageException($"cannot listen on {address}: {e.Message}"); }
             Console.Error.WriteLine($"ferry: waiting for a migration on {address}");
-            TcpClient client;
-            try { client = await listener.AcceptTcpClientAsync(ct); }
+            AcceptedMigration accepted;
+            try { accepted = await MigrationListener.AcceptAsync(listener, token, tlsSettings, ct); }
             finally { listener.Stop(); }
 
-            using (client)
+            try
             {
-                client.NoDelay = true;
-                var destination = new ColdMigrationDestination();
-                var (result, migrated, detail) = await destination.RunAsync(client.GetStream(), token,
+                var destination = new MigrationDestination();
+                var (result, migrated, detail) = await destination.RunAsync(accepted.Streams,
                     configuration =>
                     {
                         var config = VmConfigJson.Decode(configuration.Span);
@@ -68,6 +72,10 @@ public static class ReceiveCommand
                 Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
                                         $"`ferry resume --force --api-socket {socket}`; otherwise `ferry stop --api-socket {socket}`.");
                 return await VmHost.ServeAsync(vm, socket, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
+            }
+            finally
+            {
+                foreach (var stream in accepted.Streams) await stream.DisposeAsync();
             }
         });
         return command;

@@ -33,24 +33,3 @@ public static class SnapshotCommand
     }
 }
 
-/// <summary>Prints a finished operation in one or two lines and picks the exit code.</summary>
-public static class Report
-{
-    public static int Print(OperationStatus status, bool json = false)
-    {
-        if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(status, ApiJson.Default.OperationStatus));
-        if (status.Phase == OperationStatus.Completed)
-        {
-            if (!json)
-            {
-                Console.WriteLine(status.Message);
-                if (status.Report is { } r)
-                    Console.WriteLine($"  {r.BytesTransferred / 1048576.0:F1} MiB in {r.TotalMs:F0} ms (downtime {r.DowntimeMs:F0} ms): " +
-                                      $"{r.PagesSent} pages sent, {r.ZeroPagesSkipped} zero pages and {r.UntouchedPagesSkipped} untouched pages skipped");
-            }
-            return (int)ExitCode.Ok;
-        }
-        Console.Error.WriteLine($"ferry: {status.Message}");
-        return status.Phase == OperationStatus.OutcomeUnknown ? (int)ExitCode.MigrationOutcomeUnknown : (int)ExitCode.MigrationFailed;
-    }
-}

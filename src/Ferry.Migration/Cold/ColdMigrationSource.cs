@@ -1,6 +1,7 @@
-using System.Diagnostics;
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
+using Ferry.Migration.Reporting;
+using Ferry.Migration.Switchover;
 using Ferry.Migration.Transport;
 using Ferry.Migration.Vm;
 
@@ -14,26 +15,28 @@ namespace Ferry.Migration.Cold;
 /// </summary>
 public sealed class ColdMigrationSource(TimeProvider time)
 {
-    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
-    public static readonly TimeSpan RunningTimeout = TimeSpan.FromSeconds(30);
+    private SwitchoverHandshake? _switchover;
 
     /// <summary>Set once the source has committed: from then on nothing may resume the VM here without a person's decision.</summary>
-    public bool Committed { get; private set; }
+    public bool Committed => _switchover?.Committed ?? false;
 
-    public async Task<MigrationOutcome> RunAsync(IMigratableVm vm, Stream stream, byte[] token, IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
+    public async Task<MigrationReport> RunAsync(IMigratableVm vm, Stream stream, byte[] token, IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
     {
         long started = time.GetTimestamp();
         await vm.PauseAsync(cancellationToken);
         long pausedAt = time.GetTimestamp();
         var channel = new ControlChannel(stream);
+        _switchover = new SwitchoverHandshake(channel, time);
         ImageStatistics stats;
+        TimeSpan setup;
         try
         {
             await Handshake.AuthenticateAsSourceAsync(channel, token, MigrationMode.Cold, cancellationToken);
+            setup = time.GetElapsedTime(started);
             // Reading guest RAM and sending overlap; the End section's flush drains what is in flight.
             using var sending = new WriteBehindStream(stream);
             stats = await VmImageWriter.WriteAsync(vm, new SectionWriter(sending), progress, cancellationToken);
-            await channel.ExpectAsync(MessageType.Ready, ReadyTimeout, cancellationToken);
+            await _switchover.AwaitReadyAsync(cancellationToken);
         }
         catch (Exception e)
         {
@@ -44,18 +47,9 @@ public sealed class ColdMigrationSource(TimeProvider time)
             throw;
         }
 
-        Committed = true;
-        try
-        {
-            await channel.SendAsync(MessageType.Go, CancellationToken.None);
-            await channel.ExpectAsync(MessageType.Running, RunningTimeout, CancellationToken.None);
-        }
-        catch (Exception e)
-        {
-            return new MigrationOutcome(MigrationResult.OutcomeUnknown, time.GetElapsedTime(started), time.GetElapsedTime(pausedAt),
-                stats.BytesTransferred, stats.PagesSent, stats.ZeroPagesSkipped, e.Message);
-        }
-        return new MigrationOutcome(MigrationResult.Completed, time.GetElapsedTime(started), time.GetElapsedTime(pausedAt),
-            stats.BytesTransferred, stats.PagesSent, stats.ZeroPagesSkipped, "the destination runs the VM");
+        var result = await _switchover.CommitAsync();
+        return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.Cold,
+            time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(pausedAt, result.ResumedAtTimestamp), setup,
+            stats.BytesTransferred, stats.PagesSent, stats.ZeroPagesSkipped, stats.UntouchedPagesSkipped, [], "cold migration: the VM was paused throughout", result.Detail);
     }
 }

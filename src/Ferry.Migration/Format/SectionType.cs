@@ -16,6 +16,12 @@ public enum SectionType : uint
     DeviceState = 4,
     /// <summary>Section count and a hash over every section: the image is complete.</summary>
     End = 5,
+    /// <summary>Runs of pages that are zero now (a live migration resends a page that was cleared): <c>(u64 gpa | u32 count | u32 0)*</c>.</summary>
+    ZeroPages = 6,
+    /// <summary>A Memory payload compressed with LZ4 (block format): <c>u32 uncompressed length | LZ4 block</c>.</summary>
+    CompressedMemory = 7,
+    /// <summary>A digest of the guest's non-zero pages at the source, taken while paused (optional, for verification).</summary>
+    MemoryDigest = 8,
 }
 
 public static class SectionNames
@@ -27,6 +33,9 @@ public static class SectionNames
         SectionType.Memory => "memory",
         SectionType.DeviceState => "device state",
         SectionType.End => "end",
+        SectionType.ZeroPages => "zero pages",
+        SectionType.CompressedMemory => "compressed memory",
+        SectionType.MemoryDigest => "memory digest",
         _ => $"unknown section {(uint)type}",
     };
 }

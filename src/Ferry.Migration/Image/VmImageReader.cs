@@ -1,18 +1,44 @@
-using System.Buffers.Binary;
 using Ferry.Migration.Format;
+using Ferry.Migration.Pages;
 using Ferry.Migration.Vm;
 
 namespace Ferry.Migration.Image;
 
 /// <summary>
 /// Reads an image into a new VM that the caller's factory creates from the Configuration
-/// section. The VM is handed back only when every section arrived intact and the End section
-/// confirmed the whole; on any error it is disposed, so nothing is ever half-restored.
+/// section. The primary stream is Header, Configuration, then in any order memory sections
+/// (Memory, CompressedMemory, ZeroPages), exactly one DeviceState and at most one MemoryDigest,
+/// then End: a snapshot puts the device state first, a live migration last. Further streams of
+/// a live migration hold only memory sections and End. The VM is handed back only when every
+/// section arrived intact; on any error it is disposed, so nothing is ever half-restored.
 /// </summary>
 public static class VmImageReader
 {
+    /// <summary>Reads a whole single-stream image (a snapshot) and loads its state.</summary>
     public static async Task<IMigratableVm> ReadAsync(SectionReader reader, Func<ReadOnlyMemory<byte>, IMigratableVm> createVm,
         IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
+    {
+        IMigratableVm? created = null;
+        try
+        {
+            var image = await ReadPrimaryAsync(reader, createVm, vm => created = vm, progress, cancellationToken);
+            image.Vm.LoadState(image.DeviceState);
+            return image.Vm;
+        }
+        catch
+        {
+            (created as IDisposable)?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads the primary stream; the device state is returned, not loaded, so the caller can wait
+    /// for other streams first. The VM is handed to <paramref name="onCreated"/> as soon as it
+    /// exists; on error the caller disposes it (once no other stream writes into it).
+    /// </summary>
+    public static async Task<ReceivedImage> ReadPrimaryAsync(SectionReader reader, Func<ReadOnlyMemory<byte>, IMigratableVm> createVm,
+        Action<IMigratableVm> onCreated, IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
     {
         var (type, payload) = await reader.ReadAsync(cancellationToken);
         if (type != SectionType.Header) throw new ProtocolException($"not a Ferry VM image: it starts with {SectionNames.Of(type)}, not a header");
@@ -21,31 +47,46 @@ public static class VmImageReader
         (type, payload) = await reader.ReadAsync(cancellationToken);
         Expect(type, SectionType.Configuration);
         var vm = createVm(payload);
-        try
+        onCreated(vm);
         {
             if (!ImageHeader.SameLayout(vm.Memory, layout))
                 throw new ProtocolException("the image's memory layout does not match the VM its configuration describes");
-            (type, payload) = await reader.ReadAsync(cancellationToken);
-            Expect(type, SectionType.DeviceState);
-            byte[] deviceState = payload.ToArray(); // the reader reuses its buffer
-
+            var loader = new PageLoader(vm, layout);
+            byte[]? deviceState = null;
+            ulong? digest = null;
             long total = (long)layout.TotalBytes, received = 0;
             while (true)
             {
                 (type, payload) = await reader.ReadAsync(cancellationToken);
                 if (type == SectionType.End) break;
-                Expect(type, SectionType.Memory);
-                received += LoadMemory(vm, layout, payload.Span);
-                progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
+                if (PageLoader.Handles(type))
+                {
+                    received += loader.Load(type, payload.Span);
+                    progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
+                }
+                else if (type == SectionType.DeviceState && deviceState is null)
+                    deviceState = payload.ToArray(); // the reader reuses its buffer
+                else if (type == SectionType.MemoryDigest && digest is null && payload.Length == 8)
+                    digest = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
+                else
+                    throw new ProtocolException($"unexpected {SectionNames.Of(type)} section");
             }
-            vm.LoadState(deviceState);
+            if (deviceState is null) throw new ProtocolException("the image ended without its device state section");
             progress?.Report(new ImageProgress(total, total, reader.BytesRead));
-            return vm;
+            return new ReceivedImage(vm, deviceState, digest);
         }
-        catch
+    }
+
+    /// <summary>Reads one further stream of a live migration into the VM the primary stream creates.</summary>
+    public static async Task ReadMemoryStreamAsync(SectionReader reader, Task<IMigratableVm> vmCreated, CancellationToken cancellationToken)
+    {
+        var first = await reader.ReadAsync(cancellationToken);
+        var vm = await vmCreated.WaitAsync(cancellationToken);
+        var loader = new PageLoader(vm, vm.Memory);
+        for (var (type, payload) = first; type != SectionType.End; (type, payload) = await reader.ReadAsync(cancellationToken))
         {
-            (vm as IDisposable)?.Dispose();
-            throw;
+            if (!PageLoader.Handles(type)) throw new ProtocolException($"unexpected {SectionNames.Of(type)} section in a memory stream");
+            loader.Load(type, payload.Span);
         }
     }
 
@@ -54,25 +95,7 @@ public static class VmImageReader
         if (actual != expected)
             throw new ProtocolException($"expected the {SectionNames.Of(expected)} section, found {SectionNames.Of(actual)}");
     }
-
-    /// <summary>Writes the runs of one Memory section; every run must lie inside guest RAM.</summary>
-    private static long LoadMemory(IMigratableVm vm, GuestMemoryLayout layout, ReadOnlySpan<byte> payload)
-    {
-        long bytes = 0;
-        int pageSize = layout.PageSize;
-        while (!payload.IsEmpty)
-        {
-            if (payload.Length < 16) throw new ProtocolException("a memory section ends inside a run header");
-            ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(payload);
-            uint pages = BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
-            long length = (long)pages * pageSize;
-            if (pages == 0 || length > payload.Length - 16 || gpa % (ulong)pageSize != 0
-                || !layout.Regions.Any(r => r.Contains(gpa) && gpa + (ulong)length <= r.EndGpa))
-                throw new ProtocolException($"a memory section holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
-            vm.WriteGuest(gpa, payload.Slice(16, (int)length));
-            bytes += length;
-            payload = payload[(16 + (int)length)..];
-        }
-        return bytes;
-    }
 }
+
+/// <summary>A VM whose memory arrived, with the device state still to load and the source's memory digest if it sent one.</summary>
+public sealed record ReceivedImage(IMigratableVm Vm, byte[] DeviceState, ulong? MemoryDigest);

@@ -5,23 +5,34 @@ using System.Text;
 namespace Ferry.Migration.Transport;
 
 /// <summary>
-/// Opens a migration: both sides prove they hold the same token without sending it, by an
-/// HMAC-SHA256 over both sides' fresh nonces, and agree on the protocol version and mode.
-/// Without tokens on either side the key is empty, which only loopback receivers accept.
+/// Opens each connection of a migration: both sides prove they hold the same token without
+/// sending it, by an HMAC-SHA256 over both sides' fresh nonces, and agree on the protocol
+/// version and mode. A migration may use several connections; each says which stream of which
+/// session it is, and the MAC covers that too. Without tokens the key is empty, which only
+/// loopback receivers (or TLS with certificates) accept.
 /// </summary>
 public static class Handshake
 {
-    public const uint ProtocolVersion = 1;
-    private const int NonceBytes = 16, MacBytes = 32;
+    public const uint ProtocolVersion = 2;
+    public const int MaxStreams = 16;
+    private const int NonceBytes = 16, MacBytes = 32, SessionBytes = 16;
+    private const int HelloBytes = 16 + NonceBytes + SessionBytes;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
-    public static async Task AuthenticateAsSourceAsync(ControlChannel channel, byte[] token, MigrationMode mode, CancellationToken cancellationToken)
+    public static async Task AuthenticateAsSourceAsync(ControlChannel channel, byte[] token, MigrationMode mode, CancellationToken cancellationToken) =>
+        await AuthenticateAsSourceAsync(channel, token, new StreamHello(mode, 0, 1, Guid.NewGuid()), cancellationToken);
+
+    public static async Task AuthenticateAsSourceAsync(ControlChannel channel, byte[] token, StreamHello stream, CancellationToken cancellationToken)
     {
         var nonceS = RandomNumberGenerator.GetBytes(NonceBytes);
-        var hello = new byte[8 + NonceBytes];
+        var hello = new byte[HelloBytes];
         BinaryPrimitives.WriteUInt32LittleEndian(hello, ProtocolVersion);
-        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(4), (uint)mode);
-        nonceS.CopyTo(hello, 8);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(4), (uint)stream.Mode);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(8), (uint)stream.Index);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(12), (uint)stream.Count);
+        nonceS.CopyTo(hello, 16);
+        stream.Session.TryWriteBytes(hello.AsSpan(16 + NonceBytes));
+        nonceS = hello.AsSpan(4).ToArray(); // the MAC covers the mode, the stream's identity and the nonce
         await channel.SendAsync(MessageType.Hello, hello, cancellationToken);
 
         var reply = await channel.ExpectAsync(MessageType.HelloReply, Timeout, cancellationToken);
@@ -36,19 +47,25 @@ public static class Handshake
         await channel.ExpectAsync(MessageType.AuthOk, Timeout, cancellationToken);
     }
 
-    public static async Task<MigrationMode> AuthenticateAsDestinationAsync(ControlChannel channel, byte[] token, CancellationToken cancellationToken)
+    public static async Task<StreamHello> AuthenticateAsDestinationAsync(ControlChannel channel, byte[] token, CancellationToken cancellationToken)
     {
         var hello = await channel.ExpectAsync(MessageType.Hello, Timeout, cancellationToken);
-        if (hello.Length != 8 + NonceBytes) throw new ProtocolException("malformed Hello: this is not a ferry migration stream");
+        if (hello.Length < 8) throw new ProtocolException("malformed Hello: this is not a ferry migration stream");
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(hello);
         if (version != ProtocolVersion)
         {
             await channel.AbortAsync($"protocol version {version} is not supported (this side speaks {ProtocolVersion})", cancellationToken);
             throw new ProtocolException($"the source speaks protocol version {version}, this ferry {ProtocolVersion}");
         }
+        if (hello.Length != HelloBytes) throw new ProtocolException("malformed Hello: this is not a ferry migration stream");
         var mode = (MigrationMode)BinaryPrimitives.ReadUInt32LittleEndian(hello.AsSpan(4));
         if (!Enum.IsDefined(mode)) throw new ProtocolException($"unknown migration mode {(uint)mode}");
-        var nonceS = hello.AsSpan(8).ToArray();
+        int index = (int)BinaryPrimitives.ReadUInt32LittleEndian(hello.AsSpan(8));
+        int count = (int)BinaryPrimitives.ReadUInt32LittleEndian(hello.AsSpan(12));
+        if (count is < 1 or > MaxStreams || index < 0 || index >= count)
+            throw new ProtocolException($"malformed Hello: stream {index} of {count}");
+        var session = new Guid(hello.AsSpan(16 + NonceBytes, SessionBytes));
+        var nonceS = hello.AsSpan(4).ToArray();
         var nonceD = RandomNumberGenerator.GetBytes(NonceBytes);
         var reply = new byte[4 + NonceBytes + MacBytes];
         BinaryPrimitives.WriteUInt32LittleEndian(reply, ProtocolVersion);
@@ -63,7 +80,7 @@ public static class Handshake
             throw new MigrationException("authentication failed: the source does not hold the same token");
         }
         await channel.SendAsync(MessageType.AuthOk, cancellationToken);
-        return mode;
+        return new StreamHello(mode, index, count, session);
     }
 
     private static byte[] Mac(byte[] token, string role, byte[] nonceS, byte[] nonceD)
@@ -75,3 +92,6 @@ public static class Handshake
         return HMACSHA256.HashData(token, message);
     }
 }
+
+/// <summary>What a connection says of itself in Hello: the mode, and which of the session's streams it is (0 carries the control messages).</summary>
+public sealed record StreamHello(MigrationMode Mode, int Index, int Count, Guid Session);

@@ -4,4 +4,6 @@ namespace Ferry.Migration.Transport;
 public enum MigrationMode : uint
 {
     Cold = 1,
+    /// <summary>Live: memory is copied in rounds while the VM runs, then a short stop-and-copy.</summary>
+    PreCopy = 2,
 }

@@ -26,6 +26,9 @@ public interface IMigratableVm
     /// <summary>Pages of a region that the host holds in RAM (ever touched). The rest read as zero and need no reading.</summary>
     PageSet ResidentPages(MemoryRegion region);
 
+    /// <summary>Slows the vCPUs to let a live migration converge: each spends <paramref name="percent"/> % of its time stopped (0 = full speed).</summary>
+    void SetThrottle(int percent);
+
     /// <summary>Returns once no vCPU runs guest code.</summary>
     Task PauseAsync(CancellationToken cancellationToken);
 

@@ -25,6 +25,13 @@ public sealed class PageSet
     public bool Contains(long page) => (_bits[page >> 6] & (1UL << (int)(page & 63))) != 0;
     public void Add(long page) => _bits[page >> 6] |= 1UL << (int)(page & 63);
 
+    /// <summary>Adds every page of <paramref name="other"/>, a set over the same region.</summary>
+    public void UnionWith(PageSet other)
+    {
+        if (other.Region != Region || other.PageSize != PageSize) throw new ArgumentException("the sets cover different regions", nameof(other));
+        for (int i = 0; i < _bits.Length; i++) _bits[i] |= other._bits[i];
+    }
+
     public long Count()
     {
         long n = 0;

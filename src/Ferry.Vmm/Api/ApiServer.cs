@@ -148,12 +148,11 @@ public sealed class ApiServer : IAsyncDisposable
     private void StartMigration(MigrateRequest? request)
     {
         if (request is null) throw new BadRequestException("a migration needs a destination");
-        if (request.Mode != "cold") throw new BadRequestException($"migration mode {request.Mode} is not supported (this ferry does: cold)");
-        if (!Migration.Transport.TcpEndpoint.TryParse(request.To, out var host, out int port))
-            throw new BadRequestException($"--to {request.To}: write ADDR:PORT");
+        Operations.MigrationPlan plan;
+        try { plan = Operations.MigrationPlan.From(request); }
+        catch (Migration.MigrationException e) { throw new BadRequestException(e.Message); }
         EnsureRunningOrPaused();
-        var token = System.Text.Encoding.UTF8.GetBytes(request.Token);
-        _operations.Start("migrate", (progress, cancel) => Operations.MigrateOperation.RunAsync(_vm, host, port, token, progress, cancel));
+        _operations.Start("migrate", (progress, cancel) => Operations.MigrateOperation.RunAsync(_vm, plan, progress, cancel));
     }
 
     private void EnsureRunningOrPaused()

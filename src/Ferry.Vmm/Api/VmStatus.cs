@@ -15,8 +15,24 @@ public sealed record ApiOk(string State);
 /// <summary>PUT /vm/snapshot.</summary>
 public sealed record SnapshotRequest(string Path, bool Resume);
 
-/// <summary>PUT /vm/migrate. The token is the shared secret read from the user's --token-file (empty: none).</summary>
-public sealed record MigrateRequest(string To, string Mode, string Token);
+/// <summary>
+/// PUT /vm/migrate. The token is the shared secret read from the user's --token-file (empty:
+/// none); TLS files are paths the VM's process opens. The rest tunes a live (pre-copy) migration.
+/// </summary>
+public sealed record MigrateRequest(string To, string Mode, string Token)
+{
+    public double? MaxDowntimeMs { get; init; }
+    public long? BandwidthBitsPerSecond { get; init; }
+    public int? Streams { get; init; }
+    public string? Compress { get; init; }
+    public bool AutoConverge { get; init; }
+    public int? MaxRounds { get; init; }
+    public double? TimeoutSeconds { get; init; }
+    public bool VerifyMemory { get; init; }
+    public string? TlsCert { get; init; }
+    public string? TlsKey { get; init; }
+    public string? TlsCa { get; init; }
+}
 
 /// <summary>PUT /vm/resume, optionally forcing a held VM to run.</summary>
 public sealed record ResumeRequest(bool Force);

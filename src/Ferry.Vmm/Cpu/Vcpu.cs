@@ -15,12 +15,14 @@ public sealed partial class Vcpu : IDisposable
     private readonly ExecutionGate _gate;
     private readonly PortBus _ports;
     private readonly Action<VmExit> _onExit;
+    private readonly VcpuThrottle _throttle;
     private Thread? _thread;
     private volatile int _threadId;
     private volatile bool _running;
 
-    public Vcpu(VcpuFd fd, ExecutionGate gate, PortBus ports, Action<VmExit> onExit)
+    public Vcpu(VcpuFd fd, ExecutionGate gate, PortBus ports, VcpuThrottle throttle, Action<VmExit> onExit)
     {
+        _throttle = throttle;
         _fd = fd;
         _gate = gate;
         _ports = ports;
@@ -67,6 +69,7 @@ public sealed partial class Vcpu : IDisposable
                 {
                     _fd.RunState.ImmediateExit = 0;
                     VcpuKick.DrainPending();
+                    if (!_gate.PauseRequested) _throttle.SleepIfThrottled();
                     continue;
                 }
                 var exit = HandleExit();

@@ -1,58 +1,70 @@
 using System.Net.Sockets;
 using Ferry.Migration;
 using Ferry.Migration.Cold;
-using Ferry.Migration.Image;
+using Ferry.Migration.PreCopy;
+using Ferry.Migration.Reporting;
 using Ferry.Migration.Transport;
 
 namespace Ferry.Vmm.Operations;
 
 /// <summary>
-/// The source side of a cold migration, run inside the VM's process: connect, let the engine
-/// move the VM, then act on the outcome. Completed ends this VM (it runs at the destination);
-/// outcome unknown holds it paused; any earlier failure leaves it running here.
+/// The source side of a migration, run inside the VM's process: connect, let the engine move
+/// the VM (cold or pre-copy), then act on the outcome. Completed ends this VM (it runs at the
+/// destination); outcome unknown holds it paused; any earlier failure leaves it running here.
 /// </summary>
 public static class MigrateOperation
 {
-    public static async Task<OperationStatus> RunAsync(KvmVm vm, string host, int port, byte[] token, IProgress<ImageProgress> progress, CancellationToken cancellationToken)
+    public static async Task<OperationStatus> RunAsync(KvmVm vm, MigrationPlan plan, OperationTracker.OperationProgress progress, CancellationToken cancellationToken)
     {
-        using var client = new TcpClient { NoDelay = true };
+        string where = plan.Destination;
+        MigrationReport report;
         try
         {
-            using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            connectTimeout.CancelAfter(TimeSpan.FromSeconds(10));
-            await client.ConnectAsync(host, port, connectTimeout.Token);
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException)
-        {
-            return Failed($"cannot connect to {host}:{port}: {e.Message}; the VM keeps running here");
-        }
-        var source = new ColdMigrationSource(TimeProvider.System);
-        MigrationOutcome outcome;
-        try
-        {
-            outcome = await source.RunAsync(vm, client.GetStream(), token, progress, cancellationToken);
+            if (plan.Mode == MigrationMode.Cold)
+            {
+                var streams = await MigrationConnector.ConnectAsync(plan.Host, plan.Port, 1, MigrationMode.Cold, plan.Token, plan.Tls, cancellationToken);
+                await using var stream = streams[0];
+                report = await new ColdMigrationSource(TimeProvider.System).RunAsync(vm, stream, plan.Token, progress, cancellationToken);
+            }
+            else
+            {
+                report = await new PreCopySource(TimeProvider.System).RunAsync(vm,
+                    ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, plan.PreCopy.Streams, MigrationMode.PreCopy, plan.Token, plan.Tls, ct),
+                    plan.PreCopy, progress, cancellationToken);
+            }
         }
         catch (OperationCanceledException)
         {
-            return Failed($"migration to {host}:{port} was cancelled; the VM keeps running here");
+            return Failed($"migration to {where} was cancelled; the VM keeps running here");
         }
-        catch (Exception e) when (e is MigrationException or IOException or SocketException or InvalidOperationException)
+        catch (Exception e) when (e is MigrationException or IOException or SocketException or InvalidOperationException or InvalidDataException)
         {
-            return Failed($"migration to {host}:{port} failed: {e.Message}; the VM keeps running here");
+            return Failed($"migration to {where} failed: {e.Message}; the VM keeps running here");
         }
-        var report = new OperationReport(outcome.TotalTime.TotalMilliseconds, outcome.Downtime.TotalMilliseconds, outcome.BytesSent, outcome.PagesSent, outcome.ZeroPages, 0);
-        if (outcome.Result == MigrationResult.Completed)
+        var figures = ToFigures(report);
+        if (report.Result == MigrationResult.Completed)
         {
-            vm.End(new VmExit(VmExitKind.Migrated, $"migrated to {host}:{port}"));
-            return new OperationStatus("migrate", OperationStatus.Completed, outcome.BytesSent, outcome.BytesSent, outcome.BytesSent,
-                $"the VM runs at {host}:{port}", report);
+            vm.End(new VmExit(VmExitKind.Migrated, $"migrated to {where}"));
+            return new OperationStatus("migrate", OperationStatus.Completed, report.BytesSent, report.BytesSent, report.BytesSent,
+                $"the VM runs at {where}", figures);
         }
-        string reason = $"migration to {host}:{port} committed but the destination never confirmed it runs the VM ({outcome.Detail})";
+        string reason = $"migration to {where} committed but the destination never confirmed it runs the VM ({report.Detail})";
         vm.Hold(reason);
-        return new OperationStatus("migrate", OperationStatus.OutcomeUnknown, outcome.BytesSent, outcome.BytesSent, outcome.BytesSent,
+        return new OperationStatus("migrate", OperationStatus.OutcomeUnknown, report.BytesSent, report.BytesSent, report.BytesSent,
             $"outcome unknown: {reason}. The VM is paused here. If it runs at the destination, `ferry stop` it here; " +
-            $"if not, stop it there and `ferry resume --force` it here.", report);
+            $"if not, stop it there and `ferry resume --force` it here.", figures);
     }
+
+    private static OperationReport ToFigures(MigrationReport r) =>
+        new(r.TotalTime.TotalMilliseconds, r.Downtime.TotalMilliseconds, r.BytesSent, r.PagesSent, r.ZeroPages, r.UntouchedPages)
+        {
+            Mode = r.Mode == MigrationMode.Cold ? "cold" : "precopy",
+            SetupMs = r.SetupTime.TotalMilliseconds,
+            ThroughputBytesPerSecond = r.ThroughputBytesPerSecond,
+            SwitchoverReason = r.SwitchoverReason,
+            Rounds = r.Rounds.Select(x => new RoundFigures(x.Round, x.PagesSent, x.ZeroPages, x.BytesSent, x.Duration.TotalMilliseconds,
+                x.DirtyPagesPerSecond, x.ThrottlePercent, x.StopAndCopy)).ToList(),
+        };
 
     private static OperationStatus Failed(string message) => new("migrate", OperationStatus.Failed, 0, 0, 0, message, null);
 }

@@ -1,4 +1,5 @@
 using Ferry.Migration.Image;
+using Ferry.Migration.Reporting;
 
 namespace Ferry.Vmm.Operations;
 
@@ -10,6 +11,7 @@ public sealed class OperationTracker
 {
     private readonly object _lock = new();
     private OperationStatus? _status;
+    private CancellationTokenSource? _cancel;
 
     private readonly TaskCompletionSource _finalStatusRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -27,9 +29,7 @@ public sealed class OperationTracker
     }
 
     /// <summary>Starts <paramref name="work"/>; it reports progress and returns the final status. Refuses while another runs.</summary>
-    private CancellationTokenSource? _cancel;
-
-    public void Start(string kind, Func<IProgress<ImageProgress>, CancellationToken, Task<OperationStatus>> work)
+    public void Start(string kind, Func<OperationProgress, CancellationToken, Task<OperationStatus>> work)
     {
         var cancel = new CancellationTokenSource();
         lock (_lock)
@@ -38,7 +38,7 @@ public sealed class OperationTracker
             _status = new OperationStatus(kind, OperationStatus.Running, 0, 0, 0, "starting", null);
             _cancel = cancel;
         }
-        var progress = new Progress(this, kind);
+        var progress = new OperationProgress(this, kind);
         _ = Task.Run(async () =>
         {
             OperationStatus final;
@@ -58,12 +58,23 @@ public sealed class OperationTracker
         }
     }
 
-    private sealed class Progress(OperationTracker tracker, string kind) : IProgress<ImageProgress>
+    /// <summary>Turns the engine's progress reports into the status the API shows.</summary>
+    public sealed class OperationProgress(OperationTracker tracker, string kind) : IProgress<ImageProgress>, IProgress<MigrationProgress>
     {
         public void Report(ImageProgress value)
         {
             lock (tracker._lock)
-                tracker._status = new OperationStatus(kind, OperationStatus.Running, value.MemoryBytesDone, value.MemoryBytesTotal, value.BytesTransferred, "transferring", null);
+                if (tracker._status is { Finished: false })
+                    tracker._status = new OperationStatus(kind, OperationStatus.Running, value.MemoryBytesDone, value.MemoryBytesTotal, value.BytesTransferred, "transferring", null);
+        }
+
+        public void Report(MigrationProgress value)
+        {
+            var live = new LiveProgress(value.Phase, value.Round, value.RemainingBytes, value.DirtyPagesPerSecond, value.BandwidthBytesPerSecond,
+                value.ExpectedDowntime == TimeSpan.MaxValue ? -1 : value.ExpectedDowntime.TotalMilliseconds, value.ThrottlePercent);
+            lock (tracker._lock)
+                if (tracker._status is { Finished: false })
+                    tracker._status = new OperationStatus(kind, OperationStatus.Running, 0, 0, value.BytesTransferred, value.Phase, null) { Live = live };
         }
     }
 }

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using Ferry.Migration.Cold;
+using Ferry.Migration.Destination;
+using Ferry.Migration.Reporting;
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
 using Ferry.Migration.Transport;
@@ -34,7 +36,7 @@ public sealed class ColdMigrationTests
         using var _ = listener;
         SimulatedVm? created = null;
         bool ranAtDestination = false;
-        var destinationTask = new ColdMigrationDestination().RunAsync(d, Token,
+        var destinationTask = new MigrationDestination().RunAsync(d, Token,
             cfg => created = new SimulatedVm(Size), vm => { ranAtDestination = true; return Task.CompletedTask; }, null, default);
         var outcome = await new ColdMigrationSource(TimeProvider.System).RunAsync(source, s, Token, null, default);
         var (result, vm, _) = await destinationTask;
@@ -56,7 +58,7 @@ public sealed class ColdMigrationTests
         var (s, d, listener) = await ConnectAsync();
         using var _ = listener;
         bool created = false;
-        var destinationTask = new ColdMigrationDestination().RunAsync(d, "other"u8.ToArray(),
+        var destinationTask = new MigrationDestination().RunAsync(d, "other"u8.ToArray(),
             cfg => { created = true; return new SimulatedVm(Size); }, _ => Task.CompletedTask, null, default);
         await Assert.ThrowsAsync<MigrationException>(() => new ColdMigrationSource(TimeProvider.System).RunAsync(source, s, Token, null, default));
         await Assert.ThrowsAnyAsync<MigrationException>(() => destinationTask);
@@ -94,7 +96,7 @@ public sealed class ColdMigrationTests
         await s.WriteAsync(new byte[] { 0x47, 0x45, 0x54, 0x20, 0x2f, 0x20, 0x48, 0x54, 0x54, 0x50, 0x0d, 0x0a, 0x0d, 0x0a });
         s.Close();
         bool created = false;
-        await Assert.ThrowsAnyAsync<MigrationException>(() => new ColdMigrationDestination().RunAsync(d, Token,
+        await Assert.ThrowsAnyAsync<MigrationException>(() => new MigrationDestination().RunAsync(d, Token,
             cfg => { created = true; return new SimulatedVm(Size); }, _ => Task.CompletedTask, null, default));
         Assert.False(created);
     }
@@ -139,7 +141,7 @@ public sealed class ColdMigrationTests
         var (s, d, listener) = await ConnectAsync();
         using var _ = listener;
         bool ran = false;
-        var destination = new ColdMigrationDestination().RunAsync(d, Token, cfg => new SimulatedVm(Size), _ => { ran = true; return Task.CompletedTask; }, null, default);
+        var destination = new MigrationDestination().RunAsync(d, Token, cfg => new SimulatedVm(Size), _ => { ran = true; return Task.CompletedTask; }, null, default);
         await FakeSourceUpToReadyAsync(s);
         s.Dispose(); // the source vanishes before Go
         var (result, vm, _) = await destination;
@@ -154,7 +156,7 @@ public sealed class ColdMigrationTests
         var (s, d, listener) = await ConnectAsync();
         using var _ = listener;
         SimulatedVm? created = null;
-        var destination = new ColdMigrationDestination().RunAsync(d, Token, cfg => created = new SimulatedVm(Size), _ => Task.CompletedTask, null, default);
+        var destination = new MigrationDestination().RunAsync(d, Token, cfg => created = new SimulatedVm(Size), _ => Task.CompletedTask, null, default);
         var channel = await FakeSourceUpToReadyAsync(s);
         await channel.AbortAsync("changed my mind", default);
         await Assert.ThrowsAsync<MigrationException>(() => destination);

@@ -5,14 +5,19 @@ namespace Ferry.Migration.Tests.Infrastructure;
 
 /// <summary>
 /// A VM without KVM: memory in an array, pages "resident" once written, a state blob, a
-/// pause flag. A seeded writer fills pages so a test can compare destination with source.
+/// pause flag, a dirty log and an optional guest workload that keeps writing seeded random
+/// pages until paused, so a test can check that the destination's bytes equal the source's.
 /// </summary>
 public sealed class SimulatedVm : IMigratableVm, IDisposable
 {
     public const int PageSize = 4096;
     private readonly byte[] _memory;
     private readonly bool[] _resident;
+    private readonly object _guestLock = new();   // held while the "guest" writes a page
+    private ulong[]? _dirty;
     private byte[] _state;
+    private CancellationTokenSource? _workload;
+    private Task? _workloadTask;
 
     public SimulatedVm(ulong sizeBytes, string configuration = "sim", byte[]? state = null)
     {
@@ -30,6 +35,9 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
     public bool Disposed { get; private set; }
     public byte[]? LoadedState { get; private set; }
     public byte[] Bytes => _memory;
+    public bool DirtyLogActive => _dirty is not null;
+    public List<int> ThrottleHistory { get; } = [];
+    public long PagesWrittenByGuest;
 
     /// <summary>Fills <paramref name="pages"/> pages with seeded random bytes; every <paramref name="zeroEvery"/>-th is written as zeros.</summary>
     public SimulatedVm Fill(int seed, int pages, int zeroEvery = 0)
@@ -46,6 +54,58 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
         return this;
     }
 
+    /// <summary>
+    /// Starts a guest that writes <paramref name="pagesPerSecond"/> pages a second (0: as fast as it
+    /// can) within the first <paramref name="workingSetPages"/> pages until the VM pauses; every
+    /// <paramref name="zeroEvery"/>-th write clears the page. Throttling slows it as on a real VM.
+    /// </summary>
+    public SimulatedVm StartWorkload(int seed, int workingSetPages, int pagesPerSecond, int zeroEvery = 0)
+    {
+        _workload = new CancellationTokenSource();
+        var stop = _workload.Token;
+        _workloadTask = Task.Run(async () =>
+        {
+            var random = new Random(seed);
+            var buffer = new byte[PageSize];
+            long i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                int throttle = ThrottleHistory.Count > 0 ? ThrottleHistory[^1] : 0;
+                int batch = pagesPerSecond == 0 ? 64 : Math.Max(1, pagesPerSecond / 1000);
+                for (int b = 0; b < batch * (100 - throttle) / 100 + 1; b++)
+                {
+                    long page = random.NextInt64(workingSetPages);
+                    if (zeroEvery > 0 && ++i % zeroEvery == 0) Array.Clear(buffer);
+                    else random.NextBytes(buffer);
+                    GuestWrite(page, buffer);
+                }
+                if (pagesPerSecond > 0) await Task.Delay(1, stop).ContinueWith(_ => { });
+            }
+        });
+        return this;
+    }
+
+    /// <summary>A guest write: blocked while paused; logged after the bytes land, as KVM's write-protect faults do.</summary>
+    private void GuestWrite(long page, byte[] bytes)
+    {
+        lock (_guestLock)
+        {
+            while (Paused && _workload is { IsCancellationRequested: false }) Monitor.Wait(_guestLock);
+            if (Paused) return; // stopped while paused: a paused guest writes nothing
+            bytes.CopyTo(_memory.AsSpan((int)(page * PageSize), PageSize));
+            _resident[page] = true;
+            if (_dirty is { } dirty) Interlocked.Or(ref dirty[page >> 6], 1UL << (int)(page & 63));
+            PagesWrittenByGuest++;
+        }
+    }
+
+    public void StopWorkload()
+    {
+        _workload?.Cancel();
+        lock (_guestLock) Monitor.PulseAll(_guestLock);
+        _workloadTask?.Wait();
+    }
+
     public void ReadGuest(ulong gpa, Span<byte> destination) => _memory.AsSpan((int)gpa, destination.Length).CopyTo(destination);
 
     public void WriteGuest(ulong gpa, ReadOnlySpan<byte> source)
@@ -54,7 +114,24 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
         for (ulong p = gpa / PageSize; p < (gpa + (ulong)source.Length + PageSize - 1) / PageSize; p++) _resident[p] = true;
     }
 
-    public IDirtyLog StartDirtyLog() => throw new NotSupportedException("cold migration needs no dirty log");
+    public IDirtyLog StartDirtyLog()
+    {
+        _dirty = new ulong[(_resident.Length + 63) / 64];
+        return new DirtyLog(this);
+    }
+
+    private sealed class DirtyLog(SimulatedVm vm) : IDirtyLog
+    {
+        public IReadOnlyList<PageSet> Collect()
+        {
+            var dirty = vm._dirty ?? throw new ObjectDisposedException(nameof(DirtyLog));
+            var set = new PageSet(vm.Memory.Regions[0], PageSize);
+            for (int w = 0; w < dirty.Length; w++) set.Bits[w] = Interlocked.Exchange(ref dirty[w], 0);
+            return [set];
+        }
+
+        public void Dispose() => vm._dirty = null;
+    }
 
     public PageSet ResidentPages(MemoryRegion region)
     {
@@ -63,13 +140,35 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
         return set;
     }
 
-    public Task PauseAsync(CancellationToken cancellationToken) { Paused = true; return Task.CompletedTask; }
+    public void SetThrottle(int percent)
+    {
+        if (ThrottleHistory.Count == 0 || ThrottleHistory[^1] != percent) ThrottleHistory.Add(percent);
+    }
 
-    public Task ResumeAsync(CancellationToken cancellationToken) { Paused = false; Resumes++; return Task.CompletedTask; }
+    public Task PauseAsync(CancellationToken cancellationToken)
+    {
+        lock (_guestLock) Paused = true;
+        return Task.CompletedTask;
+    }
+
+    public Task ResumeAsync(CancellationToken cancellationToken)
+    {
+        lock (_guestLock)
+        {
+            Paused = false;
+            Resumes++;
+            Monitor.PulseAll(_guestLock);
+        }
+        return Task.CompletedTask;
+    }
 
     public byte[] SaveState() => Paused ? _state : throw new InvalidOperationException("not paused");
 
     public void LoadState(ReadOnlySpan<byte> state) { LoadedState = state.ToArray(); _state = LoadedState; }
 
-    public void Dispose() => Disposed = true;
+    public void Dispose()
+    {
+        Disposed = true;
+        StopWorkload();
+    }
 }

@@ -1,0 +1,47 @@
+using Ferry.Vmm.Api;
+using Ferry.Vmm.Operations;
+
+namespace Ferry.Cli.Commands;
+
+/// <summary>Prints a finished operation (a few lines, or JSON with --json) and picks the exit code.</summary>
+public static class Report
+{
+    public static int Print(OperationStatus status, bool json = false)
+    {
+        if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(status, ApiJson.Default.OperationStatus));
+        if (status.Phase == OperationStatus.Completed)
+        {
+            if (!json)
+            {
+                Console.WriteLine(status.Message);
+                if (status.Report is { } r) PrintFigures(r);
+            }
+            return (int)ExitCode.Ok;
+        }
+        Console.Error.WriteLine($"ferry: {status.Message}");
+        return status.Phase == OperationStatus.OutcomeUnknown ? (int)ExitCode.MigrationOutcomeUnknown : (int)ExitCode.MigrationFailed;
+    }
+
+    private static void PrintFigures(OperationReport r)
+    {
+        Console.WriteLine($"  {Units.Bytes(r.BytesTransferred)} in {r.TotalMs:F0} ms (downtime {r.DowntimeMs:F1} ms): " +
+                          $"{r.PagesSent} pages sent, {r.ZeroPagesSkipped} zero pages and {r.UntouchedPagesSkipped} untouched pages skipped");
+        if (r.Rounds is not { Count: > 0 } rounds) return;
+        Console.WriteLine($"  setup {r.SetupMs:F1} ms, {rounds.Count} rounds, throughput {Units.Bytes((long)r.ThroughputBytesPerSecond)}/s; switched over: {r.SwitchoverReason}");
+        Console.WriteLine("  round   pages sent  zero pages        bytes    time   dirty pages/s  throttle");
+        foreach (var x in rounds)
+            Console.WriteLine($"  {(x.StopAndCopy ? "final" : x.Round.ToString()),5}  {x.PagesSent,11}  {x.ZeroPages,10}  {Units.Bytes(x.BytesSent),11}  {x.DurationMs,6:F1}ms  {x.DirtyPagesPerSecond,14:F0}  {x.ThrottlePercent,6} %");
+    }
+}
+
+/// <summary>Human-readable quantities.</summary>
+public static class Units
+{
+    public static string Bytes(long bytes) => bytes switch
+    {
+        >= 1L << 30 => $"{bytes / (double)(1L << 30):F2} GiB",
+        >= 1L << 20 => $"{bytes / (double)(1L << 20):F1} MiB",
+        >= 1L << 10 => $"{bytes / 1024.0:F1} KiB",
+        _ => $"{bytes} B",
+    };
+}

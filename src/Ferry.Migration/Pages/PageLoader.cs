@@ -1,0 +1,85 @@
+using System.Buffers.Binary;
+using Ferry.Migration.Format;
+using Ferry.Migration.Vm;
+using K4os.Compression.LZ4;
+
+namespace Ferry.Migration.Pages;
+
+/// <summary>
+/// Writes what PageWriter sent into a VM's RAM: Memory, CompressedMemory and ZeroPages sections.
+/// Every run is checked against the memory layout before a byte is written, so a hostile
+/// stream can neither write outside guest RAM nor make this side allocate without bound.
+/// </summary>
+public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
+{
+    private byte[] _decompressed = [];
+    private static readonly byte[] ZeroPage = new byte[4096];
+
+    public static bool Handles(SectionType type) => type is SectionType.Memory or SectionType.CompressedMemory or SectionType.ZeroPages;
+
+    /// <summary>Loads one section; returns the guest bytes it covered.</summary>
+    public long Load(SectionType type, ReadOnlySpan<byte> payload) => type switch
+    {
+        SectionType.Memory => LoadRuns(payload),
+        SectionType.CompressedMemory => LoadRuns(Decompress(payload)),
+        SectionType.ZeroPages => LoadZeroRuns(payload),
+        _ => throw new ProtocolException($"a {SectionNames.Of(type)} section is not guest memory"),
+    };
+
+    private ReadOnlySpan<byte> Decompress(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < 4) throw new ProtocolException("a compressed memory section is too short");
+        int length = (int)BinaryPrimitives.ReadUInt32LittleEndian(payload);
+        if (length <= 0 || length > PageWriter.MemorySectionBytes + PageWriter.RunHeaderBytes + layout.PageSize)
+            throw new ProtocolException($"a compressed memory section claims an implausible size ({length} bytes)");
+        if (_decompressed.Length < length) _decompressed = GC.AllocateUninitializedArray<byte>(length);
+        int n = LZ4Codec.Decode(payload[4..], _decompressed.AsSpan(0, length));
+        if (n != length) throw new ProtocolException("a compressed memory section does not decompress to its stated size");
+        return _decompressed.AsSpan(0, length);
+    }
+
+    private long LoadRuns(ReadOnlySpan<byte> payload)
+    {
+        long bytes = 0;
+        int pageSize = layout.PageSize;
+        while (!payload.IsEmpty)
+        {
+            if (payload.Length < PageWriter.RunHeaderBytes) throw new ProtocolException("a memory section ends inside a run header");
+            ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(payload);
+            uint pages = BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
+            long length = (long)pages * pageSize;
+            if (pages == 0 || length > payload.Length - PageWriter.RunHeaderBytes || !InsideRam(gpa, length))
+                throw new ProtocolException($"a memory section holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+            vm.WriteGuest(gpa, payload.Slice(PageWriter.RunHeaderBytes, (int)length));
+            bytes += length;
+            payload = payload[(PageWriter.RunHeaderBytes + (int)length)..];
+        }
+        return bytes;
+    }
+
+    private long LoadZeroRuns(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length % PageWriter.RunHeaderBytes != 0) throw new ProtocolException("a zero-pages section is malformed");
+        long bytes = 0;
+        int pageSize = layout.PageSize;
+        for (; !payload.IsEmpty; payload = payload[PageWriter.RunHeaderBytes..])
+        {
+            ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(payload);
+            uint pages = BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
+            long length = (long)pages * pageSize;
+            if (pages == 0 || !InsideRam(gpa, length))
+                throw new ProtocolException($"a zero-pages section holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+            for (uint p = 0; p < pages; p++) vm.WriteGuest(gpa + p * (ulong)pageSize, ZeroPage.AsSpan(0, pageSize));
+            bytes += length;
+        }
+        return bytes;
+    }
+
+    private bool InsideRam(ulong gpa, long length)
+    {
+        if (gpa % (ulong)layout.PageSize != 0) return false;
+        foreach (var r in layout.Regions)
+            if (r.Contains(gpa) && gpa + (ulong)length <= r.EndGpa) return true;
+        return false;
+    }
+}

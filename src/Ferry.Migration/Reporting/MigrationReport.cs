@@ -1,0 +1,35 @@
+using Ferry.Migration.Transport;
+
+namespace Ferry.Migration.Reporting;
+
+/// <summary>
+/// The figures of one migration, measured by the source's engine. TotalTime runs from the start
+/// of the migration to the destination's resume, Downtime from the source's pause to that
+/// resume; the resume instant is placed on the source's clock from the Go/Running round trip
+/// (see docs/migration-protocol.md). SetupTime covers connecting, authenticating and starting
+/// the dirty log.
+/// </summary>
+public sealed record MigrationReport(
+    MigrationResult Result,
+    MigrationMode Mode,
+    TimeSpan TotalTime,
+    TimeSpan Downtime,
+    TimeSpan SetupTime,
+    long BytesSent,
+    long PagesSent,
+    long ZeroPages,
+    long UntouchedPages,
+    IReadOnlyList<RoundReport> Rounds,
+    string SwitchoverReason,
+    string Detail)
+{
+    /// <summary>Bytes on the wire per second over the whole migration.</summary>
+    public double ThroughputBytesPerSecond => TotalTime > TimeSpan.Zero ? BytesSent / TotalTime.TotalSeconds : 0;
+}
+
+/// <summary>
+/// One round of a live migration: round 0 is the warm-up (all memory), the last is the
+/// stop-and-copy (VM paused). DirtyPagesPerSecond is the rate at which the guest dirtied the
+/// pages this round sends, while the previous round was on the wire.
+/// </summary>
+public sealed record RoundReport(int Round, long PagesSent, long ZeroPages, long BytesSent, TimeSpan Duration, double DirtyPagesPerSecond, int ThrottlePercent, bool StopAndCopy);

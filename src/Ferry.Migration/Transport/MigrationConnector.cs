@@ -1,0 +1,56 @@
+using System.Net.Sockets;
+
+namespace Ferry.Migration.Transport;
+
+/// <summary>
+/// Opens the source's side of a migration: one TCP connection per stream (stream 0 first), each
+/// wrapped in TLS when configured and authenticated with the token, all naming one session.
+/// </summary>
+public static class MigrationConnector
+{
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    public static async Task<IReadOnlyList<Stream>> ConnectAsync(string host, int port, int streamCount, MigrationMode mode, byte[] token,
+        TlsSettings? tls, CancellationToken cancellationToken)
+    {
+        if (streamCount is < 1 or > Handshake.MaxStreams) throw new ArgumentOutOfRangeException(nameof(streamCount));
+        var session = Guid.NewGuid();
+        var streams = new List<Stream>();
+        try
+        {
+            for (int i = 0; i < streamCount; i++)
+            {
+                var stream = await ConnectOneAsync(host, port, tls, cancellationToken);
+                streams.Add(stream);
+                await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, new StreamHello(mode, i, streamCount, session), cancellationToken);
+            }
+            return streams;
+        }
+        catch
+        {
+            foreach (var s in streams) await s.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<Stream> ConnectOneAsync(string host, int port, TlsSettings? tls, CancellationToken cancellationToken)
+    {
+        var client = new TcpClient { NoDelay = true };
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(ConnectTimeout);
+            try { await client.ConnectAsync(host, port, timeout.Token); }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            { throw new MigrationException($"cannot connect to {host}:{port}: no answer within {ConnectTimeout.TotalSeconds:F0} s"); }
+            catch (SocketException e) { throw new MigrationException($"cannot connect to {host}:{port}: {e.Message}"); }
+            Stream stream = client.GetStream();
+            return tls is null ? stream : await tls.ConnectAsync(stream, host, cancellationToken);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+}

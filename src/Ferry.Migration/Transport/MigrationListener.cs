@@ -1,0 +1,60 @@
+using System.Net.Sockets;
+
+namespace Ferry.Migration.Transport;
+
+/// <summary>
+/// The destination's side of opening a migration: accepts stream 0, learns from its Hello how
+/// many streams the source opens, and accepts and authenticates the rest, each of which must
+/// name the same session. Connections that fail authentication are refused and the whole
+/// migration with them; nothing is created before every stream is in.
+/// </summary>
+public static class MigrationListener
+{
+    private static readonly TimeSpan NextStreamTimeout = TimeSpan.FromSeconds(15);
+
+    public static async Task<AcceptedMigration> AcceptAsync(TcpListener listener, byte[] token, TlsSettings? tls, CancellationToken cancellationToken)
+    {
+        var streams = new List<Stream>();
+        try
+        {
+            var first = await AcceptOneAsync(listener, tls, cancellationToken);
+            streams.Add(first);
+            var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(first), token, cancellationToken);
+            if (hello.Index != 0) throw new ProtocolException($"the first connection is stream {hello.Index}, not stream 0");
+            var ordered = new Stream?[hello.Count];
+            ordered[0] = first;
+            for (int i = 1; i < hello.Count; i++)
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(NextStreamTimeout);
+                Stream next;
+                try { next = await AcceptOneAsync(listener, tls, timeout.Token); }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                { throw new MigrationException($"the source opened {i} of its {hello.Count} streams and no more"); }
+                streams.Add(next);
+                var other = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(next), token, cancellationToken);
+                if (other.Session != hello.Session || other.Mode != hello.Mode || other.Count != hello.Count || ordered[other.Index] is not null)
+                    throw new ProtocolException($"stream {other.Index} does not belong to this migration");
+                ordered[other.Index] = next;
+            }
+            return new AcceptedMigration(hello.Mode, ordered.Select(s => s!).ToList());
+        }
+        catch
+        {
+            foreach (var s in streams) await s.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<Stream> AcceptOneAsync(TcpListener listener, TlsSettings? tls, CancellationToken cancellationToken)
+    {
+        var client = await listener.AcceptTcpClientAsync(cancellationToken);
+        client.NoDelay = true;
+        Stream stream = client.GetStream();
+        try { return tls is null ? stream : await tls.AcceptAsync(stream, cancellationToken); }
+        catch { client.Dispose(); throw; }
+    }
+}
+
+/// <summary>The authenticated connections of one migration, stream 0 first, and its mode.</summary>
+public sealed record AcceptedMigration(MigrationMode Mode, IReadOnlyList<Stream> Streams);

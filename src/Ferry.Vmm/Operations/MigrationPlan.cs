@@ -1,0 +1,45 @@
+using Ferry.Migration;
+using Ferry.Migration.PreCopy;
+using Ferry.Migration.Transport;
+using Ferry.Vmm.Api;
+
+namespace Ferry.Vmm.Operations;
+
+/// <summary>A migration request, checked: where to, how, with what secret and TLS, and the live-migration knobs.</summary>
+public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, byte[] Token, TlsSettings? Tls, PreCopyOptions PreCopy)
+{
+    public string Destination => $"{Host}:{Port}";
+
+    /// <summary>Validates every field; throws MigrationException with a one-line reason.</summary>
+    public static MigrationPlan From(MigrateRequest request)
+    {
+        if (!TcpEndpoint.TryParse(request.To, out var host, out int port)) throw new MigrationException($"--to {request.To}: write ADDR:PORT");
+        var mode = request.Mode switch
+        {
+            "cold" => MigrationMode.Cold,
+            "precopy" => MigrationMode.PreCopy,
+            _ => throw new MigrationException($"migration mode {request.Mode} is not supported (this ferry does: cold, precopy)"),
+        };
+        if (request.MaxDowntimeMs is <= 0) throw new MigrationException("--max-downtime must be positive");
+        if (request.BandwidthBitsPerSecond is < 8000) throw new MigrationException("--bandwidth must be at least 8 kbit");
+        if (request.Streams is < 1 or > Handshake.MaxStreams) throw new MigrationException($"--streams must be 1 to {Handshake.MaxStreams}");
+        if (request.Compress is not (null or "none" or "lz4")) throw new MigrationException($"--compress {request.Compress}: use lz4 or none");
+        if (request.MaxRounds is < 1) throw new MigrationException("--max-rounds must be at least 1");
+        if (request.TimeoutSeconds is <= 0) throw new MigrationException("--timeout must be positive");
+        if (mode == MigrationMode.Cold && (request.Streams is > 1 || request.Compress is "lz4" || request.AutoConverge))
+            throw new MigrationException("--streams, --compress and --auto-converge apply to --mode precopy");
+        var options = new PreCopyOptions
+        {
+            MaxDowntime = request.MaxDowntimeMs is { } d ? TimeSpan.FromMilliseconds(d) : new PreCopyOptions().MaxDowntime,
+            BandwidthBytesPerSecond = request.BandwidthBitsPerSecond / 8,
+            Streams = request.Streams ?? 1,
+            Compress = request.Compress == "lz4",
+            AutoConverge = request.AutoConverge,
+            MaxRounds = request.MaxRounds ?? new PreCopyOptions().MaxRounds,
+            Timeout = request.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
+            VerifyMemory = request.VerifyMemory,
+        };
+        var tls = TlsSettings.Load(request.TlsCert, request.TlsKey, request.TlsCa);
+        return new MigrationPlan(host, port, mode, System.Text.Encoding.UTF8.GetBytes(request.Token), tls, options);
+    }
+}

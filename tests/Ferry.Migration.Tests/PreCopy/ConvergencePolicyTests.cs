@@ -1,0 +1,68 @@
+using Ferry.Migration.PreCopy;
+
+namespace Ferry.Migration.Tests.PreCopy;
+
+public sealed class ConvergencePolicyTests
+{
+    private static readonly TimeSpan Early = TimeSpan.FromSeconds(1);
+    private const double Bandwidth = 1_000_000_000; // bytes per second
+
+    [Fact]
+    public void It_switches_over_once_what_is_left_fits_the_downtime_limit()
+    {
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(1, 100_000_000, Bandwidth, Early).Step); // 100 ms left
+        var decision = policy.Decide(2, 40_000_000, Bandwidth, Early);                                    // 40 ms left
+        Assert.Equal(ConvergencePolicy.Step.Switchover, decision.Step);
+        Assert.StartsWith("converged", decision.Reason);
+    }
+
+    [Fact]
+    public void Rounds_that_stop_shrinking_switch_over_without_auto_converge()
+    {
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1) });
+        Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(1, 500_000_000, Bandwidth, Early).Step);
+        Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(2, 500_000_000, Bandwidth, Early).Step);
+        var decision = policy.Decide(3, 499_000_000, Bandwidth, Early);
+        Assert.Equal(ConvergencePolicy.Step.Switchover, decision.Step);
+        Assert.Contains("stopped shrinking", decision.Reason);
+    }
+
+    [Fact]
+    public void Auto_converge_throttles_step_by_step_before_it_gives_in()
+    {
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), AutoConverge = true, MaxRounds = 1000 });
+        var throttles = new List<int>();
+        ConvergencePolicy.Decision decision;
+        int round = 1;
+        do
+        {
+            decision = policy.Decide(round++, 500_000_000, Bandwidth, Early);
+            if (decision.Step == ConvergencePolicy.Step.Throttle) throttles.Add(policy.ThrottlePercent);
+        } while (decision.Step is ConvergencePolicy.Step.Continue or ConvergencePolicy.Step.Throttle);
+
+        Assert.Equal([20, 30, 40, 50, 60, 70, 80, 90, 99], throttles);
+        Assert.Equal(ConvergencePolicy.Step.Switchover, decision.Step);
+        Assert.Contains("throttled to 99 %", decision.Reason);
+    }
+
+    [Fact]
+    public void The_round_limit_forces_a_switchover_and_the_timeout_gives_up()
+    {
+        var limited = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 3 });
+        Assert.Equal(ConvergencePolicy.Step.Continue, limited.Decide(2, 900_000_000, Bandwidth, Early).Step);
+        Assert.Equal(ConvergencePolicy.Step.Switchover, limited.Decide(3, 800_000_000, Bandwidth, Early).Step);
+
+        var timed = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), Timeout = TimeSpan.FromSeconds(5) });
+        var decision = timed.Decide(2, 800_000_000, Bandwidth, TimeSpan.FromSeconds(6));
+        Assert.Equal(ConvergencePolicy.Step.GiveUp, decision.Step);
+        Assert.Contains("5 s timeout", decision.Reason);
+    }
+
+    [Fact]
+    public void Expected_downtime_is_what_is_left_over_the_bandwidth()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(25), ConvergencePolicy.ExpectedDowntime(25_000_000, Bandwidth));
+        Assert.Equal(TimeSpan.MaxValue, ConvergencePolicy.ExpectedDowntime(1, 0));
+    }
+}
