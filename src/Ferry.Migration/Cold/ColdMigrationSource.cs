@@ -20,19 +20,32 @@ public sealed class ColdMigrationSource(TimeProvider time)
     /// <summary>Set once the source has committed: from then on nothing may resume the VM here without a person's decision.</summary>
     public bool Committed => _switchover?.Committed ?? false;
 
-    public async Task<MigrationReport> RunAsync(IMigratableVm vm, Stream stream, byte[] token, IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>Migrates over one connection that this call authenticates (tests, simple callers).</summary>
+    public Task<MigrationReport> RunAsync(IMigratableVm vm, Stream stream, byte[] token, IProgress<ImageProgress>? progress, CancellationToken cancellationToken) =>
+        RunAsync(vm, async ct =>
+        {
+            await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, MigrationMode.Cold, ct);
+            return stream;
+        }, progress, cancellationToken);
+
+    /// <param name="connectAsync">Opens and authenticates the connection; it runs before the VM pauses, so it costs no downtime.</param>
+    public async Task<MigrationReport> RunAsync(IMigratableVm vm, Func<CancellationToken, Task<Stream>> connectAsync, IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
     {
         long started = time.GetTimestamp();
-        await vm.PauseAsync(cancellationToken);
-        long pausedAt = time.GetTimestamp();
+        var stream = await connectAsync(cancellationToken);
+        var setup = time.GetElapsedTime(started);
         var channel = new ControlChannel(stream);
         _switchover = new SwitchoverHandshake(channel, time);
+        try { await vm.PauseAsync(cancellationToken); }
+        catch
+        {
+            try { await channel.AbortAsync("the source could not pause the VM", CancellationToken.None); } catch (Exception) { }
+            throw;
+        }
+        long pausedAt = time.GetTimestamp();
         ImageStatistics stats;
-        TimeSpan setup;
         try
         {
-            await Handshake.AuthenticateAsSourceAsync(channel, token, MigrationMode.Cold, cancellationToken);
-            setup = time.GetElapsedTime(started);
             // Reading guest RAM and sending overlap; the End section's flush drains what is in flight.
             using var sending = new WriteBehindStream(stream);
             stats = await VmImageWriter.WriteAsync(vm, new SectionWriter(sending), progress, cancellationToken);

@@ -65,6 +65,7 @@ public sealed class MigrationDestination
             (vm as IDisposable)?.Dispose();
             if (e is not PeerAbortedException)
                 try { await channel.AbortAsync(e.Message, CancellationToken.None); } catch (Exception) { /* the link may be gone */ }
+            if (e is IOException or InvalidDataException) throw new MigrationException($"the transfer from the source broke: {e.Message}", e);
             throw;
         }
 

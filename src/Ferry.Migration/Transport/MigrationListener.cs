@@ -39,9 +39,10 @@ public static class MigrationListener
             }
             return new AcceptedMigration(hello.Mode, ordered.Select(s => s!).ToList());
         }
-        catch
+        catch (Exception e)
         {
             foreach (var s in streams) await s.DisposeAsync();
+            if (e is IOException or System.Net.Sockets.SocketException) throw new MigrationException($"the source's connection broke during the handshake: {e.Message}", e);
             throw;
         }
     }

@@ -22,9 +22,17 @@ public static class MigrateOperation
         {
             if (plan.Mode == MigrationMode.Cold)
             {
-                var streams = await MigrationConnector.ConnectAsync(plan.Host, plan.Port, 1, MigrationMode.Cold, plan.Token, plan.Tls, cancellationToken);
-                await using var stream = streams[0];
-                report = await new ColdMigrationSource(TimeProvider.System).RunAsync(vm, stream, plan.Token, progress, cancellationToken);
+                Stream? stream = null;
+                try
+                {
+                    report = await new ColdMigrationSource(TimeProvider.System).RunAsync(vm, async ct =>
+                        stream = (await MigrationConnector.ConnectAsync(plan.Host, plan.Port, 1, MigrationMode.Cold, plan.Token, plan.Tls, ct))[0],
+                        progress, cancellationToken);
+                }
+                finally
+                {
+                    if (stream is not null) await stream.DisposeAsync();
+                }
             }
             else
             {

@@ -1,0 +1,599 @@
+#!/usr/bin/env python3
+"""Live pre-copy migration, Ferry side by side with QEMU in one run. Standard library only.
+
+  precopy_bench.py --ferry BIN --guest DIR --peer QEMU_PEER_DIR [--runs 5] [--cases a,b]
+                   [--out DIR] [--settle 3] [--post-wait 2] [--timeout 60]
+
+Both sides boot the same test guest (DIR/ferry-guest.elf, DIR/initrd.cpio) with 2 vCPUs, the
+same workload and memory size, and migrate it over loopback with a 50 ms downtime limit and
+the same bandwidth limit. Each side boots once per case and migrates the guest --runs times in
+a row (A->B->C...), as the QEMU peer's run-migration.sh does with --repeat.
+
+Figures per case and side (medians over the runs that moved a healthy guest):
+  total     the migration's own total time (Ferry report.total_ms, QEMU total-time)
+  downtime  the downtime it reports (Ferry report.downtime_ms, QEMU downtime)
+  guest     guest-observed downtime: the largest gap between consecutive heartbeat lines as
+            they reach the host (source console, then destination console) from the migrate
+            command until --post-wait after its end, minus the largest gap in a baseline
+            window (from 0.5 s after the settle began until the migrate command)
+  bytes     bytes sent (Ferry report.bytes_transferred, QEMU ram transferred)
+Limits, measured here in the same run: loopback TCP (iperf3) and the rate of populating fresh
+anonymous memory (1 GiB, one write per 4 KiB page). Ferry's throughput on non-zero pages is
+the bytes of its warm-up round (report.rounds[0]) over that round's time.
+
+Progress goes to stderr; the Markdown tables to stdout; raw JSON lines into --out.
+Every process is started here and ended here by its PID, also on errors and Ctrl-C.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HB = re.compile(r'^HB (\d+) (\d+) (\d+)')
+HB_REGEX = r'^HB (?P<seq>\d+) (?P<ns>\d+) (?P<pages>\d+)'
+BAD = re.compile(r'ferry-guest: (panic|fault|out of memory)|memverify (FAIL|BAD)|workload exited')
+GBIT = 1_000_000_000
+
+# name -> (memory, workloads, args, ready lines, bandwidth in bit/s or None, label)
+CASES = {
+    'idle-1g': ('1G', 'memtouch', '--mb 1 --rate 0 --hb-ms 1', ['memtouch ready'], None,
+                'idle, 1 GiB'),
+    'idle-4g': ('4G', 'memtouch', '--mb 1 --rate 0 --hb-ms 1', ['memtouch ready'], None,
+                'idle, 4 GiB'),
+    'filled-4g': ('4G', 'memverify;memtouch', '--mb 3072 --mode idle --period-ms 3600000;--mb 1 --rate 0 --hb-ms 1',
+                  ['memverify ready', 'memtouch ready'], None, '4 GiB, 3 GiB filled (memverify idle)'),
+    'dirty-20k': ('1G', 'memtouch', '--mb 256 --rate 20000 --hb-ms 1', ['memtouch ready'], None,
+                  'memtouch 256 MiB, 20k pages/s'),
+    'dirty-200k': ('1G', 'memtouch', '--mb 256 --rate 200000 --threads 2 --hb-ms 1', ['memtouch ready'], None,
+                   'memtouch 256 MiB, 200k pages/s, 2 threads'),
+    'bw-1gbit': ('1G', 'memtouch', '--mb 256 --rate 20000 --hb-ms 1', ['memtouch ready'], GBIT,
+                 'memtouch 20k pages/s, 1 Gbit/s limit'),
+}
+
+
+def now():
+    return time.monotonic()
+
+
+def log(msg):
+    print(f'# {msg}', file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+LIVE = {}   # pid -> Popen, every process this script started and has not reaped
+
+
+def spawn(cmd, **kw):
+    # A session of its own: a Ctrl-C on the terminal reaches only this script, which then
+    # ends its children itself, in order.
+    p = subprocess.Popen(cmd, start_new_session=True, **kw)
+    LIVE[p.pid] = p
+    return p
+
+
+def children_of(pid):
+    kids = []
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open(f'/proc/{d}/stat') as f:
+                    stat = f.read()
+                if int(stat[stat.rindex(')') + 2:].split()[1]) == pid:
+                    kids.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return kids
+
+
+def end(p, first=signal.SIGTERM, grace=5.0):
+    """End one process we started: `first`, then SIGKILL after `grace` s. By PID only."""
+    try:
+        if p.poll() is None:
+            kids = children_of(p.pid)
+            p.send_signal(first)
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                for k in kids:   # e.g. QEMUs of a peer that did not get to stop them
+                    try:
+                        os.kill(k, signal.SIGKILL)
+                    except OSError:
+                        pass
+    finally:
+        LIVE.pop(p.pid, None)
+
+
+def end_all():
+    for p in list(LIVE.values()):
+        # The QEMU peer (python) stops its own QEMUs when interrupted.
+        end(p, signal.SIGINT if getattr(p, 'is_peer', False) else signal.SIGTERM, 10.0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# --------------------------------------------------------------------------- console
+class Console:
+    """Reads a guest console from a pipe; stamps each line with time.monotonic() when its
+    newline arrives (lines arriving in one read share the stamp)."""
+
+    def __init__(self, stream, log_path):
+        self.stream = stream
+        self.lines = []       # (t, text)
+        self.hb = []          # (t, seq, guest ns, pages)
+        self.cond = threading.Condition()
+        self.log = open(log_path, 'w', buffering=1)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        fd, buf = self.stream.fileno(), b''
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            t = now()
+            buf += data
+            *complete, buf = buf.split(b'\n')
+            with self.cond:
+                for raw in complete:
+                    text = raw.decode('utf-8', 'replace').rstrip('\r')
+                    self.lines.append((t, text))
+                    self.log.write(f'{t:.6f} {text}\n')
+                    m = HB.match(text)
+                    if m:
+                        self.hb.append((t, int(m.group(1)), int(m.group(2)), int(m.group(3))))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_for(self, patterns, timeout):
+        deadline = now() + timeout
+        with self.cond:
+            while True:
+                if all(any(p in x for _, x in self.lines) for p in patterns):
+                    return True
+                left = deadline - now()
+                if left <= 0 or not self.thread.is_alive():
+                    return False
+                self.cond.wait(min(left, 0.5))
+
+    def bad(self):
+        return [x for _, x in self.lines if BAD.search(x)]
+
+
+def max_gap(hbs, t_from, t_to):
+    """Largest arrival gap between consecutive heartbeats over [t_from, t_to]; the last
+    heartbeat before t_from opens the window. Returns (gap s, start of that gap)."""
+    pts = [h for h in hbs if h[0] <= t_to]
+    before = [h for h in pts if h[0] < t_from]
+    pts = before[-1:] + [h for h in pts if h[0] >= t_from]
+    best, at = 0.0, None
+    for x, y in zip(pts, pts[1:]):
+        if y[0] - x[0] > best:
+            best, at = y[0] - x[0], x[0]
+    return best, at
+
+
+def dirty_rate(hbs, t_from, t_to):
+    w = [h for h in hbs if t_from <= h[0] <= t_to]
+    if len(w) < 2 or w[-1][2] == w[0][2]:
+        return None
+    return round((w[-1][3] - w[0][3]) / ((w[-1][2] - w[0][2]) / 1e9))
+
+
+# --------------------------------------------------------------------------- limits
+POPULATE_C = r'''
+/* Fresh anonymous memory, one write per 4 KiB page (the kernel zeroes and maps each page).
+   argv[1] = 1: ask for transparent huge pages. Prints bytes per second. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+int main(int argc, char **argv) {
+    size_t n = 1UL << 30;
+    char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { perror("mmap"); return 1; }
+    if (argc > 1 && atoi(argv[1]) == 1) madvise(p, n, MADV_HUGEPAGE);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (size_t o = 0; o < n; o += 4096) ((volatile long *)(p + o))[0] = (long)o + 1;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.0f\n", n / ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9));
+    return 0;
+}
+'''
+
+
+def measure_limits(a):
+    d = os.path.join(a.out, 'limits')
+    os.makedirs(d, exist_ok=True)
+    src, exe = os.path.join(d, 'populate.c'), os.path.join(d, 'populate')
+    with open(src, 'w') as f:
+        f.write(POPULATE_C)
+    subprocess.run(['gcc', '-O2', '-o', exe, src], check=True)
+    pop = {}
+    for thp in (0, 1):
+        vals = []
+        for _ in range(3):
+            p = spawn([exe, str(thp)], stdout=subprocess.PIPE, text=True)
+            out, _ = p.communicate(timeout=120)
+            LIVE.pop(p.pid, None)
+            vals.append(float(out))
+        pop[thp] = statistics.median(vals)
+    port = free_port()
+    server = spawn(['iperf3', '-s', '-1', '-p', str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        c = subprocess.run(['iperf3', '-c', '127.0.0.1', '-p', str(port), '-t', '3', '-J'],
+                           capture_output=True, text=True, timeout=60)
+        tcp = json.loads(c.stdout)['end']['sum_received']['bits_per_second'] / 8
+        server.wait(10)
+    finally:
+        end(server)
+    res = {'kind': 'limits', 'loopback_tcp_Bps': round(tcp), 'populate_4k_Bps': round(pop[0]),
+           'populate_thp_Bps': round(pop[1])}
+    res['limit_Bps'] = min(res['loopback_tcp_Bps'], res['populate_4k_Bps'])
+    return res
+
+
+# --------------------------------------------------------------------------- Ferry
+class FerryProc:
+    def __init__(self, a, cmd, name, tag):
+        self.name = name
+        self.errpath = os.path.join(a.casedir, f'{tag}.stderr')
+        self.err = open(self.errpath, 'w')
+        self.p = spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err)
+        self.console = Console(self.p.stdout, os.path.join(a.casedir, f'{tag}.console.log'))
+
+    def stderr_has(self, text, timeout):
+        deadline = now() + timeout
+        while now() < deadline:
+            with open(self.errpath) as f:
+                if text in f.read():
+                    return True
+            if self.p.poll() is not None:
+                return False
+            time.sleep(0.02)
+        return False
+
+    def stop(self, a):
+        if self.p.poll() is None:
+            subprocess.run([a.ferry, 'stop', '--name', self.name], capture_output=True, timeout=30)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        end(self.p)
+        self.err.close()
+
+
+def ferry_case(a, case):
+    mem, workloads, args, ready, bw, _ = CASES[case]
+    g = a.guest
+    tag = f'{case}-{os.getpid()}'
+    vm = FerryProc(a, [a.ferry, 'run', '--kernel', f'{g}/ferry-guest.elf', '--initrd', f'{g}/initrd.cpio',
+                       '--memory', mem, '--cpus', '2', '--name', f'{tag}-0', '--console', 'stdio',
+                       '--cmdline', f'ferry.workload={workloads} ferry.args="{args}"'],
+                   f'{tag}-0', 'ferry-00-src')
+    live = [vm]
+    results = []
+    try:
+        t_boot = now()
+        if not vm.console.wait_for(ready, a.boot_timeout):
+            raise RuntimeError(f'ferry: guest not ready after {now() - t_boot:.0f} s (see {a.casedir})')
+        log(f'ferry {case}: guest ready after {now() - t_boot:.1f} s')
+        for i in range(1, a.runs + 1):
+            port = free_port()
+            dst = FerryProc(a, [a.ferry, 'receive', '--listen', f'127.0.0.1:{port}', '--name', f'{tag}-{i}',
+                                '--console', 'stdio'], f'{tag}-{i}', f'ferry-{i:02d}-dst')
+            live.append(dst)
+            if not dst.stderr_has('waiting for a migration', 30):
+                raise RuntimeError(f'ferry receive did not start (see {dst.errpath})')
+            t_settle = now()
+            time.sleep(a.settle)
+            cmd = [a.ferry, 'migrate', '--name', vm.name, '--to', f'127.0.0.1:{port}', '--mode', 'precopy',
+                   '--max-downtime', '50ms', '--timeout', f'{a.timeout:g}s', '--json']
+            if bw:
+                cmd += ['--bandwidth', f'{bw // 1_000_000}Mbit']
+            t0 = now()
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout + 120)
+                rc, out, err = r.returncode, r.stdout, r.stderr
+            except subprocess.TimeoutExpired as e:
+                rc, out, err = 'timeout', e.stdout or '', e.stderr or ''
+                out, err = (x.decode() if isinstance(x, bytes) else x for x in (out, err))
+            t_end = now()
+            with open(os.path.join(a.casedir, f'ferry-{i:02d}-migrate.out'), 'w') as f:
+                f.write(' '.join(cmd) + f'\nrc={rc}\n--- stdout\n{out}\n--- stderr\n{err}\n')
+            time.sleep(a.post_wait)
+            try:
+                j = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
+            except ValueError:
+                j = {}
+            rep = j.get('report') or {}
+            moved = rc == 0 and j.get('phase') == 'completed'
+            hbs = sorted(vm.console.hb + (dst.console.hb if moved else []))
+            g_all, g_at = max_gap(hbs, t0, now())
+            base, _ = max_gap(hbs, t_settle + 0.5, t0)
+            rounds = rep.get('rounds') or []
+            w0 = rounds[0] if rounds else {}
+            res = {'kind': 'run', 'side': 'ferry', 'case': case, 'run': i, 'rc': rc,
+                   'phase': j.get('phase'), 'moved': moved,
+                   'host_wall_ms': round((t_end - t0) * 1000, 1),
+                   'total_ms': rep.get('total_ms'), 'downtime_ms': rep.get('downtime_ms'),
+                   'bytes': rep.get('bytes_transferred'), 'pages_sent': rep.get('pages_sent'),
+                   'zero_pages_skipped': rep.get('zero_pages_skipped'),
+                   'untouched_pages_skipped': rep.get('untouched_pages_skipped'),
+                   'setup_ms': rep.get('setup_ms'), 'throughput_Bps': rep.get('throughput_bytes_per_second'),
+                   'switchover_reason': rep.get('switchover_reason'), 'n_rounds': len(rounds),
+                   'warmup_bytes': w0.get('bytes_sent'), 'warmup_ms': w0.get('duration_ms'),
+                   'warmup_Bps': (w0['bytes_sent'] / (w0['duration_ms'] / 1000)
+                                  if w0.get('duration_ms') else None),
+                   'guest_gap_ms': round(g_all * 1000, 1),
+                   'guest_gap_at_s': round(g_at - t0, 3) if g_at else None,
+                   'baseline_gap_ms': round(base * 1000, 1),
+                   'guest_downtime_ms': round((g_all - base) * 1000, 1),
+                   'achieved_rate_pages_s': dirty_rate(hbs, t_settle, t0),
+                   't0_monotonic': round(t0, 6), 'settle_from_monotonic': round(t_settle, 6),
+                   'message': j.get('message') or (err.strip().splitlines() or [''])[-1][:300],
+                   'rounds': rounds}
+            src_hb = [h for h in vm.console.hb if h[0] >= t0 - 1]
+            res['precopy_max_gap_ms'] = round(max_gap(src_hb, t0, src_hb[-1][0])[0] * 1000, 1) if src_hb else None
+            if moved and vm.console.hb and dst.console.hb:
+                last, first = vm.console.hb[-1], dst.console.hb[0]
+                res['switchover_hb_gap_ms'] = round((first[0] - last[0]) * 1000, 1)
+                res['switchover_guest_clock_gap_ms'] = round((first[2] - last[2]) / 1e6, 1)
+                res['switchover_hb_seq_lost'] = first[1] - last[1] - 1
+            if moved:
+                bad = dst.console.bad()
+                res['dst_guest_ok'] = not bad and bool(dst.console.hb)
+                if bad:
+                    res['dst_guest_error'] = bad[0][:200]
+                try:
+                    vm.p.wait(15)      # the source exits once the guest runs there
+                except subprocess.TimeoutExpired:
+                    res['source_did_not_exit'] = True
+                vm.stop(a)
+                live.remove(vm)
+                vm = dst
+            else:
+                res['dst_guest_ok'] = None
+                dst.stop(a)
+                live.remove(dst)
+            res['ok'] = bool(moved and res['dst_guest_ok'])
+            results.append(res)
+            log(f'ferry {case} run {i}: ' + (
+                f"total {res['total_ms']:.0f} ms, downtime {res['downtime_ms']:.1f} ms, guest {res['guest_downtime_ms']} ms, "
+                f"{res['bytes'] / 2**20:.1f} MiB, {res['n_rounds']} rounds"
+                if moved else f"NOT MOVED rc={rc}: {res['message']}") + ('' if res['ok'] or not moved else
+                                                                           f" GUEST NOT OK: {res.get('dst_guest_error')}"))
+            if vm.p.poll() is not None:
+                raise RuntimeError(f'ferry: the VM process exited (rc {vm.p.returncode}); see {a.casedir}')
+    finally:
+        for x in live:
+            x.stop(a)
+    return results
+
+
+# --------------------------------------------------------------------------- QEMU
+def qemu_case(a, case):
+    mem, workloads, args, ready, bw, _ = CASES[case]
+    g = a.guest
+    out = os.path.join(a.casedir, 'qemu')
+    os.makedirs(out, exist_ok=True)
+    cmd = [os.path.join(a.peer, 'run-migration.sh'), '--mode', 'precopy', '--repeat', str(a.runs),
+           '--mem', mem, '--cpus', '2', '--kernel', f'{g}/ferry-guest.elf', '--initrd', f'{g}/initrd.cpio',
+           '--base-append', f'console=ttyS0 ferry.workload={workloads} ferry.args="{args}"',
+           # memverify's fill is the slow part, and run-migration.sh waits for one regex
+           '--ready', ready[0], '--hb-regex', HB_REGEX, '--downtime-ms', '50',
+           '--bandwidth', repr(bw / 8 / 2**20) if bw else 'unlimited',
+           '--timeout', f'{a.timeout:g}', '--settle', f'{a.settle:g}', '--post-wait', f'{a.post_wait:g}',
+           '--boot-timeout', f'{a.boot_timeout:g}', '--out', out]
+    with open(os.path.join(a.casedir, 'qemu-command'), 'w') as f:
+        f.write(' '.join(cmd) + '\n')
+    env = dict(os.environ, SKIP_APT='1', WORK=out)
+    err = open(os.path.join(a.casedir, 'qemu-peer.stderr'), 'w')
+    p = spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+    p.is_peer = True
+    t_start = now()
+    budget = a.boot_timeout + a.runs * (a.settle + a.timeout + a.post_wait + 30)
+    results = []
+    try:
+        watchdog = threading.Timer(budget, lambda: p.poll() is None and p.send_signal(signal.SIGINT))
+        watchdog.daemon = True
+        watchdog.start()
+        for line in p.stdout:
+            try:
+                q = json.loads(line)
+            except ValueError:
+                continue
+            results.append(qemu_result(case, q))
+            r = results[-1]
+            log(f"qemu {case} run {r['run']}: " + (
+                f"total {r['total_ms']} ms, downtime {r['downtime_ms']} ms, guest {r['guest_downtime_ms']} ms, "
+                f"{(r['bytes'] or 0) / 2**20:.1f} MiB" if r['moved'] else
+                f"NOT MOVED status={r['status']} {r.get('error') or ''}") +
+                ('' if r['ok'] or not r['moved'] else ' GUEST NOT OK'))
+        p.wait()
+        watchdog.cancel()
+        if p.returncode != 0:
+            err.flush()
+            tail = open(err.name).read().strip().splitlines()[-3:]
+            log(f'qemu {case}: run-migration.sh exited {p.returncode} after {now() - t_start:.0f} s: {" | ".join(tail)}')
+    finally:
+        end(p, signal.SIGINT, 15.0)
+        err.close()
+    return results
+
+
+def qemu_result(case, q):
+    gd, base = q.get('guest_downtime_ms'), q.get('baseline_max_hb_gap_ms')
+    moved = q.get('status') == 'completed'
+    return {'kind': 'run', 'side': 'qemu', 'case': case, 'run': q.get('run'), 'status': q.get('status'),
+            'moved': moved, 'ok': bool(moved and q.get('dst_guest_ok')),
+            'host_wall_ms': q.get('host_wall_ms'),
+            'total_ms': q.get('total_time_ms'), 'downtime_ms': q.get('downtime_ms'),
+            'bytes': q.get('ram_transferred'),
+            'guest_gap_ms': gd, 'baseline_gap_ms': base,
+            'guest_downtime_ms': round(gd - base, 1) if gd is not None and base is not None else None,
+            'switchover_hb_gap_ms': q.get('switchover_hb_gap_ms'),
+            'mbps': q.get('mbps'), 'error': q.get('error'), 'peer': q}
+
+
+# --------------------------------------------------------------------------- summary
+FIGURES = (('total_ms', 'total ms', 1), ('downtime_ms', 'downtime ms', 1),
+           ('guest_downtime_ms', 'guest-observed downtime ms', 1), ('bytes', 'MiB sent', 2**20))
+
+
+def med(runs, key):
+    v = [r[key] for r in runs if r.get('ok') and r.get(key) is not None]
+    return statistics.median(v) if v else None
+
+
+def fmt(x, nd=1):
+    return '—' if x is None else f'{x:,.{nd}f}'
+
+
+def ratio(f, q):
+    return '—' if f is None or q is None or q <= 0 or f < 0 else f'{f / q:.2f}'
+
+
+def summarize(a, limits, by_case):
+    lim = limits['limit_Bps']
+    lines = [f"Loopback TCP (iperf3) {limits['loopback_tcp_Bps'] / 1e6:,.0f} MB/s, populating fresh memory "
+             f"{limits['populate_4k_Bps'] / 1e6:,.0f} MB/s (4 KiB pages; {limits['populate_thp_Bps'] / 1e6:,.0f} MB/s with THP); "
+             f"limit = min = {lim / 1e6:,.0f} MB/s. Medians of {a.runs} runs per side; 2 vCPUs, 50 ms downtime limit. "
+             f"guest-observed = largest heartbeat gap during the migration minus the largest in the baseline window.", '']
+    head = '| case | ok ferry/qemu |'
+    sep = '|---|---|'
+    for _, label, _ in FIGURES:
+        head += f' {label}: ferry | qemu | ferry/qemu |'
+        sep += '---:|---:|---:|'
+    lines += [head, sep]
+    for case, (fr, qr) in by_case.items():
+        row = f'| {CASES[case][5]} | {sum(r["ok"] for r in fr)}/{len(fr)} vs {sum(r["ok"] for r in qr)}/{len(qr)} |'
+        for key, _, div in FIGURES:
+            f, q = med(fr, key), med(qr, key)
+            f, q = (None if x is None else x / div for x in (f, q))
+            row += f' {fmt(f)} | {fmt(q)} | {ratio(f, q)} |'
+        lines.append(row)
+    lines += ['', '| case | ferry warm-up round MB/s (non-zero pages) | limit MB/s | ferry/limit | ferry rounds | qemu mbps (whole migration) |',
+              '|---|---:|---:|---:|---:|---:|']
+    for case, (fr, qr) in by_case.items():
+        bw = CASES[case][4]
+        limit = min(lim, bw / 8) if bw else lim
+        w = med(fr, 'warmup_Bps')
+        qm = med(qr, 'mbps')
+        lines.append(f'| {CASES[case][5]} | {fmt(w and w / 1e6, 0)} | {limit / 1e6:,.0f}{" (bandwidth cap)" if bw else ""} | '
+                     f'{"—" if w is None else f"{w / limit:.2f}"} | {fmt(med(fr, "n_rounds"), 0)} | {fmt(qm, 0)} |')
+    lines += ['', '| case | switch-over heartbeat gap ms (last source HB to first destination HB): ferry | qemu | ferry/qemu '
+              '| runs whose largest gap was not at the switch-over: ferry | qemu | ferry largest gap before the switch-over ms |',
+              '|---|---:|---:|---:|---:|---:|---:|']
+    for case, (fr, qr) in by_case.items():
+        f, q = med(fr, 'switchover_hb_gap_ms'), med(qr, 'switchover_hb_gap_ms')
+        elsewhere = lambda rs: sum(1 for r in rs if r['ok'] and r.get('switchover_hb_gap_ms') is not None
+                                   and r['guest_gap_ms'] > r['switchover_hb_gap_ms'] + 0.05)
+        lines.append(f'| {CASES[case][5]} | {fmt(f)} | {fmt(q)} | {ratio(f, q)} | {elsewhere(fr)}/{len(fr)} | '
+                     f'{elsewhere(qr)}/{len(qr)} | {fmt(med(fr, "precopy_max_gap_ms"))} |')
+    notes = []
+    for case, (fr, qr) in by_case.items():
+        for r in fr + qr:
+            if not r['ok']:
+                why = (r.get('message') if r['side'] == 'ferry' else r.get('error') or r.get('status'))
+                if r['moved']:
+                    why = f"guest not healthy at the destination: {r.get('dst_guest_error', 'no heartbeat')}"
+                notes.append(f"- {r['side']} {case} run {r['run']}: {why}")
+        reasons = sorted({r.get('switchover_reason', '').split(':')[0] for r in fr if r.get('switchover_reason')})
+        if reasons:
+            notes.append(f"- ferry {case} switch-over: {', '.join(reasons)}")
+    if notes:
+        lines += ['', 'Notes:'] + notes
+    return '\n'.join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--ferry', required=True)
+    ap.add_argument('--guest', required=True, help='directory with ferry-guest.elf and initrd.cpio')
+    ap.add_argument('--peer', required=True, help='the QEMU peer directory (run-migration.sh)')
+    ap.add_argument('--runs', type=int, default=5)
+    ap.add_argument('--cases', default=','.join(CASES), help=f'comma list of: {", ".join(CASES)}')
+    ap.add_argument('--out', default=None, help='directory for the raw results (default: a new /tmp dir)')
+    ap.add_argument('--settle', type=float, default=3.0, help='workload seconds before each migration')
+    ap.add_argument('--post-wait', type=float, default=2.0, help='seconds of heartbeats kept after each')
+    ap.add_argument('--timeout', type=float, default=60.0, help='give up a migration after this (s)')
+    ap.add_argument('--boot-timeout', type=float, default=300.0)
+    ap.add_argument('--sides', default='ferry,qemu')
+    a = ap.parse_args()
+    cases = [c for c in a.cases.split(',') if c]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error(f'unknown case(s) {unknown}; known: {", ".join(CASES)}')
+    a.out = a.out or tempfile.mkdtemp(prefix='ferry-precopy-', dir='/tmp')
+    os.makedirs(a.out, exist_ok=True)
+    os.environ.setdefault('FERRY_RUN_DIR', os.path.join(a.out, 'run'))
+    sides = a.sides.split(',')
+
+    def on_term(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+
+    raw = open(os.path.join(a.out, 'runs.jsonl'), 'a', buffering=1)
+    t_all = now()
+    try:
+        log('measuring limits: memory population and loopback TCP')
+        limits = measure_limits(a)
+        raw.write(json.dumps(limits) + '\n')
+        log(f"limits: tcp {limits['loopback_tcp_Bps'] / 1e6:,.0f} MB/s, populate {limits['populate_4k_Bps'] / 1e6:,.0f} MB/s "
+            f"(THP {limits['populate_thp_Bps'] / 1e6:,.0f} MB/s)")
+        by_case = {}
+        for case in cases:
+            a.casedir = os.path.join(a.out, case)
+            os.makedirs(a.casedir, exist_ok=True)
+            fr, qr = [], []
+            for side in sides:
+                t = now()
+                try:
+                    rs = ferry_case(a, case) if side == 'ferry' else qemu_case(a, case)
+                except RuntimeError as e:
+                    log(f'{side} {case}: {e}')
+                    rs = []
+                for r in rs:
+                    raw.write(json.dumps(r) + '\n')
+                (fr if side == 'ferry' else qr).extend(rs)
+                log(f'{side} {case}: {len(rs)} runs in {now() - t:.0f} s (elapsed {(now() - t_all) / 60:.1f} min)')
+            by_case[case] = (fr, qr)
+        table = summarize(a, limits, by_case)
+        with open(os.path.join(a.out, 'summary.md'), 'w') as f:
+            f.write(table + '\n')
+        print(table)
+        log(f'raw results in {a.out} ({(now() - t_all) / 60:.1f} min)')
+    except KeyboardInterrupt:
+        log('interrupted: stopping every process this run started')
+        sys.exit(130)
+    finally:
+        end_all()
+
+
+if __name__ == '__main__':
+    main()

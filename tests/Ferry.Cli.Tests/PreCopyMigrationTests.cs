@@ -1,0 +1,301 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Ferry.Cli.Tests.Infrastructure;
+using Ferry.Tests.Shared;
+
+namespace Ferry.Cli.Tests;
+
+/// <summary>Live pre-copy migration between two VMM processes over loopback TCP, and every way it can fail.</summary>
+[Collection(KvmCollection.Name)]
+public sealed class PreCopyMigrationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-precopy-").FullName;
+    private string Token => Path.Combine(_dir, "token");
+
+    public PreCopyMigrationTests() => File.WriteAllText(Token, "live-secret\n");
+
+    private static FerryProcess Source(string name, string workload, string args, string memory = "1G") => FerryProcess.Start(
+        "run", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd, "--memory", memory, "--cpus", "2", "--name", name,
+        "--cmdline", TestGuest.Run(workload, args, powerOff: false));
+
+    private FerryProcess Receiver(string name, int port, params string[] extra) =>
+        FerryProcess.Start(["receive", "--listen", $"127.0.0.1:{port}", "--name", name, "--token-file", Token, .. extra]);
+
+    private (int Code, string Stdout, string Stderr) Migrate(string name, int port, params string[] extra) =>
+        FerryProcess.Run(["migrate", "--name", name, "--to", $"127.0.0.1:{port}", "--mode", "precopy", "--token-file", Token, .. extra]);
+
+    private static void AssertRunningHere(FerryProcess source, string name)
+    {
+        source.WaitFor("^HB ", from: source.Console.Count);
+        Assert.Contains("\"state\":\"running\"", FerryProcess.Run("status", "--name", name, "--json").Stdout);
+    }
+
+    [KvmFact]
+    public void A_running_guest_moves_live_and_its_heartbeat_continues_with_memory_verified()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src1", "memtouch", "--mb 128 --rate 20000 --threads 2 --hb-ms 5");
+        using var destination = Receiver("pre-dst1", port);
+        source.WaitFor("memtouch ready");
+        source.WaitFor("^HB ", from: source.Console.Count);
+
+        var r = Migrate("pre-src1", port, "--max-downtime", "20ms", "--verify-memory", "--json");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Contains("\"phase\":\"completed\"", r.Stdout);
+        Assert.Contains("\"mode\":\"precopy\"", r.Stdout);
+        Assert.Contains("\"stop_and_copy\":true", r.Stdout);
+        Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
+
+        destination.WaitFor("^HB ");
+        destination.WaitFor("^HB ", from: destination.Console.Count);
+        var before = Heartbeats.In(source.Console);
+        var after = Heartbeats.In(destination.Console);
+        Assert.Equal(before[^1].Seq + 1, after[0].Seq); // not one heartbeat lost or repeated
+        Assert.True(after[0].Ns > before[^1].Ns);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pre-dst1").Code);
+    }
+
+    [KvmFact]
+    public void A_guest_rewriting_its_memory_verifies_clean_after_a_live_move_over_several_streams_with_lz4()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src2", "memverify", "--mb 256 --mode rewrite");
+        using var destination = Receiver("pre-dst2", port);
+        source.WaitFor("memverify OK", seconds: 120);
+
+        var r = Migrate("pre-src2", port, "--streams", "3", "--compress", "lz4", "--verify-memory", "--max-rounds", "5");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Contains("switched over", r.Stdout);
+        int seen = destination.Console.Count;
+        destination.WaitFor("memverify OK", seconds: 60, from: seen);
+        destination.WaitFor("memverify OK", seconds: 60, from: destination.Console.Count);
+        Assert.DoesNotContain("BAD", destination.Console.Text);
+        Assert.DoesNotContain("FAIL", destination.Console.Text);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pre-dst2").Code);
+    }
+
+    [KvmFact]
+    public void Mutual_tls_with_auto_converge_moves_a_busy_guest()
+    {
+        var (ca, srcCert, srcKey, dstCert, dstKey) = MakeCertificates();
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src3", "memtouch", "--mb 64 --rate max --hb-ms 10");
+        using var destination = FerryProcess.Start("receive", "--listen", $"127.0.0.1:{port}", "--name", "pre-dst3",
+            "--tls-cert", dstCert, "--tls-key", dstKey, "--tls-ca", ca);
+        source.WaitFor("memtouch ready");
+        var r = FerryProcess.Run("migrate", "--name", "pre-src3", "--to", $"127.0.0.1:{port}", "--mode", "precopy",
+            "--tls-cert", srcCert, "--tls-key", srcKey, "--tls-ca", ca, "--auto-converge", "--bandwidth", "2Gbit", "--max-rounds", "12", "--json");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Matches("\"throttle_percent\":[1-9]", r.Stdout); // the guest outran the link, so it was throttled
+        destination.WaitFor("^HB ", from: 0);
+        destination.WaitFor("^HB ", from: destination.Console.Count);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pre-dst3").Code);
+    }
+
+    [KvmFact]
+    public void A_source_with_a_certificate_from_another_ca_is_refused_and_keeps_its_vm()
+    {
+        var (ca, _, _, dstCert, dstKey) = MakeCertificates();
+        var (_, otherCert, otherKey, _, _) = MakeCertificates("other");
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src4", "memtouch", "--mb 16 --rate 100 --hb-ms 10");
+        using var destination = FerryProcess.Start("receive", "--listen", $"127.0.0.1:{port}", "--name", "pre-dst4",
+            "--tls-cert", dstCert, "--tls-key", dstKey, "--tls-ca", ca);
+        source.WaitFor("memtouch ready");
+        var r = FerryProcess.Run("migrate", "--name", "pre-src4", "--to", $"127.0.0.1:{port}", "--mode", "precopy",
+            "--tls-cert", otherCert, "--tls-key", otherKey, "--tls-ca", ca);
+        Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
+        Assert.True(r.Stderr.Contains("TLS"), r.Stderr);
+        AssertRunningHere(source, "pre-src4");
+        Assert.NotEqual(0, destination.WaitForExit(TimeSpan.FromSeconds(30)));
+        FerryProcess.Run("stop", "--name", "pre-src4");
+    }
+
+    [KvmFact]
+    public async Task A_destination_killed_in_the_warm_up_leaves_the_vm_running_at_the_source()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src5", "memtouch", "--mb 256 --rate 1000 --hb-ms 10");
+        using var destination = Receiver("pre-dst5", port);
+        source.WaitFor("memtouch ready", seconds: 120);
+        await using var proxy = new CuttingProxy(port, cutAfterBytes: 16 << 20, onCut: destination.Dispose);
+        var r = Migrate("pre-src5", proxy.Port, "--bandwidth", "800Mbit");
+        Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
+        Assert.Contains("keeps running here", r.Stderr);
+        AssertRunningHere(source, "pre-src5");
+        FerryProcess.Run("stop", "--name", "pre-src5");
+    }
+
+    [KvmFact]
+    public async Task A_destination_killed_in_a_later_round_leaves_the_vm_running_at_the_source()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src6", "memtouch", "--mb 64 --rate max --hb-ms 10");
+        using var destination = Receiver("pre-dst6", port);
+        source.WaitFor("memtouch ready");
+        var migrate = Task.Run(() => Migrate("pre-src6", port, "--max-downtime", "1ms", "--max-rounds", "1000", "--bandwidth", "400Mbit"));
+        await WaitForStatusAsync("pre-src6", "round 2");
+        destination.Dispose(); // SIGKILL
+        var r = await migrate;
+        Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
+        AssertRunningHere(source, "pre-src6");
+        FerryProcess.Run("stop", "--name", "pre-src6");
+    }
+
+    [KvmFact]
+    public async Task A_cut_connection_fails_the_migration_at_both_ends_and_the_vm_runs_at_the_source()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src7", "memtouch", "--mb 128 --rate 5000 --hb-ms 10");
+        using var destination = Receiver("pre-dst7", port);
+        source.WaitFor("memtouch ready");
+        await using var proxy = new CuttingProxy(port, cutAfterBytes: 8 << 20, onCut: () => { });
+        var r = Migrate("pre-src7", proxy.Port, "--bandwidth", "500Mbit");
+        Assert.True(r.Code == (int)ExitCode.MigrationFailed, $"{r.Code}: {r.Stderr}");
+        Assert.Equal((int)ExitCode.MigrationFailed, destination.WaitForExit(TimeSpan.FromSeconds(60)));
+        AssertRunningHere(source, "pre-src7");
+        FerryProcess.Run("stop", "--name", "pre-src7");
+    }
+
+    [KvmFact]
+    public async Task Cancelling_during_the_rounds_leaves_the_vm_running_and_unthrottled_at_the_source()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src8", "memtouch", "--mb 64 --rate max --hb-ms 10");
+        using var destination = Receiver("pre-dst8", port);
+        source.WaitFor("memtouch ready");
+        var migrate = Task.Run(() => Migrate("pre-src8", port, "--max-downtime", "1ms", "--max-rounds", "1000", "--auto-converge", "--bandwidth", "400Mbit"));
+        await WaitForStatusAsync("pre-src8", "round 3");
+        Assert.Equal(0, FerryProcess.Run("migrate-cancel", "--name", "pre-src8").Code);
+        var r = await migrate;
+        Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
+        Assert.Contains("cancelled", r.Stderr);
+        AssertRunningHere(source, "pre-src8");
+        Assert.NotEqual(0, destination.WaitForExit(TimeSpan.FromSeconds(30)));
+        FerryProcess.Run("stop", "--name", "pre-src8");
+    }
+
+    [KvmFact]
+    public void A_migration_that_cannot_converge_stops_at_its_timeout_and_the_vm_runs_on()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src9", "memtouch", "--mb 64 --rate max --hb-ms 10");
+        using var destination = Receiver("pre-dst9", port);
+        source.WaitFor("memtouch ready");
+        var r = Migrate("pre-src9", port, "--max-downtime", "1ms", "--max-rounds", "100000", "--bandwidth", "200Mbit", "--timeout", "3s");
+        Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
+        Assert.Contains("did not converge within the 3 s timeout", r.Stderr);
+        AssertRunningHere(source, "pre-src9");
+        FerryProcess.Run("stop", "--name", "pre-src9");
+    }
+
+    [KvmFact]
+    public void A_wrong_token_is_refused_and_the_vm_keeps_running()
+    {
+        int port = Heartbeats.FreePort();
+        string wrong = Path.Combine(_dir, "wrong");
+        File.WriteAllText(wrong, "not-the-secret");
+        using var source = Source("pre-src10", "memtouch", "--mb 16 --rate 100 --hb-ms 10");
+        using var destination = Receiver("pre-dst10", port);
+        source.WaitFor("memtouch ready");
+        var r = FerryProcess.Run("migrate", "--name", "pre-src10", "--to", $"127.0.0.1:{port}", "--mode", "precopy", "--streams", "2", "--token-file", wrong);
+        Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
+        Assert.Contains("token", r.Stderr);
+        AssertRunningHere(source, "pre-src10");
+        Assert.NotEqual(0, destination.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.Contains("authentication failed", destination.Stderr);
+        FerryProcess.Run("stop", "--name", "pre-src10");
+    }
+
+    [Theory]
+    [InlineData("--bandwidth", "fast", "not a bandwidth")]
+    [InlineData("--max-downtime", "50", "not a duration")]
+    [InlineData("--streams", "17", "--streams must be 1 to 16")]
+    [InlineData("--compress", "zstd", "zstd")]
+    [InlineData("--tls-cert", "/nonexistent.pem", "TLS needs all three")]
+    public void Bad_live_migration_options_are_refused_with_one_line(string option, string value, string message)
+    {
+        var r = FerryProcess.Run("migrate", "--name", "nobody", "--to", "127.0.0.1:7999", "--mode", "precopy", option, value);
+        Assert.Equal((int)ExitCode.BadInput, r.Code);
+        Assert.Contains(message, r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    private static async Task WaitForStatusAsync(string name, string text)
+    {
+        for (int i = 0; i < 600; i++)
+        {
+            var status = FerryProcess.Run("migrate-status", "--name", name, "--json").Stdout;
+            if (status.Contains(text)) return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"the migration of {name} never reached \"{text}\"");
+    }
+
+    /// <summary>A CA and two leaf certificates it signed, as PEM files.</summary>
+    private (string Ca, string SrcCert, string SrcKey, string DstCert, string DstKey) MakeCertificates(string prefix = "ferry")
+    {
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest($"CN={prefix}-test-ca", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        using var caCert = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        string Write(string file, string pem) { string path = Path.Combine(_dir, $"{prefix}-{file}"); File.WriteAllText(path, pem); return path; }
+        string ca = Write("ca.pem", caCert.ExportCertificatePem());
+        (string, string) Leaf(string name)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+            using var cert = request.Create(caCert, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(12), RandomNumberGenerator.GetBytes(8));
+            return (Write($"{name}.pem", cert.ExportCertificatePem()), Write($"{name}.key", key.ExportPkcs8PrivateKeyPem()));
+        }
+        var (srcCert, srcKey) = Leaf("source");
+        var (dstCert, dstKey) = Leaf("destination");
+        return (ca, srcCert, srcKey, dstCert, dstKey);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
+
+/// <summary>Forwards one connection to the receiver and cuts both directions after some bytes from the source (then calls onCut).</summary>
+public sealed class CuttingProxy : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly Task _run;
+
+    public CuttingProxy(int targetPort, long cutAfterBytes, Action onCut)
+    {
+        _listener.Start();
+        _run = Task.Run(async () =>
+        {
+            using var fromSource = await _listener.AcceptTcpClientAsync();
+            using var toDestination = new TcpClient();
+            await toDestination.ConnectAsync(IPAddress.Loopback, targetPort);
+            _ = toDestination.GetStream().CopyToAsync(fromSource.GetStream()).ContinueWith(_ => { });
+            var buffer = new byte[65536];
+            long forwarded = 0;
+            while (forwarded < cutAfterBytes)
+            {
+                int n = await fromSource.GetStream().ReadAsync(buffer);
+                if (n == 0) break;
+                await toDestination.GetStream().WriteAsync(buffer.AsMemory(0, n));
+                forwarded += n;
+            }
+            onCut();
+            fromSource.Client.Close();
+            toDestination.Client.Close();
+        });
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        try { await _run.WaitAsync(TimeSpan.FromSeconds(30)); } catch (Exception) { }
+    }
+}
