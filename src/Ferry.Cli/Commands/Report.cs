@@ -28,6 +28,8 @@ public static class Report
                           $"{r.PagesSent} pages sent, {r.ZeroPagesSkipped} zero pages and {r.UntouchedPagesSkipped} untouched pages skipped");
         if (r.Rounds is not { Count: > 0 } rounds) return;
         Console.WriteLine($"  setup {r.SetupMs:F1} ms, {rounds.Count} rounds, throughput {Units.Bytes((long)r.ThroughputBytesPerSecond)}/s; switched over: {r.SwitchoverReason}");
+        if (r.DowntimePhases is { Count: > 0 } phases)
+            Console.WriteLine("  downtime: " + string.Join(", ", phases.Select(p => $"{p.Phase} {p.Ms:F1} ms")));
         Console.WriteLine("  round   pages sent  zero pages        bytes    time   dirty pages/s  throttle");
         foreach (var x in rounds)
             Console.WriteLine($"  {(x.StopAndCopy ? "final" : x.Round.ToString()),5}  {x.PagesSent,11}  {x.ZeroPages,10}  {Units.Bytes(x.BytesSent),11}  {x.DurationMs,6:F1}ms  {x.DirtyPagesPerSecond,14:F0}  {x.ThrottlePercent,6} %");

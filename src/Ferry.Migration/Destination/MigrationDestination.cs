@@ -47,8 +47,11 @@ public sealed class MigrationDestination
         IMigratableVm received;
         try
         {
-            var primary = VmImageReader.ReadPrimaryAsync(new SectionReader(receiving), createVm, v => { vm = v; created.TrySetResult(v); }, progress, failed.Token);
-            var others = streams.Skip(1).Select(s => VmImageReader.ReadMemoryStreamAsync(new SectionReader(new ReadAheadStream(s)), created.Task, failed.Token)).ToList();
+            var rounds = new RoundAcknowledgements(channel, streams.Count);
+            var primary = VmImageReader.ReadPrimaryAsync(new SectionReader(receiving), createVm, v => { vm = v; created.TrySetResult(v); }, progress,
+                round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token);
+            var others = streams.Skip(1).Select(s => VmImageReader.ReadMemoryStreamAsync(new SectionReader(new ReadAheadStream(s)), created.Task,
+                round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token)).ToList();
             // The first stream to fail stops the others, so none waits on a peer that is gone.
             var all = others.Prepend((Task)primary).Select(t => t.ContinueWith(x => { if (!x.IsCompletedSuccessfully) failed.Cancel(); }, TaskScheduler.Default)).ToArray();
             await Task.WhenAll(all);
@@ -98,5 +101,28 @@ public sealed class MigrationDestination
         var cause = faulted.FirstOrDefault(t => t.Exception!.InnerException is not OperationCanceledException) ?? faulted.FirstOrDefault();
         if (cause is not null) await cause;
         if (primary.IsCanceled || others.Any(t => t.IsCanceled)) await Task.WhenAll(others.Prepend(primary));
+    }
+}
+
+/// <summary>Counts, per live round, the streams that applied it; when all have, tells the source (RoundApplied).</summary>
+internal sealed class RoundAcknowledgements(ControlChannel channel, int streams)
+{
+    private readonly Dictionary<int, int> _finished = [];
+    private readonly SemaphoreSlim _send = new(1, 1);
+
+    public async Task StreamFinishedAsync(int round, CancellationToken cancellationToken)
+    {
+        lock (_finished)
+        {
+            _finished[round] = _finished.GetValueOrDefault(round) + 1;
+            if (_finished[round] < streams) return;
+            _finished.Remove(round);
+            if (_finished.Count > 64) throw new ProtocolException("the source's streams disagree about the rounds");
+        }
+        var payload = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)round);
+        await _send.WaitAsync(cancellationToken);
+        try { await channel.SendAsync(MessageType.RoundApplied, payload, cancellationToken); }
+        finally { _send.Release(); }
     }
 }

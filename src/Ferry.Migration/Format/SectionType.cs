@@ -22,6 +22,8 @@ public enum SectionType : uint
     CompressedMemory = 7,
     /// <summary>A digest of the guest's non-zero pages at the source, taken while paused (optional, for verification).</summary>
     MemoryDigest = 8,
+    /// <summary>A live round ends on this stream (u32 round number): the destination acknowledges once every stream applied it.</summary>
+    RoundEnd = 9,
 }
 
 public static class SectionNames
@@ -36,6 +38,7 @@ public static class SectionNames
         SectionType.ZeroPages => "zero pages",
         SectionType.CompressedMemory => "compressed memory",
         SectionType.MemoryDigest => "memory digest",
+        SectionType.RoundEnd => "round end",
         _ => $"unknown section {(uint)type}",
     };
 }

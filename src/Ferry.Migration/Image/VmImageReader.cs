@@ -21,7 +21,7 @@ public static class VmImageReader
         IMigratableVm? created = null;
         try
         {
-            var image = await ReadPrimaryAsync(reader, createVm, vm => created = vm, progress, cancellationToken);
+            var image = await ReadPrimaryAsync(reader, createVm, vm => created = vm, progress, null, cancellationToken);
             image.Vm.LoadState(image.DeviceState);
             return image.Vm;
         }
@@ -38,7 +38,7 @@ public static class VmImageReader
     /// exists; on error the caller disposes it (once no other stream writes into it).
     /// </summary>
     public static async Task<ReceivedImage> ReadPrimaryAsync(SectionReader reader, Func<ReadOnlyMemory<byte>, IMigratableVm> createVm,
-        Action<IMigratableVm> onCreated, IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
+        Action<IMigratableVm> onCreated, IProgress<ImageProgress>? progress, Func<int, Task>? onRoundEnd, CancellationToken cancellationToken)
     {
         var (type, payload) = await reader.ReadAsync(cancellationToken);
         if (type != SectionType.Header) throw new ProtocolException($"not a Ferry VM image: it starts with {SectionNames.Of(type)}, not a header");
@@ -66,6 +66,8 @@ public static class VmImageReader
                 }
                 else if (type == SectionType.DeviceState && deviceState is null)
                     deviceState = payload.ToArray(); // the reader reuses its buffer
+                else if (type == SectionType.RoundEnd && onRoundEnd is not null && payload.Length == 4)
+                    await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
                 else if (type == SectionType.MemoryDigest && digest is null && payload.Length == 8)
                     digest = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
                 else
@@ -78,15 +80,19 @@ public static class VmImageReader
     }
 
     /// <summary>Reads one further stream of a live migration into the VM the primary stream creates.</summary>
-    public static async Task ReadMemoryStreamAsync(SectionReader reader, Task<IMigratableVm> vmCreated, CancellationToken cancellationToken)
+    public static async Task ReadMemoryStreamAsync(SectionReader reader, Task<IMigratableVm> vmCreated, Func<int, Task> onRoundEnd, CancellationToken cancellationToken)
     {
         var first = await reader.ReadAsync(cancellationToken);
         var vm = await vmCreated.WaitAsync(cancellationToken);
         var loader = new PageLoader(vm, vm.Memory);
         for (var (type, payload) = first; type != SectionType.End; (type, payload) = await reader.ReadAsync(cancellationToken))
         {
-            if (!PageLoader.Handles(type)) throw new ProtocolException($"unexpected {SectionNames.Of(type)} section in a memory stream");
-            loader.Load(type, payload.Span);
+            if (type == SectionType.RoundEnd && payload.Length == 4)
+                await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
+            else if (PageLoader.Handles(type))
+                loader.Load(type, payload.Span);
+            else
+                throw new ProtocolException($"unexpected {SectionNames.Of(type)} section in a memory stream");
         }
     }
 

@@ -34,7 +34,9 @@ public sealed class PreCopySource(TimeProvider time)
         var channel = new ControlChannel(streams[0]);
         _switchover = new SwitchoverHandshake(channel, time);
         var sending = streams.Select(s => new WriteBehindStream(s)).ToList();
-        var run = new Run(vm, options, time, progress, sending);
+        using var stopFeedback = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var feedback = new DestinationFeedback(channel, stopFeedback.Token);
+        var run = new Run(vm, options, time, progress, sending, feedback);
         bool paused = false;
         IDirtyLog? dirtyLog = null;
         try
@@ -73,14 +75,18 @@ public sealed class PreCopySource(TimeProvider time)
             }
 
             // Stop-and-copy: what was dirty at the decision plus what the guest wrote until it stopped.
+            long pauseRequested = time.GetTimestamp();
             await vm.PauseAsync(cancellationToken);
             paused = true;
             run.PausedAt = time.GetTimestamp();
+            run.Phases["pause"] = time.GetElapsedTime(pauseRequested, run.PausedAt);
             vm.SetThrottle(0);
             var last = dirtyLog.Collect();
             for (int i = 0; i < dirty.Count; i++) dirty[i].UnionWith(last[i]);
             dirtyLog.Dispose();
             await run.SendRoundAsync(dirty, dirtyRate, stopAndCopy: true, cancellationToken);
+            long mark = time.GetTimestamp();
+            run.Phases["last pages"] = time.GetElapsedTime(run.PausedAt, mark);
 
             if (options.VerifyMemory)
             {
@@ -90,11 +96,15 @@ public sealed class PreCopySource(TimeProvider time)
             }
             await run.Writers[0].WriteAsync(SectionType.DeviceState, vm.SaveState(), cancellationToken);
             await Task.WhenAll(run.Writers.Select(w => w.WriteEndAsync(cancellationToken).AsTask()));
+            run.Phases["device state"] = time.GetElapsedTime(mark);
+            mark = time.GetTimestamp();
             run.Report("waiting for the destination", 0, 0, 0);
-            await _switchover.AwaitReadyAsync(cancellationToken);
+            await feedback.Ready.WaitAsync(SwitchoverHandshake.ReadyTimeout, cancellationToken);
+            run.Phases["destination ready"] = time.GetElapsedTime(mark);
         }
         catch (Exception e)
         {
+            stopFeedback.Cancel();
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             try { await channel.AbortAsync($"the source keeps the VM: {e.Message}", CancellationToken.None); } catch (Exception) { }
             vm.SetThrottle(0);
@@ -104,11 +114,14 @@ public sealed class PreCopySource(TimeProvider time)
             throw;
         }
 
+        long committedAt = time.GetTimestamp();
         var result = await _switchover.CommitAsync();
+        run.Phases["go to resumed"] = time.GetElapsedTime(committedAt, result.ResumedAtTimestamp);
         await DisposeAllAsync(sending, streams);
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.PreCopy,
             time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
-            run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, result.Detail);
+            run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, result.Detail)
+        { DowntimePhases = run.Phases };
     }
 
     private static async Task DisposeAllAsync(List<WriteBehindStream> sending, IReadOnlyList<Stream> streams)
@@ -127,8 +140,12 @@ public sealed class PreCopySource(TimeProvider time)
         private readonly PageWriter[] _pages;
         private long _sendTicks;
 
-        public Run(IMigratableVm vm, PreCopyOptions options, TimeProvider time, IProgress<MigrationProgress>? progress, List<WriteBehindStream> sending)
+        private readonly DestinationFeedback _feedback;
+
+        public Run(IMigratableVm vm, PreCopyOptions options, TimeProvider time, IProgress<MigrationProgress>? progress, List<WriteBehindStream> sending,
+            DestinationFeedback feedback)
         {
+            _feedback = feedback;
             _vm = vm;
             _time = time;
             _progress = progress;
@@ -143,6 +160,7 @@ public sealed class PreCopySource(TimeProvider time)
         public TimeSpan SetupTime { get; set; }
         public long UntouchedPages { get; set; }
         public long PausedAt { get; set; }
+        public Dictionary<string, TimeSpan> Phases { get; } = [];
         public int Throttle { get; set; }
         public string SwitchoverReason { get; set; } = "";
         public long BytesSent => Writers.Sum(w => w.BytesWritten);
@@ -184,8 +202,16 @@ public sealed class PreCopySource(TimeProvider time)
                     }
                 }
                 await pages.FlushAsync(cancellationToken);
-                await _sending[k].FlushAsync(cancellationToken); // the round counts as sent once it is on the wire
+                if (!stopAndCopy)
+                {
+                    var end = new byte[4];
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(end, (uint)Rounds.Count);
+                    await Writers[k].WriteAsync(SectionType.RoundEnd, end, cancellationToken);
+                }
+                await _sending[k].FlushAsync(cancellationToken);
             }, cancellationToken)));
+            // A round counts as sent once the destination applied it: the bandwidth is end to end.
+            if (!stopAndCopy) await _feedback.WaitAppliedAsync(Rounds.Count, cancellationToken);
             var duration = _time.GetElapsedTime(start);
             _sendTicks += _time.GetTimestamp() - start;
             Rounds.Add(new RoundReport(Rounds.Count, PagesSent - pagesBefore, ZeroPages - zerosBefore, BytesSent - bytesBefore, duration, dirtyRate, Throttle, stopAndCopy));

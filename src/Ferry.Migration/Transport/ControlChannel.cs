@@ -13,6 +13,8 @@ public enum MessageType : uint
     Go = 11,
     Running = 12,
     Abort = 13,
+    /// <summary>Destination → source during a live migration: every stream applied round k (u32).</summary>
+    RoundApplied = 14,
 }
 
 /// <summary>
@@ -43,6 +45,14 @@ public sealed class ControlChannel(Stream input, Stream output)
     /// <summary>Receives the next message, which must be <paramref name="expected"/>; gives up after <paramref name="timeout"/>.</summary>
     public async Task<byte[]> ExpectAsync(MessageType expected, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        var (type, payload) = await ReceiveAsync(timeout, expected.ToString(), cancellationToken);
+        if (type != expected) throw new ProtocolException($"the peer sent {type} where {expected} was expected");
+        return payload;
+    }
+
+    /// <summary>Receives the next message, whatever it is (an Abort throws); gives up after <paramref name="timeout"/>.</summary>
+    public async Task<(MessageType Type, byte[] Payload)> ReceiveAsync(TimeSpan timeout, string waitingFor, CancellationToken cancellationToken)
+    {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
@@ -56,12 +66,11 @@ public sealed class ControlChannel(Stream input, Stream output)
             await ReadExactAsync(payload, deadline.Token);
             if (type == MessageType.Abort)
                 throw new PeerAbortedException(System.Text.Encoding.UTF8.GetString(payload));
-            if (type != expected) throw new ProtocolException($"the peer sent {type} where {expected} was expected");
-            return payload;
+            return (type, payload);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new MigrationException($"no {expected} from the peer within {timeout.TotalSeconds:F0} s");
+            throw new MigrationException($"no {waitingFor} from the peer within {timeout.TotalSeconds:F0} s");
         }
     }
 

@@ -72,6 +72,7 @@ public static class MigrateOperation
             SwitchoverReason = r.SwitchoverReason,
             Rounds = r.Rounds.Select(x => new RoundFigures(x.Round, x.PagesSent, x.ZeroPages, x.BytesSent, x.Duration.TotalMilliseconds,
                 x.DirtyPagesPerSecond, x.ThrottlePercent, x.StopAndCopy)).ToList(),
+            DowntimePhases = r.DowntimePhases.Select(p => new DowntimePhase(p.Key, p.Value.TotalMilliseconds)).ToList(),
         };
 
     private static OperationStatus Failed(string message) => new("migrate", OperationStatus.Failed, 0, 0, 0, message, null);

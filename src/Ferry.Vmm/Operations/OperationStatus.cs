@@ -29,7 +29,12 @@ public sealed record OperationReport(double TotalMs, double DowntimeMs, long Byt
     public double ThroughputBytesPerSecond { get; init; }
     public string? SwitchoverReason { get; init; }
     public IReadOnlyList<RoundFigures>? Rounds { get; init; }
+    /// <summary>Where the downtime went (pre-copy): phase name → milliseconds, in order.</summary>
+    public IReadOnlyList<DowntimePhase>? DowntimePhases { get; init; }
 }
+
+/// <summary>One phase of a live migration's downtime.</summary>
+public sealed record DowntimePhase(string Phase, double Ms);
 
 /// <summary>One round of a live migration in the report.</summary>
 public sealed record RoundFigures(int Round, long PagesSent, long ZeroPages, long BytesSent, double DurationMs, double DirtyPagesPerSecond,
