@@ -39,7 +39,7 @@ public sealed class ColdMigrationSource(TimeProvider time)
         try { await vm.PauseAsync(cancellationToken); }
         catch
         {
-            try { await channel.AbortAsync("the source could not pause the VM", CancellationToken.None); } catch (Exception) { }
+            try { await channel.AbortAsync("the source could not pause the VM", ControlChannel.AbortTimeout()); } catch (Exception) { }
             throw;
         }
         long pausedAt = time.GetTimestamp();
@@ -55,7 +55,7 @@ public sealed class ColdMigrationSource(TimeProvider time)
         {
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             // Telling the destination lets it discard its copy instead of holding it for a decision.
-            try { await channel.AbortAsync($"the source resumed the VM: {e.Message}", CancellationToken.None); } catch (Exception) { }
+            try { await channel.AbortAsync($"the source resumed the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
             await vm.ResumeAsync(CancellationToken.None);
             throw;
         }

@@ -17,6 +17,8 @@ namespace Ferry.Migration.Destination;
 public sealed class MigrationDestination
 {
     public static readonly TimeSpan GoTimeout = TimeSpan.FromSeconds(60);
+    /// <summary>A source that sends nothing for this long during the transfer is given up on.</summary>
+    public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>One connection: authenticates it first (single-stream migrations and tests).</summary>
     public async Task<(DestinationResult Result, IMigratableVm Vm, string Detail)> RunAsync(Stream stream, byte[] token,
@@ -39,7 +41,7 @@ public sealed class MigrationDestination
     {
         // Receiving runs ahead of writing guest RAM. Everything on stream 0 is read through the
         // read-ahead, control messages included, so it never steals one.
-        var receiving = new ReadAheadStream(streams[0]);
+        var receiving = new ReadAheadStream(streams[0], StallTimeout);
         var channel = new ControlChannel(receiving, streams[0]);
         var created = new TaskCompletionSource<IMigratableVm>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -50,7 +52,7 @@ public sealed class MigrationDestination
             var rounds = new RoundAcknowledgements(channel, streams.Count);
             var primary = VmImageReader.ReadPrimaryAsync(new SectionReader(receiving), createVm, v => { vm = v; created.TrySetResult(v); }, progress,
                 round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token);
-            var others = streams.Skip(1).Select(s => VmImageReader.ReadMemoryStreamAsync(new SectionReader(new ReadAheadStream(s)), created.Task,
+            var others = streams.Skip(1).Select(s => VmImageReader.ReadMemoryStreamAsync(new SectionReader(new ReadAheadStream(s, StallTimeout)), created.Task,
                 round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token)).ToList();
             // The first stream to fail stops the others, so none waits on a peer that is gone.
             var all = others.Prepend((Task)primary).Select(t => t.ContinueWith(x => { if (!x.IsCompletedSuccessfully) failed.Cancel(); }, TaskScheduler.Default)).ToArray();
@@ -67,7 +69,9 @@ public sealed class MigrationDestination
         {
             (vm as IDisposable)?.Dispose();
             if (e is not PeerAbortedException)
-                try { await channel.AbortAsync(e.Message, CancellationToken.None); } catch (Exception) { /* the link may be gone */ }
+                try { await channel.AbortAsync(e.Message, ControlChannel.AbortTimeout()); } catch (Exception) { /* the link may be gone */ }
+            // Closing tells the source at once, on every stream, instead of leaving it to time out.
+            foreach (var stream in streams) { try { await stream.DisposeAsync(); } catch (Exception) { } }
             if (e is IOException or InvalidDataException) throw new MigrationException($"the transfer from the source broke: {e.Message}", e);
             throw;
         }

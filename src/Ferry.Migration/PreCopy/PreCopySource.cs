@@ -106,7 +106,7 @@ public sealed class PreCopySource(TimeProvider time)
         {
             stopFeedback.Cancel();
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
-            try { await channel.AbortAsync($"the source keeps the VM: {e.Message}", CancellationToken.None); } catch (Exception) { }
+            try { await channel.AbortAsync($"the source keeps the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
             vm.SetThrottle(0);
             dirtyLog?.Dispose();
             if (paused) await vm.ResumeAsync(CancellationToken.None);

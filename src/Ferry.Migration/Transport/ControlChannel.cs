@@ -39,6 +39,9 @@ public sealed class ControlChannel(Stream input, Stream output)
 
     public Task SendAsync(MessageType type, CancellationToken cancellationToken) => SendAsync(type, ReadOnlyMemory<byte>.Empty, cancellationToken);
 
+    /// <summary>A best-effort Abort on a failing link must not hang on a peer that stopped reading.</summary>
+    public static CancellationToken AbortTimeout() => new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token;
+
     public Task AbortAsync(string reason, CancellationToken cancellationToken) =>
         SendAsync(MessageType.Abort, System.Text.Encoding.UTF8.GetBytes(reason.Length > 1000 ? reason[..1000] : reason), cancellationToken);
 

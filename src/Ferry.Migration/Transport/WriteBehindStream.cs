@@ -12,6 +12,7 @@ namespace Ferry.Migration.Transport;
 public sealed class WriteBehindStream : Stream
 {
     private const int MaxQueued = 8;
+    public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(30);
     private readonly Stream _inner;
     private readonly Channel<(byte[] Buffer, int Length, TaskCompletionSource? Flushed)> _queue =
         Channel.CreateBounded<(byte[], int, TaskCompletionSource?)>(MaxQueued);
@@ -32,8 +33,17 @@ public sealed class WriteBehindStream : Stream
             {
                 if (_error is null)
                 {
-                    if (flushed is null) await _inner.WriteAsync(buffer.AsMemory(0, length));
-                    else await _inner.FlushAsync();
+                    // A peer that stops reading must not hold the source (and perhaps its paused VM) forever.
+                    using var stall = new CancellationTokenSource(StallTimeout);
+                    try
+                    {
+                        if (flushed is null) await _inner.WriteAsync(buffer.AsMemory(0, length), stall.Token);
+                        else await _inner.FlushAsync(stall.Token);
+                    }
+                    catch (OperationCanceledException) when (stall.IsCancellationRequested)
+                    {
+                        throw new IOException($"the peer took nothing for {StallTimeout.TotalSeconds:F0} s");
+                    }
                 }
                 if (_error is not null) flushed?.TrySetException(_error);
                 else flushed?.TrySetResult();

@@ -21,7 +21,7 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
             _ => throw new MigrationException($"migration mode {request.Mode} is not supported (this ferry does: cold, precopy)"),
         };
         if (request.MaxDowntimeMs is <= 0) throw new MigrationException("--max-downtime must be positive");
-        if (request.BandwidthBitsPerSecond is < 8000) throw new MigrationException("--bandwidth must be at least 8 kbit");
+        if (request.BandwidthBitsPerSecond is < 1_000_000) throw new MigrationException("--bandwidth must be at least 1Mbit");
         if (request.Streams is < 1 or > Handshake.MaxStreams) throw new MigrationException($"--streams must be 1 to {Handshake.MaxStreams}");
         if (request.Compress is not (null or "none" or "lz4")) throw new MigrationException($"--compress {request.Compress}: use lz4 or none");
         if (request.MaxRounds is < 1) throw new MigrationException("--max-rounds must be at least 1");
