@@ -360,7 +360,8 @@ def ferry_case(a, case):
                    'achieved_rate_pages_s': dirty_rate(hbs, t_settle, t0),
                    't0_monotonic': round(t0, 6), 'settle_from_monotonic': round(t_settle, 6),
                    'message': j.get('message') or (err.strip().splitlines() or [''])[-1][:300],
-                   'rounds': rounds}
+                   'rounds': rounds,
+                   'report_other': {k: v for k, v in rep.items() if k not in ('rounds',)}}
             src_hb = [h for h in vm.console.hb if h[0] >= t0 - 1]
             res['precopy_max_gap_ms'] = round(max_gap(src_hb, t0, src_hb[-1][0])[0] * 1000, 1) if src_hb else None
             if moved and vm.console.hb and dst.console.hb:

@@ -26,7 +26,13 @@ public sealed partial class KvmVm : IMigratableVm
     /// <summary>Auto-converge: each vCPU stops for <paramref name="percent"/> % of every 10 ms.</summary>
     public void SetThrottle(int percent) => _throttle.Set(percent);
 
-    public Task PauseAsync(CancellationToken cancellationToken) => Task.Run(Pause, cancellationToken);
+    /// <summary>Pauses on the calling thread: a hop to another thread would add its latency to the downtime.</summary>
+    public Task PauseAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Pause();
+        return Task.CompletedTask;
+    }
 
     public Task ResumeAsync(CancellationToken cancellationToken)
     {

@@ -43,6 +43,8 @@ public sealed class RunCommandTests
         var (code, stdout, stderr) = FerryProcess.Run("demo", "--guest-dir", Path.GetDirectoryName(TestGuest.Kernel)!);
         Assert.True(code == 0, stdout + stderr);
         Assert.Contains("heartbeats while paused: 0", stdout);
+        Assert.Contains("live-migrating", stdout);
+        Assert.Matches(@"over \d+ rounds, downtime", stdout);
         Assert.Contains("heartbeats continue at the destination", stdout);
         Assert.Contains("Demo complete.", stdout);
     }

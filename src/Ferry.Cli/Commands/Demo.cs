@@ -41,10 +41,10 @@ public static class Demo
 
             int port = FreeLoopbackPort();
             string destinationName = name + "-moved";
-            Step($"starting a receiver on 127.0.0.1:{port} and cold-migrating the VM to it");
+            Step($"starting a receiver on 127.0.0.1:{port} and live-migrating the VM to it (pre-copy: memory moves while the guest runs)");
             destination = new VmProcess(SelfInvocation("receive", "--listen", $"127.0.0.1:{port}", "--name", destinationName), "moved", cancellationToken);
             await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
-            await client.MigrateAsync(new MigrateRequest($"127.0.0.1:{port}", "cold", ""), cancellationToken);
+            await client.MigrateAsync(new MigrateRequest($"127.0.0.1:{port}", "precopy", ""), cancellationToken);
             Ferry.Vmm.Operations.OperationStatus result;
             do
             {
@@ -52,7 +52,9 @@ public static class Demo
                 result = await client.OperationAsync(cancellationToken);
             } while (!result.Finished);
             if (result.Phase != Ferry.Vmm.Operations.OperationStatus.Completed) throw new InvalidOperationException(result.Message);
-            Step($"migrated: {result.Report!.BytesTransferred / 1048576.0:F1} MiB in {result.Report.TotalMs:F0} ms, downtime {result.Report.DowntimeMs:F0} ms");
+            var report = result.Report!;
+            Step($"migrated: {report.BytesTransferred / 1048576.0:F1} MiB in {report.TotalMs:F0} ms over {report.Rounds?.Count ?? 0} rounds, " +
+                 $"downtime {report.DowntimeMs:F1} ms ({report.SwitchoverReason})");
             await source.Process.WaitForExitAsync(cancellationToken);
             Step($"the source VMM process exited with code {source.Process.ExitCode}; the VM runs in the receiver now");
             await destination.Heartbeats.WaitAsync(3, TimeSpan.FromSeconds(30), destination.Process, cancellationToken);

@@ -74,7 +74,10 @@ public static class OperationWatcher
             catch (ApiException) when (last is not null)
             {
                 // A VM that migrated away ends its process; if its last word was lost, say what we know.
-                return last with { Phase = OperationStatus.Failed, Message = "the VM process ended before reporting the result; check `ferry list` here and at the destination" };
+                // Its process only ends by itself once the VM runs elsewhere (or if it crashed), so
+                // "it runs here" would be the one answer known to be wrong.
+                return last with { Phase = last.Kind == "migrate" ? OperationStatus.OutcomeUnknown : OperationStatus.Failed,
+                    Message = "the VM process ended before reporting the result; it most likely runs at the destination now: check `ferry list` there" };
             }
             show(last);
             if (last.Finished) return last;

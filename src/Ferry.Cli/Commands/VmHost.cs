@@ -22,7 +22,7 @@ public static class VmHost
         if (exit.Kind == VmExitKind.Migrated)
         {
             // Whoever started the migration wants its figures: keep answering until they are read.
-            await Task.WhenAny(api.OperationResultRead, Task.Delay(TimeSpan.FromSeconds(5)));
+            await Task.WhenAny(api.OperationResultRead, Task.Delay(TimeSpan.FromSeconds(20)));
         }
         Console.Error.WriteLine($"ferry: {vm.Config.Name}: {exit.Message}");
         return exit.Kind switch

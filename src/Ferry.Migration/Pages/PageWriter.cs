@@ -38,12 +38,16 @@ public sealed class PageWriter
         _writer = writer;
         _options = options;
         SendZeroPages = options.SendZeroPages;
+        Limiter = options.Limiter;
         _pageSize = vm.Memory.PageSize;
         _section = GC.AllocateUninitializedArray<byte>(MemorySectionBytes + RunHeaderBytes + _pageSize);
     }
 
     /// <summary>Whether a page that reads as zero travels as a ZeroPages run (it must once the destination may hold an older copy).</summary>
     public bool SendZeroPages { get; set; }
+
+    /// <summary>The shared rate limit, or null for none; the stop-and-copy lifts it.</summary>
+    public BandwidthLimiter? Limiter { get; set; }
 
     public long PagesSent { get; private set; }
     public long ZeroPages { get; private set; }
@@ -134,7 +138,7 @@ public sealed class PageWriter
 
     private async ValueTask SendAsync(SectionType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
-        if (_options.Limiter is { } limiter) await limiter.WaitAsync(payload.Length, cancellationToken);
+        if (Limiter is { } limiter) await limiter.WaitAsync(payload.Length, cancellationToken);
         await _writer.WriteAsync(type, payload, cancellationToken);
     }
 }

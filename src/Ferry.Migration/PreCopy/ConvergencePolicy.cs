@@ -24,9 +24,11 @@ public sealed class ConvergencePolicy(PreCopyOptions options)
 
     /// <param name="roundsDone">Rounds sent so far, the warm-up included.</param>
     /// <param name="dirtyBytes">What the next round would send.</param>
-    public Decision Decide(int roundsDone, long dirtyBytes, double bandwidthBytesPerSecond, TimeSpan elapsed)
+    /// <param name="overhead">The fixed part of a switchover (the destination's latency), added to the time to send.</param>
+    public Decision Decide(int roundsDone, long dirtyBytes, double bandwidthBytesPerSecond, TimeSpan elapsed, TimeSpan overhead = default)
     {
         var expected = ExpectedDowntime(dirtyBytes, bandwidthBytesPerSecond);
+        if (expected != TimeSpan.MaxValue) expected += overhead;
         bool shrank = dirtyBytes < _previousDirtyBytes * ShrinkRatio;
         _previousDirtyBytes = dirtyBytes;
         _stalled = shrank ? 0 : _stalled + 1;

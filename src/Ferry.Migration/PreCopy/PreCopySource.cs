@@ -65,7 +65,7 @@ public sealed class PreCopySource(TimeProvider time)
                 dirtyRate = dirtyPages / Math.Max(time.GetElapsedTime(lastCollect, now).TotalSeconds, 1e-6);
                 lastCollect = now;
                 long dirtyBytes = dirtyPages * layout.PageSize;
-                var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, time.GetElapsedTime(started));
+                var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, time.GetElapsedTime(started), run.SwitchoverOverhead);
                 run.Report("deciding", dirtyBytes, dirtyRate, policy.ThrottlePercent);
                 if (decision.Step == ConvergencePolicy.Step.Switchover) { run.SwitchoverReason = decision.Reason; break; }
                 if (decision.Step == ConvergencePolicy.Step.GiveUp) throw new MigrationException(decision.Reason);
@@ -83,7 +83,9 @@ public sealed class PreCopySource(TimeProvider time)
             vm.SetThrottle(0);
             var last = dirtyLog.Collect();
             for (int i = 0; i < dirty.Count; i++) dirty[i].UnionWith(last[i]);
-            dirtyLog.Dispose();
+            // The VM is paused: the last pages go as fast as the link allows (the limit protects
+            // other traffic from a long migration, not from a few milliseconds of downtime).
+            run.LiftBandwidthLimit();
             await run.SendRoundAsync(dirty, dirtyRate, stopAndCopy: true, cancellationToken);
             long mark = time.GetTimestamp();
             run.Phases["last pages"] = time.GetElapsedTime(run.PausedAt, mark);
@@ -117,6 +119,9 @@ public sealed class PreCopySource(TimeProvider time)
         long committedAt = time.GetTimestamp();
         var result = await _switchover.CommitAsync();
         run.Phases["go to resumed"] = time.GetElapsedTime(committedAt, result.ResumedAtTimestamp);
+        // Turning dirty logging off re-registers every memory slot, which can take tens of ms on a
+        // large guest: it waits until the downtime is over.
+        dirtyLog.Dispose();
         await DisposeAllAsync(sending, streams);
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.PreCopy,
             time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
@@ -139,6 +144,18 @@ public sealed class PreCopySource(TimeProvider time)
         private readonly List<WriteBehindStream> _sending;
         private readonly PageWriter[] _pages;
         private long _sendTicks;
+        private long _minAckTicks = long.MaxValue;
+
+        /// <summary>
+        /// What a switchover costs beyond sending pages, as far as the rounds show it: the shortest
+        /// wait from a round's last byte sent to the destination's RoundApplied.
+        /// </summary>
+        public TimeSpan SwitchoverOverhead => _minAckTicks == long.MaxValue ? TimeSpan.Zero : _time.GetElapsedTime(0, _minAckTicks);
+
+        public void LiftBandwidthLimit()
+        {
+            foreach (var p in _pages) p.Limiter = null;
+        }
 
         private readonly DestinationFeedback _feedback;
 
@@ -211,7 +228,12 @@ public sealed class PreCopySource(TimeProvider time)
                 await _sending[k].FlushAsync(cancellationToken);
             }, cancellationToken)));
             // A round counts as sent once the destination applied it: the bandwidth is end to end.
-            if (!stopAndCopy) await _feedback.WaitAppliedAsync(Rounds.Count, cancellationToken);
+            if (!stopAndCopy)
+            {
+                long flushed = _time.GetTimestamp();
+                await _feedback.WaitAppliedAsync(Rounds.Count, cancellationToken);
+                _minAckTicks = Math.Min(_minAckTicks, _time.GetTimestamp() - flushed);
+            }
             var duration = _time.GetElapsedTime(start);
             _sendTicks += _time.GetTimestamp() - start;
             Rounds.Add(new RoundReport(Rounds.Count, PagesSent - pagesBefore, ZeroPages - zerosBefore, BytesSent - bytesBefore, duration, dirtyRate, Throttle, stopAndCopy));

@@ -82,6 +82,10 @@ public sealed class ApiServer : IAsyncDisposable
                 ? ("400 Bad Request", Json(new ApiError("malformed request"), ApiJson.Default.ApiError))
                 : Handle(request.Value.StartLine, request.Value.Body);
             await HttpMessage.WriteAsync(stream, $"HTTP/1.1 {status}", body, timeout.Token);
+            await stream.FlushAsync(timeout.Token);
+            // A finished operation counts as read only once its answer is out: a migrated VM's
+            // process ends right after, and must not take the answer with it.
+            if (request is { } r && r.StartLine.StartsWith("GET /vm/operation ", StringComparison.Ordinal)) _operations.MarkReadIfFinished();
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or SocketException)
         {
@@ -105,7 +109,7 @@ public sealed class ApiServer : IAsyncDisposable
                 ("PUT", "/vm/snapshot") => Accepted(() => StartSnapshot(Body(body, ApiJson.Default.SnapshotRequest))),
                 ("PUT", "/vm/migrate") => Accepted(() => StartMigration(Body(body, ApiJson.Default.MigrateRequest))),
                 ("PUT", "/vm/operation/cancel") => Accepted(_operations.Cancel),
-                ("GET", "/vm/operation") => _operations.Read() is { } op
+                ("GET", "/vm/operation") => _operations.Status is { } op
                     ? ("200 OK", Json(op, ApiJson.Default.OperationStatus))
                     : ("404 Not Found", Json(new ApiError("no snapshot or migration has run"), ApiJson.Default.ApiError)),
                 (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop" or "/vm/snapshot" or "/vm/migrate" or "/vm/operation" or "/vm/operation/cancel") =>

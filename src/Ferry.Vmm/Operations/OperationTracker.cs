@@ -20,12 +20,10 @@ public sealed class OperationTracker
     /// <summary>Completes once a client has read a finished status: a migrated VM's process lingers for it.</summary>
     public Task FinalStatusRead => _finalStatusRead.Task;
 
-    /// <summary>The status as the API hands it out; a finished one counts as read.</summary>
-    public OperationStatus? Read()
+    /// <summary>Called once a status was delivered to a client: a finished one now counts as read.</summary>
+    public void MarkReadIfFinished()
     {
-        var status = Status;
-        if (status is { Finished: true }) _finalStatusRead.TrySetResult();
-        return status;
+        if (Status is { Finished: true }) _finalStatusRead.TrySetResult();
     }
 
     /// <summary>Starts <paramref name="work"/>; it reports progress and returns the final status. Refuses while another runs.</summary>

@@ -41,7 +41,7 @@ public sealed class TestGuestBootTests
     [InlineData(8)]
     public async Task A_threaded_program_runs_on_every_vcpu(int cpus)
     {
-        using var guest = RunningGuest.Start(cpus, OneGiB, TestGuest.Run("threads", $"--threads {cpus}"));
+        using var guest = RunningGuest.Start(cpus, OneGiB, TestGuest.Run("threads", $"--threads {cpus} --spin-ms 1000"));
         var ok = guest.WaitFor(@"threads ok n=(\d+) cpus-seen=(\d+)", seconds: 120);
         Assert.Equal(cpus, int.Parse(ok.Groups[2].Value));
         guest.WaitFor(@"^ferry-guest: workload exited status=0");
