@@ -58,9 +58,6 @@ public sealed unsafe class HostMemory : IDisposable
         LibC.Madvise(_base + start, (nuint)(offset + length - start), LibC.MADV_POPULATE_WRITE);
     }
 
-    /// <summary>MADV_HUGEPAGE over the whole mapping: populate in 2 MiB pages where the host allows. Best effort.</summary>
-    public void AdviseHugePages() => LibC.Madvise(_base, (nuint)SizeBytes, LibC.MADV_HUGEPAGE);
-
     /// <summary>Returns a range to the host (it reads as zeros again).</summary>
     public void Discard(ulong offset, ulong length)
     {

@@ -79,15 +79,10 @@ public sealed partial class KvmVm : IDisposable
     public static KvmVm CreateForRestore(VmConfig config, Action<ReadOnlySpan<byte>> consoleOutput)
     {
         config.ValidateShape(VmConfig.HostMemoryBytes());
-        return Build(config, consoleOutput, vm => vm.CreateVcpus(), hugePages: true);
+        return Build(config, consoleOutput, vm => vm.CreateVcpus());
     }
 
-    /// <param name="hugePages">
-    /// Back RAM with transparent huge pages: for a VM about to be filled (restore, migration),
-    /// populating 2 MiB pages costs a fraction of populating 4 KiB ones; a booting VM keeps
-    /// 4 KiB pages so an idle guest stays small.
-    /// </param>
-    private static KvmVm Build(VmConfig config, Action<ReadOnlySpan<byte>> consoleOutput, Action<KvmVm> load, bool hugePages = false)
+    private static KvmVm Build(VmConfig config, Action<ReadOnlySpan<byte>> consoleOutput, Action<KvmVm> load)
     {
         var map = new GuestMemoryMap(config.MemoryBytes);
         var kvm = Kvm.Kvm.Open();
@@ -104,7 +99,6 @@ public sealed partial class KvmVm : IDisposable
             vmFd.CreateIrqchip();
             vmFd.CreatePit2();
             memory = new GuestMemory(map);
-            if (hugePages) memory.PreferHugePages();
             // KVM builds per-page tracking for a new slot (~6 ms per GiB here); loading the kernel
             // and creating vCPUs need no slot, so that work overlaps it.
             var slots = memory;

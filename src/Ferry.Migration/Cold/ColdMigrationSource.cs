@@ -1,5 +1,6 @@
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
+using Ferry.Migration.Pages;
 using Ferry.Migration.Reporting;
 using Ferry.Migration.Switchover;
 using Ferry.Migration.Transport;
@@ -8,10 +9,12 @@ using Ferry.Migration.Vm;
 namespace Ferry.Migration.Cold;
 
 /// <summary>
-/// Cold migration, source side: pause, send the whole image, and only when the destination says
-/// it holds everything (Ready), commit and tell it to run the VM (Go). Before the commit any
-/// failure or cancel resumes the VM here, unchanged. After it the VM never runs here on its own:
-/// without the destination's Running the outcome is unknown and the VM stays paused.
+/// Cold migration, source side: connect, pause, send the whole image, and only when the
+/// destination says it holds everything (Ready), commit and tell it to run the VM (Go). Stream 0
+/// carries Header, Configuration and DeviceState; guest RAM is split over every stream by
+/// StreamPartition, so the destination fills it on several cores. Before the commit any failure
+/// or cancel resumes the VM here, unchanged. After it the VM never runs here on its own: without
+/// the destination's Running the outcome is unknown and the VM stays paused.
 /// </summary>
 public sealed class ColdMigrationSource(TimeProvider time)
 {
@@ -25,30 +28,58 @@ public sealed class ColdMigrationSource(TimeProvider time)
         RunAsync(vm, async ct =>
         {
             await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, MigrationMode.Cold, ct);
-            return stream;
+            return (IReadOnlyList<Stream>)[stream];
         }, progress, cancellationToken);
 
-    /// <param name="connectAsync">Opens and authenticates the connection; it runs before the VM pauses, so it costs no downtime.</param>
-    public async Task<MigrationReport> RunAsync(IMigratableVm vm, Func<CancellationToken, Task<Stream>> connectAsync, IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
+    /// <param name="connectAsync">Opens and authenticates the streams (stream 0 first); it runs before the VM pauses, so it costs no downtime.</param>
+    public async Task<MigrationReport> RunAsync(IMigratableVm vm, Func<CancellationToken, Task<IReadOnlyList<Stream>>> connectAsync,
+        IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
     {
         long started = time.GetTimestamp();
-        var stream = await connectAsync(cancellationToken);
+        var streams = await connectAsync(cancellationToken);
         var setup = time.GetElapsedTime(started);
-        var channel = new ControlChannel(stream);
+        var channel = new ControlChannel(streams[0]);
         _switchover = new SwitchoverHandshake(channel, time);
-        try { await vm.PauseAsync(cancellationToken); }
-        catch
-        {
-            try { await channel.AbortAsync("the source could not pause the VM", ControlChannel.AbortTimeout()); } catch (Exception) { }
-            throw;
-        }
-        long pausedAt = time.GetTimestamp();
-        ImageStatistics stats;
+        var sending = streams.Select(s => new WriteBehindStream(s)).ToList();
+        bool paused = false;
+        long pausedAt = 0, untouched = 0;
+        PageWriter[] pages = [];
+        SectionWriter[] writers = [.. sending.Select(s => new SectionWriter(s))];
         try
         {
-            // Reading guest RAM and sending overlap; the End section's flush drains what is in flight.
-            using var sending = new WriteBehindStream(stream);
-            stats = await VmImageWriter.WriteAsync(vm, new SectionWriter(sending), progress, cancellationToken);
+            await vm.PauseAsync(cancellationToken);
+            paused = true;
+            pausedAt = time.GetTimestamp();
+            var layout = vm.Memory;
+            await writers[0].WriteAsync(SectionType.Header, ImageHeader.Encode(layout), cancellationToken);
+            await writers[0].WriteAsync(SectionType.Configuration, vm.Configuration, cancellationToken);
+            await writers[0].WriteAsync(SectionType.DeviceState, vm.SaveState(), cancellationToken);
+
+            var resident = layout.Regions.Select(vm.ResidentPages).ToList();
+            untouched = resident.Sum(s => s.PageCount - s.Count());
+            long total = resident.Sum(s => s.Count()) * layout.PageSize;
+            pages = [.. writers.Select(w => new PageWriter(vm, w, new PageWriterOptions()))];
+            int n = streams.Count;
+            await Task.WhenAll(Enumerable.Range(0, n).Select(k => Task.Run(async () =>
+            {
+                long added = 0;
+                foreach (var set in resident)
+                    foreach (long page in set.Pages())
+                    {
+                        ulong gpa = set.Region.Gpa + (ulong)page * (ulong)layout.PageSize;
+                        if (StreamPartition.StreamOf(gpa, n) != k) continue;
+                        await pages[k].AddAsync(gpa, cancellationToken);
+                        if (k == 0 && ++added % 2048 == 0)
+                        {
+                            cancellationToken.ThrowIfCancellationRequested();
+                            long done = pages.Sum(p => p.PagesSent + p.ZeroPages) * layout.PageSize;
+                            progress?.Report(new ImageProgress(done, total, writers.Sum(w => w.BytesWritten)));
+                        }
+                    }
+                await pages[k].FlushAsync(cancellationToken);
+                await writers[k].WriteEndAsync(cancellationToken);
+            }, cancellationToken)));
+            progress?.Report(new ImageProgress(total, total, writers.Sum(w => w.BytesWritten)));
             await _switchover.AwaitReadyAsync(cancellationToken);
         }
         catch (Exception e)
@@ -56,13 +87,16 @@ public sealed class ColdMigrationSource(TimeProvider time)
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             // Telling the destination lets it discard its copy instead of holding it for a decision.
             try { await channel.AbortAsync($"the source resumed the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
-            await vm.ResumeAsync(CancellationToken.None);
+            if (paused) await vm.ResumeAsync(CancellationToken.None);
+            foreach (var s in sending) { try { await s.DisposeAsync(); } catch (Exception) { } }
             throw;
         }
 
         var result = await _switchover.CommitAsync();
+        foreach (var s in sending) { try { await s.DisposeAsync(); } catch (Exception) { } }
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.Cold,
             time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(pausedAt, result.ResumedAtTimestamp), setup,
-            stats.BytesTransferred, stats.PagesSent, stats.ZeroPagesSkipped, stats.UntouchedPagesSkipped, [], "cold migration: the VM was paused throughout", result.Detail);
+            writers.Sum(w => w.BytesWritten), pages.Sum(p => p.PagesSent), pages.Sum(p => p.ZeroPages), untouched, [],
+            "cold migration: the VM was paused throughout", result.Detail);
     }
 }

@@ -20,7 +20,6 @@ namespace Ferry.Migration.PreCopy;
 /// </summary>
 public sealed class PreCopySource(TimeProvider time)
 {
-    private const int ChunkShift = 21;
     private SwitchoverHandshake? _switchover;
 
     public bool Committed => _switchover?.Committed ?? false;
@@ -209,7 +208,7 @@ public sealed class PreCopySource(TimeProvider time)
                     foreach (long page in set.Pages())
                     {
                         ulong gpa = regionGpa + (ulong)page * pageSize;
-                        if (n > 1 && (int)((gpa >> ChunkShift) % (ulong)n) != k) continue;
+                        if (StreamPartition.StreamOf(gpa, n) != k) continue;
                         await pages.AddAsync(gpa, cancellationToken);
                         if (k == 0 && ++added % 2048 == 0)
                         {

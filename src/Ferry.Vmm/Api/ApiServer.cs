@@ -78,14 +78,15 @@ public sealed class ApiServer : IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(10));
             var request = await HttpMessage.ReadAsync(stream, timeout.Token);
+            Operations.OperationStatus? delivered = null;
             var (status, body) = request is null
                 ? ("400 Bad Request", Json(new ApiError("malformed request"), ApiJson.Default.ApiError))
-                : Handle(request.Value.StartLine, request.Value.Body);
+                : Handle(request.Value.StartLine, request.Value.Body, out delivered);
             await HttpMessage.WriteAsync(stream, $"HTTP/1.1 {status}", body, timeout.Token);
             await stream.FlushAsync(timeout.Token);
             // A finished operation counts as read only once its answer is out: a migrated VM's
             // process ends right after, and must not take the answer with it.
-            if (request is { } r && r.StartLine.StartsWith("GET /vm/operation ", StringComparison.Ordinal)) _operations.MarkReadIfFinished();
+            if (delivered is { Finished: true }) _operations.MarkFinalStatusRead();
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or SocketException)
         {
@@ -93,8 +94,9 @@ public sealed class ApiServer : IAsyncDisposable
         }
     }
 
-    private (string Status, byte[] Body) Handle(string startLine, byte[] body)
+    private (string Status, byte[] Body) Handle(string startLine, byte[] body, out Operations.OperationStatus? delivered)
     {
+        delivered = null;
         var parts = startLine.Split(' ');
         if (parts.Length < 2) return ("400 Bad Request", Json(new ApiError("malformed request line"), ApiJson.Default.ApiError));
         string method = parts[0], path = parts[1];
@@ -109,7 +111,7 @@ public sealed class ApiServer : IAsyncDisposable
                 ("PUT", "/vm/snapshot") => Accepted(() => StartSnapshot(Body(body, ApiJson.Default.SnapshotRequest))),
                 ("PUT", "/vm/migrate") => Accepted(() => StartMigration(Body(body, ApiJson.Default.MigrateRequest))),
                 ("PUT", "/vm/operation/cancel") => Accepted(_operations.Cancel),
-                ("GET", "/vm/operation") => _operations.Status is { } op
+                ("GET", "/vm/operation") => (delivered = _operations.Status) is { } op
                     ? ("200 OK", Json(op, ApiJson.Default.OperationStatus))
                     : ("404 Not Found", Json(new ApiError("no snapshot or migration has run"), ApiJson.Default.ApiError)),
                 (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop" or "/vm/snapshot" or "/vm/migrate" or "/vm/operation" or "/vm/operation/cancel") =>

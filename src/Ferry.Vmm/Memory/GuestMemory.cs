@@ -19,9 +19,6 @@ public sealed class GuestMemory : IDisposable
     public GuestMemoryMap Map { get; }
     public GuestMemoryLayout Layout => new(Map.Regions, HostMemory.PageSize);
 
-    /// <summary>Asks the host for transparent huge pages (best effort; see KvmVm.Build).</summary>
-    public void PreferHugePages() => _host.AdviseHugePages();
-
     /// <summary>Registers each region as KVM slot i, with dirty logging on or off.</summary>
     public void RegisterSlots(VmFd vm, bool logDirtyPages)
     {

@@ -22,16 +22,16 @@ public static class MigrateOperation
         {
             if (plan.Mode == MigrationMode.Cold)
             {
-                Stream? stream = null;
+                IReadOnlyList<Stream> streams = [];
                 try
                 {
                     report = await new ColdMigrationSource(TimeProvider.System).RunAsync(vm, async ct =>
-                        stream = (await MigrationConnector.ConnectAsync(plan.Host, plan.Port, 1, MigrationMode.Cold, plan.Token, plan.Tls, ct))[0],
+                        streams = await MigrationConnector.ConnectAsync(plan.Host, plan.Port, plan.PreCopy.Streams, MigrationMode.Cold, plan.Token, plan.Tls, ct),
                         progress, cancellationToken);
                 }
                 finally
                 {
-                    if (stream is not null) await stream.DisposeAsync();
+                    foreach (var s in streams) await s.DisposeAsync();
                 }
             }
             else

@@ -10,6 +10,8 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
 {
     public string Destination => $"{Host}:{Port}";
 
+    public static int DefaultStreams => Math.Clamp(Environment.ProcessorCount, 1, 4);
+
     /// <summary>Validates every field; throws MigrationException with a one-line reason.</summary>
     public static MigrationPlan From(MigrateRequest request)
     {
@@ -26,13 +28,14 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
         if (request.Compress is not (null or "none" or "lz4")) throw new MigrationException($"--compress {request.Compress}: use lz4 or none");
         if (request.MaxRounds is < 1) throw new MigrationException("--max-rounds must be at least 1");
         if (request.TimeoutSeconds is <= 0) throw new MigrationException("--timeout must be positive");
-        if (mode == MigrationMode.Cold && (request.Streams is > 1 || request.Compress is "lz4" || request.AutoConverge))
-            throw new MigrationException("--streams, --compress and --auto-converge apply to --mode precopy");
+        if (mode == MigrationMode.Cold && (request.Compress is "lz4" || request.AutoConverge || request.MaxDowntimeMs is not null || request.MaxRounds is not null))
+            throw new MigrationException("--compress, --auto-converge, --max-downtime and --max-rounds apply to --mode precopy");
         var options = new PreCopyOptions
         {
             MaxDowntime = request.MaxDowntimeMs is { } d ? TimeSpan.FromMilliseconds(d) : new PreCopyOptions().MaxDowntime,
             BandwidthBytesPerSecond = request.BandwidthBitsPerSecond / 8,
-            Streams = request.Streams ?? 1,
+            // One stream per core by default: the destination's work (receive, verify, populate RAM) is the limit here.
+            Streams = request.Streams ?? DefaultStreams,
             Compress = request.Compress == "lz4",
             AutoConverge = request.AutoConverge,
             MaxRounds = request.MaxRounds ?? new PreCopyOptions().MaxRounds,

@@ -20,11 +20,8 @@ public sealed class OperationTracker
     /// <summary>Completes once a client has read a finished status: a migrated VM's process lingers for it.</summary>
     public Task FinalStatusRead => _finalStatusRead.Task;
 
-    /// <summary>Called once a status was delivered to a client: a finished one now counts as read.</summary>
-    public void MarkReadIfFinished()
-    {
-        if (Status is { Finished: true }) _finalStatusRead.TrySetResult();
-    }
+    /// <summary>Called once a finished status was delivered to a client.</summary>
+    public void MarkFinalStatusRead() => _finalStatusRead.TrySetResult();
 
     /// <summary>Starts <paramref name="work"/>; it reports progress and returns the final status. Refuses while another runs.</summary>
     public void Start(string kind, Func<OperationProgress, CancellationToken, Task<OperationStatus>> work)
