@@ -39,10 +39,10 @@ public sealed class MigrationDestination
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
         CancellationToken cancellationToken)
     {
-        // Receiving runs ahead of writing guest RAM. Everything on stream 0 is read through the
-        // read-ahead, control messages included, so it never steals one.
-        var receiving = new ReadAheadStream(streams[0], StallTimeout);
-        var channel = new ControlChannel(receiving, streams[0]);
+        // Sections are read straight from the sockets: with a stream per core the streams overlap
+        // one another, and a read-ahead would cost a copy of every byte. A section reader never
+        // reads past its section, so control messages on stream 0 are never stolen.
+        var channel = new ControlChannel(streams[0]);
         var created = new TaskCompletionSource<IMigratableVm>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         IMigratableVm? vm = null;
@@ -50,9 +50,9 @@ public sealed class MigrationDestination
         try
         {
             var rounds = new RoundAcknowledgements(channel, streams.Count);
-            var primary = VmImageReader.ReadPrimaryAsync(new SectionReader(receiving), createVm, v => { vm = v; created.TrySetResult(v); }, progress,
+            var primary = VmImageReader.ReadPrimaryAsync(new SectionReader(streams[0]) { StallTimeout = StallTimeout }, createVm, v => { vm = v; created.TrySetResult(v); }, progress,
                 round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token);
-            var others = streams.Skip(1).Select(s => VmImageReader.ReadMemoryStreamAsync(new SectionReader(new ReadAheadStream(s, StallTimeout)), created.Task,
+            var others = streams.Skip(1).Select(s => VmImageReader.ReadMemoryStreamAsync(new SectionReader(s) { StallTimeout = StallTimeout }, created.Task,
                 round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token)).ToList();
             // The first stream to fail stops the others, so none waits on a peer that is gone.
             var all = others.Prepend((Task)primary).Select(t => t.ContinueWith(x => { if (!x.IsCompletedSuccessfully) failed.Cancel(); }, TaskScheduler.Default)).ToArray();

@@ -9,6 +9,9 @@ namespace Ferry.Migration.Format;
 /// </summary>
 public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionReader.DefaultMaxPayload)
 {
+    /// <summary>A stream that yields nothing for this long fails the read (a peer gone silent); null waits forever.</summary>
+    public TimeSpan? StallTimeout { get; init; }
+
     /// <summary>No section of ours is larger; a bigger length is corruption or hostility, not a reason to allocate.</summary>
     public const long DefaultMaxPayload = 64L << 20;
     private readonly XxHash3 _whole = new();
@@ -61,6 +64,22 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
     }
 
     private async ValueTask ReadExactAsync(Memory<byte> buffer, string what, CancellationToken cancellationToken)
+    {
+        if (StallTimeout is not { } limit)
+        {
+            await ReadExactUntimedAsync(buffer, what, cancellationToken);
+            return;
+        }
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        stall.CancelAfter(limit);
+        try { await ReadExactUntimedAsync(buffer, what, stall.Token); }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"the peer sent nothing for {limit.TotalSeconds:F0} s (inside {what})");
+        }
+    }
+
+    private async ValueTask ReadExactUntimedAsync(Memory<byte> buffer, string what, CancellationToken cancellationToken)
     {
         int done = 0;
         while (done < buffer.Length)
