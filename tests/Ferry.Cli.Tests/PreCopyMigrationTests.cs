@@ -57,6 +57,24 @@ public sealed class PreCopyMigrationTests : IDisposable
         Assert.Equal(0, FerryProcess.Run("stop", "--name", "pre-dst1").Code);
     }
 
+    [KvmTheory]
+    [InlineData("--mb 96 --rate 50000 --pattern random --hb-ms 5")]
+    [InlineData("--mb 64 --rate max --pattern hotcold --threads 2 --hb-ms 5")]
+    public void Other_dirty_patterns_and_rates_move_with_memory_verified(string memtouch)
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pre-src11", "memtouch", memtouch);
+        using var destination = Receiver("pre-dst11", port);
+        source.WaitFor("memtouch ready");
+        var r = Migrate("pre-src11", port, "--verify-memory", "--max-rounds", "8");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
+        destination.WaitFor("^HB ");
+        destination.WaitFor("^HB ", from: destination.Console.Count);
+        Assert.Equal(Heartbeats.In(source.Console)[^1].Seq + 1, Heartbeats.In(destination.Console)[0].Seq);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pre-dst11").Code);
+    }
+
     [KvmFact]
     public void A_guest_rewriting_its_memory_verifies_clean_after_a_live_move_over_several_streams_with_lz4()
     {

@@ -23,12 +23,13 @@ public static class MigrationConnector
                 var stream = await ConnectOneAsync(host, port, tls, cancellationToken);
                 streams.Add(stream);
                 try { await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, new StreamHello(mode, i, streamCount, session), cancellationToken); }
-                catch (IOException e) { throw new MigrationException($"the connection to {host}:{port} broke during the handshake: {e.Message}"); }
-                catch (MigrationException e) when (tls is not null && e is not PeerAbortedException)
+                catch (Exception e) when (e is IOException || e is MigrationException and not PeerAbortedException)
                 {
+                    string what = e is IOException ? $"the connection to {host}:{port} broke during the handshake: {e.Message}" : e.Message;
                     // In TLS 1.3 the server checks the client's certificate after the client thinks
-                    // the handshake is done: a refusal shows up here as a closed connection.
-                    throw new MigrationException($"{e.Message} (the destination may have refused this side's TLS certificate: do both sides use the same --tls-ca?)");
+                    // the handshake is done: a refusal shows up here as a closed or broken connection.
+                    throw new MigrationException(tls is null ? what
+                        : $"{what} (the destination may have refused this side's TLS certificate: do both sides use the same --tls-ca?)");
                 }
             }
             return streams;
