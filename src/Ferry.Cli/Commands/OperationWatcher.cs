@@ -8,6 +8,7 @@ namespace Ferry.Cli.Commands;
 public static class OperationWatcher
 {
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan BusyPatience = TimeSpan.FromSeconds(60);
 
     public static async Task<OperationStatus> WatchAsync(ApiClient client, string title, CancellationToken cancellationToken)
     {
@@ -57,17 +58,21 @@ public static class OperationWatcher
     private static async Task<OperationStatus> WaitAsync(ApiClient client, Action<OperationStatus> show, CancellationToken cancellationToken)
     {
         OperationStatus? last = null;
-        int failures = 0;
+        long? failingSince = null;
+        string? lastError = null;
+        bool Remember(ApiException e) { lastError = e.Message; return true; }
         while (true)
         {
             try
             {
                 last = await client.OperationAsync(cancellationToken);
-                failures = 0;
+                failingSince = null;
             }
-            catch (ApiException) when (++failures < 40)
+            catch (ApiException e) when (Remember(e) && File.Exists(client.SocketPath) &&
+                                       System.Diagnostics.Stopwatch.GetElapsedTime(failingSince ??= System.Diagnostics.Stopwatch.GetTimestamp()) < BusyPatience)
             {
-                // A busy VM process may drop one poll; try again shortly.
+                // A VM process busy moving gigabytes may answer slowly or drop polls; as long as its
+                // socket exists it is alive, so keep asking.
                 await Task.Delay(Poll, cancellationToken);
                 continue;
             }
@@ -77,7 +82,7 @@ public static class OperationWatcher
                 // Its process only ends by itself once the VM runs elsewhere (or if it crashed), so
                 // "it runs here" would be the one answer known to be wrong.
                 return last with { Phase = last.Kind == "migrate" ? OperationStatus.OutcomeUnknown : OperationStatus.Failed,
-                    Message = "the VM process ended before reporting the result; it most likely runs at the destination now: check `ferry list` there" };
+                    Message = $"the VM process ended before reporting the result ({lastError}); it most likely runs at the destination now: check `ferry list` there" };
             }
             show(last);
             if (last.Finished) return last;

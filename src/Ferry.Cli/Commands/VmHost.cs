@@ -13,6 +13,9 @@ public static class VmHost
 {
     public static async Task<int> ServeAsync(KvmVm vm, string socketPath, ConsoleSink sink, Action start)
     {
+        // A migration keeps a pool thread per stream busy; the API must still get threads at once.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 16), io);
         await using var api = ApiServer.Start(vm, socketPath);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);

@@ -45,7 +45,7 @@ public sealed class ApiServer : IAsyncDisposable
         try
         {
             listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            listener.Listen(16);
+            listener.Listen(64);
         }
         catch (SocketException e)
         {
