@@ -48,35 +48,33 @@ public static class VmImageReader
         Expect(type, SectionType.Configuration);
         var vm = createVm(payload);
         onCreated(vm);
+        if (!ImageHeader.SameLayout(vm.Memory, layout))
+            throw new ProtocolException("the image's memory layout does not match the VM its configuration describes");
+        var loader = new PageLoader(vm, layout);
+        byte[]? deviceState = null;
+        ulong? digest = null;
+        long total = (long)layout.TotalBytes, received = 0;
+        while (true)
         {
-            if (!ImageHeader.SameLayout(vm.Memory, layout))
-                throw new ProtocolException("the image's memory layout does not match the VM its configuration describes");
-            var loader = new PageLoader(vm, layout);
-            byte[]? deviceState = null;
-            ulong? digest = null;
-            long total = (long)layout.TotalBytes, received = 0;
-            while (true)
+            (type, payload) = await reader.ReadAsync(cancellationToken);
+            if (type == SectionType.End) break;
+            if (PageLoader.Handles(type))
             {
-                (type, payload) = await reader.ReadAsync(cancellationToken);
-                if (type == SectionType.End) break;
-                if (PageLoader.Handles(type))
-                {
-                    received += loader.Load(type, payload.Span);
-                    progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
-                }
-                else if (type == SectionType.DeviceState && deviceState is null)
-                    deviceState = payload.ToArray(); // the reader reuses its buffer
-                else if (type == SectionType.RoundEnd && onRoundEnd is not null && payload.Length == 4)
-                    await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
-                else if (type == SectionType.MemoryDigest && digest is null && payload.Length == 8)
-                    digest = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
-                else
-                    throw new ProtocolException($"unexpected {SectionNames.Of(type)} section");
+                received += loader.Load(type, payload.Span);
+                progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
             }
-            if (deviceState is null) throw new ProtocolException("the image ended without its device state section");
-            progress?.Report(new ImageProgress(total, total, reader.BytesRead));
-            return new ReceivedImage(vm, deviceState, digest);
+            else if (type == SectionType.DeviceState && deviceState is null)
+                deviceState = payload.ToArray(); // the reader reuses its buffer
+            else if (type == SectionType.RoundEnd && onRoundEnd is not null && payload.Length == 4)
+                await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
+            else if (type == SectionType.MemoryDigest && digest is null && payload.Length == 8)
+                digest = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
+            else
+                throw new ProtocolException($"unexpected {SectionNames.Of(type)} section");
         }
+        if (deviceState is null) throw new ProtocolException("the image ended without its device state section");
+        progress?.Report(new ImageProgress(total, total, reader.BytesRead));
+        return new ReceivedImage(vm, deviceState, digest);
     }
 
     /// <summary>Reads one further stream of a live migration into the VM the primary stream creates.</summary>

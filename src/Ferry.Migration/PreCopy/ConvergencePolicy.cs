@@ -33,7 +33,8 @@ public sealed class ConvergencePolicy(PreCopyOptions options)
         _previousDirtyBytes = dirtyBytes;
         _stalled = shrank ? 0 : _stalled + 1;
 
-        if (expected <= options.MaxDowntime)
+        // Nothing dirty: another round could not shorten anything, whatever the fixed overhead.
+        if (expected <= options.MaxDowntime || dirtyBytes == 0)
             return new Decision(Step.Switchover, $"converged: {Mib(dirtyBytes)} left, expected downtime {Ms(expected)} within the {Ms(options.MaxDowntime)} limit");
         if (options.Timeout is { } timeout && elapsed >= timeout)
             return new Decision(Step.GiveUp, $"did not converge within the {timeout.TotalSeconds:0.#} s timeout ({Mib(dirtyBytes)} still dirty after {roundsDone} rounds, expected downtime {Ms(expected)})");

@@ -231,7 +231,8 @@ public sealed class PreCopySource(TimeProvider time)
             {
                 long flushed = _time.GetTimestamp();
                 await _feedback.WaitAppliedAsync(Rounds.Count, cancellationToken);
-                _minAckTicks = Math.Min(_minAckTicks, _time.GetTimestamp() - flushed);
+                // The warm-up's wait includes the destination creating its VM: not a switchover cost.
+                if (Rounds.Count > 0) _minAckTicks = Math.Min(_minAckTicks, _time.GetTimestamp() - flushed);
             }
             var duration = _time.GetElapsedTime(start);
             _sendTicks += _time.GetTimestamp() - start;

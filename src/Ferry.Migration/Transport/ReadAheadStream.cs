@@ -17,13 +17,9 @@ public sealed class ReadAheadStream : Stream
     private byte[]? _currentArray;
     private ReadOnlyMemory<byte> _current;
 
-    private readonly TimeSpan? _stallTimeout;
-
-    /// <param name="stallTimeout">Fail when the inner stream yields nothing for this long (a peer that went silent); null to wait forever.</param>
-    public ReadAheadStream(Stream inner, TimeSpan? stallTimeout = null)
+    public ReadAheadStream(Stream inner)
     {
         _inner = inner;
-        _stallTimeout = stallTimeout;
         _ = Task.Run(PumpAsync);
     }
 
@@ -34,16 +30,7 @@ public sealed class ReadAheadStream : Stream
             while (true)
             {
                 var chunk = ArrayPool<byte>.Shared.Rent(ChunkBytes);
-                int n;
-                using (var stall = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
-                {
-                    if (_stallTimeout is { } limit) stall.CancelAfter(limit);
-                    try { n = await _inner.ReadAsync(chunk.AsMemory(0, ChunkBytes), stall.Token); }
-                    catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
-                    {
-                        throw new IOException($"the peer sent nothing for {_stallTimeout!.Value.TotalSeconds:F0} s");
-                    }
-                }
+                int n = await _inner.ReadAsync(chunk.AsMemory(0, ChunkBytes), _stop.Token);
                 if (n == 0) { ArrayPool<byte>.Shared.Return(chunk); break; }
                 await _chunks.Writer.WriteAsync((chunk, n), _stop.Token);
             }

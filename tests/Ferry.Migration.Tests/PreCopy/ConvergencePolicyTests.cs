@@ -60,6 +60,16 @@ public sealed class ConvergencePolicyTests
     }
 
     [Fact]
+    public void The_destination_latency_counts_against_the_limit_but_never_blocks_an_empty_round()
+    {
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        // 40 ms to send plus 20 ms of fixed latency exceeds the limit: go on.
+        Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(1, 40_000_000, Bandwidth, Early, TimeSpan.FromMilliseconds(20)).Step);
+        // Nothing left: switch over even if the latency alone is over the limit.
+        Assert.Equal(ConvergencePolicy.Step.Switchover, policy.Decide(2, 0, Bandwidth, Early, TimeSpan.FromMilliseconds(80)).Step);
+    }
+
+    [Fact]
     public void Expected_downtime_is_what_is_left_over_the_bandwidth()
     {
         Assert.Equal(TimeSpan.FromMilliseconds(25), ConvergencePolicy.ExpectedDowntime(25_000_000, Bandwidth));
