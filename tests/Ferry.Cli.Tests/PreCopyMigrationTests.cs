@@ -229,6 +229,7 @@ public sealed class PreCopyMigrationTests : IDisposable
 
     [Theory]
     [InlineData("--bandwidth", "fast", "not a bandwidth")]
+    [InlineData("--bandwidth", "5Mbit", "at least 10Mbit")]
     [InlineData("--max-downtime", "50", "not a duration")]
     [InlineData("--streams", "17", "--streams must be 1 to 16")]
     [InlineData("--compress", "zstd", "zstd")]

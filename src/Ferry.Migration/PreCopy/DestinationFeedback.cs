@@ -11,7 +11,12 @@ namespace Ferry.Migration.PreCopy;
 /// </summary>
 public sealed class DestinationFeedback
 {
-    public static readonly TimeSpan Silence = TimeSpan.FromSeconds(120);
+    /// <summary>
+    /// How long the destination may take to apply a round once its last byte was sent. While a
+    /// round is on the wire the destination has nothing to say (a warm-up under a bandwidth cap
+    /// can take many minutes); a peer that stops reading is caught by the write stall timeout.
+    /// </summary>
+    public static readonly TimeSpan ApplyTimeout = TimeSpan.FromSeconds(120);
     private readonly object _lock = new();
     private readonly List<(int Round, TaskCompletionSource Done)> _waiters = [];
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -32,8 +37,14 @@ public sealed class DestinationFeedback
             if (_applied >= round) return Task.CompletedTask;
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _waiters.Add((round, done));
-            return done.Task.WaitAsync(cancellationToken);
+            return WaitAsync(done.Task, round, cancellationToken);
         }
+    }
+
+    private static async Task WaitAsync(Task applied, int round, CancellationToken cancellationToken)
+    {
+        try { await applied.WaitAsync(ApplyTimeout, cancellationToken); }
+        catch (TimeoutException) { throw new MigrationException($"the destination did not confirm round {round} within {ApplyTimeout.TotalSeconds:F0} s of receiving it"); }
     }
 
     private async Task ReadAsync(ControlChannel channel, CancellationToken cancellationToken)
@@ -42,7 +53,7 @@ public sealed class DestinationFeedback
         {
             while (true)
             {
-                var (type, payload) = await channel.ReceiveAsync(Silence, "word", cancellationToken);
+                var (type, payload) = await channel.ReceiveAsync(Timeout.InfiniteTimeSpan, "word", cancellationToken);
                 if (type == MessageType.Ready) { _ready.TrySetResult(); Fail(new MigrationException("the destination said Ready before the last round")); return; }
                 if (type != MessageType.RoundApplied || payload.Length != 4) throw new ProtocolException($"the destination sent {type} during the rounds");
                 int round = (int)BinaryPrimitives.ReadUInt32LittleEndian(payload);

@@ -23,7 +23,8 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
             _ => throw new MigrationException($"migration mode {request.Mode} is not supported (this ferry does: cold, precopy)"),
         };
         if (request.MaxDowntimeMs is <= 0) throw new MigrationException("--max-downtime must be positive");
-        if (request.BandwidthBitsPerSecond is < 1_000_000) throw new MigrationException("--bandwidth must be at least 1Mbit");
+        // A 4 MiB section must leave within the destination's 60 s stall timeout even when 16 streams share the limit.
+        if (request.BandwidthBitsPerSecond is < 10_000_000) throw new MigrationException("--bandwidth must be at least 10Mbit");
         if (request.Streams is < 1 or > Handshake.MaxStreams) throw new MigrationException($"--streams must be 1 to {Handshake.MaxStreams}");
         if (request.Compress is not (null or "none" or "lz4")) throw new MigrationException($"--compress {request.Compress}: use lz4 or none");
         if (request.MaxRounds is < 1) throw new MigrationException("--max-rounds must be at least 1");
