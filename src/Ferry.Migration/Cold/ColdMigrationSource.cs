@@ -63,19 +63,16 @@ public sealed class ColdMigrationSource(TimeProvider time)
             await Task.WhenAll(Enumerable.Range(0, n).Select(k => Task.Run(async () =>
             {
                 long added = 0;
-                foreach (var set in resident)
-                    foreach (long page in set.Pages())
+                foreach (ulong gpa in StreamPartition.PagesOf(resident, k, n))
+                {
+                    await pages[k].AddAsync(gpa, cancellationToken);
+                    if (k == 0 && ++added % 2048 == 0)
                     {
-                        ulong gpa = set.Region.Gpa + (ulong)page * (ulong)layout.PageSize;
-                        if (StreamPartition.StreamOf(gpa, n) != k) continue;
-                        await pages[k].AddAsync(gpa, cancellationToken);
-                        if (k == 0 && ++added % 2048 == 0)
-                        {
-                            cancellationToken.ThrowIfCancellationRequested();
-                            long done = pages.Sum(p => p.PagesSent + p.ZeroPages) * layout.PageSize;
-                            progress?.Report(new ImageProgress(done, total, writers.Sum(w => w.BytesWritten)));
-                        }
+                        cancellationToken.ThrowIfCancellationRequested();
+                        long done = pages.Sum(p => p.PagesSent + p.ZeroPages) * layout.PageSize;
+                        progress?.Report(new ImageProgress(done, total, writers.Sum(w => w.BytesWritten)));
                     }
+                }
                 await pages[k].FlushAsync(cancellationToken);
                 await writers[k].WriteEndAsync(cancellationToken);
             }, cancellationToken)));
@@ -88,12 +85,12 @@ public sealed class ColdMigrationSource(TimeProvider time)
             // Telling the destination lets it discard its copy instead of holding it for a decision.
             try { await channel.AbortAsync($"the source resumed the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
             if (paused) await vm.ResumeAsync(CancellationToken.None);
-            foreach (var s in sending) { try { await s.DisposeAsync(); } catch (Exception) { } }
+            await QuietDispose.AllAsync(sending);
             throw;
         }
 
         var result = await _switchover.CommitAsync();
-        foreach (var s in sending) { try { await s.DisposeAsync(); } catch (Exception) { } }
+        await QuietDispose.AllAsync(sending);
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.Cold,
             time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(pausedAt, result.ResumedAtTimestamp), setup,
             writers.Sum(w => w.BytesWritten), pages.Sum(p => p.PagesSent), pages.Sum(p => p.ZeroPages), untouched, [],

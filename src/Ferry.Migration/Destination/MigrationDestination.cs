@@ -71,7 +71,7 @@ public sealed class MigrationDestination
             if (e is not PeerAbortedException)
                 try { await channel.AbortAsync(e.Message, ControlChannel.AbortTimeout()); } catch (Exception) { /* the link may be gone */ }
             // Closing tells the source at once, on every stream, instead of leaving it to time out.
-            foreach (var stream in streams) { try { await stream.DisposeAsync(); } catch (Exception) { } }
+            await QuietDispose.AllAsync(streams);
             if (e is IOException or InvalidDataException) throw new MigrationException($"the transfer from the source broke: {e.Message}", e);
             throw;
         }

@@ -10,4 +10,15 @@ public static class StreamPartition
     private const int ChunkShift = 21;
 
     public static int StreamOf(ulong gpa, int streams) => streams == 1 ? 0 : (int)((gpa >> ChunkShift) % (ulong)streams);
+
+    /// <summary>The addresses of the pages in <paramref name="sets"/> that stream <paramref name="stream"/> of <paramref name="streams"/> carries, in ascending order.</summary>
+    public static IEnumerable<ulong> PagesOf(IEnumerable<Vm.PageSet> sets, int stream, int streams)
+    {
+        foreach (var set in sets)
+            foreach (long page in set.Pages())
+            {
+                ulong gpa = set.Region.Gpa + (ulong)page * (ulong)set.PageSize;
+                if (StreamOf(gpa, streams) == stream) yield return gpa;
+            }
+    }
 }

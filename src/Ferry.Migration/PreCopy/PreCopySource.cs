@@ -78,7 +78,7 @@ public sealed class PreCopySource(TimeProvider time)
             await vm.PauseAsync(cancellationToken);
             paused = true;
             run.PausedAt = time.GetTimestamp();
-            run.Phases["pause"] = time.GetElapsedTime(pauseRequested, run.PausedAt);
+            run.Phases.Add(new("pause", time.GetElapsedTime(pauseRequested, run.PausedAt)));
             vm.SetThrottle(0);
             var last = dirtyLog.Collect();
             for (int i = 0; i < dirty.Count; i++) dirty[i].UnionWith(last[i]);
@@ -87,7 +87,7 @@ public sealed class PreCopySource(TimeProvider time)
             run.LiftBandwidthLimit();
             await run.SendRoundAsync(dirty, dirtyRate, stopAndCopy: true, cancellationToken);
             long mark = time.GetTimestamp();
-            run.Phases["last pages"] = time.GetElapsedTime(run.PausedAt, mark);
+            run.Phases.Add(new("last pages", time.GetElapsedTime(run.PausedAt, mark)));
 
             if (options.VerifyMemory)
             {
@@ -97,11 +97,11 @@ public sealed class PreCopySource(TimeProvider time)
             }
             await run.Writers[0].WriteAsync(SectionType.DeviceState, vm.SaveState(), cancellationToken);
             await Task.WhenAll(run.Writers.Select(w => w.WriteEndAsync(cancellationToken).AsTask()));
-            run.Phases["device state"] = time.GetElapsedTime(mark);
+            run.Phases.Add(new("device state", time.GetElapsedTime(mark)));
             mark = time.GetTimestamp();
             run.Report("waiting for the destination", 0, 0, 0);
             await feedback.Ready.WaitAsync(SwitchoverHandshake.ReadyTimeout, cancellationToken);
-            run.Phases["destination ready"] = time.GetElapsedTime(mark);
+            run.Phases.Add(new("destination ready", time.GetElapsedTime(mark)));
         }
         catch (Exception e)
         {
@@ -111,27 +111,21 @@ public sealed class PreCopySource(TimeProvider time)
             vm.SetThrottle(0);
             dirtyLog?.Dispose();
             if (paused) await vm.ResumeAsync(CancellationToken.None);
-            await DisposeAllAsync(sending, streams);
+            await QuietDispose.AllAsync([.. sending, .. streams]);
             throw;
         }
 
         long committedAt = time.GetTimestamp();
         var result = await _switchover.CommitAsync();
-        run.Phases["go to resumed"] = time.GetElapsedTime(committedAt, result.ResumedAtTimestamp);
+        run.Phases.Add(new("go to resumed", time.GetElapsedTime(committedAt, result.ResumedAtTimestamp)));
         // Turning dirty logging off re-registers every memory slot, which can take tens of ms on a
         // large guest: it waits until the downtime is over.
         dirtyLog.Dispose();
-        await DisposeAllAsync(sending, streams);
+        await QuietDispose.AllAsync([.. sending, .. streams]);
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.PreCopy,
             time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
             run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, result.Detail)
         { DowntimePhases = run.Phases };
-    }
-
-    private static async Task DisposeAllAsync(List<WriteBehindStream> sending, IReadOnlyList<Stream> streams)
-    {
-        foreach (var s in sending) { try { await s.DisposeAsync(); } catch (Exception) { } }
-        foreach (var s in streams) { try { await s.DisposeAsync(); } catch (Exception) { } }
     }
 
     /// <summary>The state of one migration's rounds: writers per stream, counters, the reports so far.</summary>
@@ -176,7 +170,7 @@ public sealed class PreCopySource(TimeProvider time)
         public TimeSpan SetupTime { get; set; }
         public long UntouchedPages { get; set; }
         public long PausedAt { get; set; }
-        public Dictionary<string, TimeSpan> Phases { get; } = [];
+        public List<KeyValuePair<string, TimeSpan>> Phases { get; } = [];
         public int Throttle { get; set; }
         public string SwitchoverReason { get; set; } = "";
         public long BytesSent => Writers.Sum(w => w.BytesWritten);
@@ -202,19 +196,13 @@ public sealed class PreCopySource(TimeProvider time)
             {
                 var pages = _pages[k];
                 long added = 0;
-                foreach (var set in sets)
+                foreach (ulong gpa in StreamPartition.PagesOf(sets, k, n))
                 {
-                    ulong regionGpa = set.Region.Gpa, pageSize = (ulong)set.PageSize;
-                    foreach (long page in set.Pages())
+                    await pages.AddAsync(gpa, cancellationToken);
+                    if (k == 0 && ++added % 2048 == 0)
                     {
-                        ulong gpa = regionGpa + (ulong)page * pageSize;
-                        if (StreamPartition.StreamOf(gpa, n) != k) continue;
-                        await pages.AddAsync(gpa, cancellationToken);
-                        if (k == 0 && ++added % 2048 == 0)
-                        {
-                            cancellationToken.ThrowIfCancellationRequested();
-                            Report(null, Math.Max(0, total - (PagesSent + ZeroPages - pagesBefore - zerosBefore) * _vm.Memory.PageSize), dirtyRate, Throttle);
-                        }
+                        cancellationToken.ThrowIfCancellationRequested();
+                        Report(null, Math.Max(0, total - (PagesSent + ZeroPages - pagesBefore - zerosBefore) * _vm.Memory.PageSize), dirtyRate, Throttle);
                     }
                 }
                 await pages.FlushAsync(cancellationToken);

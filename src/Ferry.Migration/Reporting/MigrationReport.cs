@@ -24,7 +24,7 @@ public sealed record MigrationReport(
     string Detail)
 {
     /// <summary>Where the downtime went, in order (pause, last pages, device state, destination ready, go to resumed); empty for cold migrations.</summary>
-    public IReadOnlyDictionary<string, TimeSpan> DowntimePhases { get; init; } = new Dictionary<string, TimeSpan>();
+    public IReadOnlyList<KeyValuePair<string, TimeSpan>> DowntimePhases { get; init; } = [];
 
     /// <summary>Bytes on the wire per second over the whole migration.</summary>
     public double ThroughputBytesPerSecond => TotalTime > TimeSpan.Zero ? BytesSent / TotalTime.TotalSeconds : 0;
