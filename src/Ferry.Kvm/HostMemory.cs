@@ -36,6 +36,13 @@ public sealed unsafe class HostMemory : IDisposable
         return new Span<byte>(_base + offset, length);
     }
 
+    /// <summary>The same bytes as <see cref="Slice"/>, as Memory for async I/O straight into or out of the mapping.</summary>
+    public Memory<byte> Memory(ulong offset, int length)
+    {
+        if (offset + (ulong)length > SizeBytes) throw new ArgumentOutOfRangeException(nameof(offset));
+        return new NativeMemoryRange(_base + offset, length).Memory;
+    }
+
     /// <summary>mincore: marks in <paramref name="resident"/> (one byte per page) the pages present in host RAM.</summary>
     public void GetResidentPages(ulong offset, ulong length, Span<byte> resident)
     {

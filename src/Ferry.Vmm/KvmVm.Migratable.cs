@@ -19,6 +19,8 @@ public sealed partial class KvmVm : IMigratableVm
 
     public void WriteGuest(ulong gpa, ReadOnlySpan<byte> source) => _memory.Write(gpa, source);
 
+    public Memory<byte> GuestRam(ulong gpa, int length, bool toFill) => _memory.Memory(gpa, length, toFill);
+
     public IDirtyLog StartDirtyLog() => new KvmDirtyLog(_vm, _memory);
 
     public PageSet ResidentPages(MemoryRegion region) => _memory.ResidentPages(region);

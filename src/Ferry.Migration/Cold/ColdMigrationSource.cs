@@ -40,11 +40,10 @@ public sealed class ColdMigrationSource(TimeProvider time)
         var setup = time.GetElapsedTime(started);
         var channel = new ControlChannel(streams[0]);
         _switchover = new SwitchoverHandshake(channel, time);
-        var sending = streams.Select(s => new WriteBehindStream(s)).ToList();
         bool paused = false;
         long pausedAt = 0, untouched = 0;
         PageWriter[] pages = [];
-        SectionWriter[] writers = [.. sending.Select(s => new SectionWriter(s))];
+        SectionWriter[] writers = [.. streams.Select(s => new SectionWriter(s) { StallTimeout = SectionWriter.SourceStallTimeout })];
         try
         {
             await vm.PauseAsync(cancellationToken);
@@ -58,7 +57,8 @@ public sealed class ColdMigrationSource(TimeProvider time)
             var resident = layout.Regions.Select(vm.ResidentPages).ToList();
             untouched = resident.Sum(s => s.PageCount - s.Count());
             long total = resident.Sum(s => s.Count()) * layout.PageSize;
-            pages = [.. writers.Select(w => new PageWriter(vm, w, new PageWriterOptions()))];
+            // Paused throughout: long runs go to the sockets straight from guest RAM.
+            pages = [.. writers.Select(w => new PageWriter(vm, w, new PageWriterOptions()) { SendFromGuestRam = true })];
             int n = streams.Count;
             await Task.WhenAll(Enumerable.Range(0, n).Select(k => Task.Run(async () =>
             {
@@ -85,12 +85,12 @@ public sealed class ColdMigrationSource(TimeProvider time)
             // Telling the destination lets it discard its copy instead of holding it for a decision.
             try { await channel.AbortAsync($"the source resumed the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
             if (paused) await vm.ResumeAsync(CancellationToken.None);
-            await QuietDispose.AllAsync(sending);
+            await QuietDispose.AllAsync(streams);
             throw;
         }
 
         var result = await _switchover.CommitAsync();
-        await QuietDispose.AllAsync(sending);
+        await QuietDispose.AllAsync(streams);
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.Cold,
             time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(pausedAt, result.ResumedAtTimestamp), setup,
             writers.Sum(w => w.BytesWritten), pages.Sum(p => p.PagesSent), pages.Sum(p => p.ZeroPages), untouched, [],

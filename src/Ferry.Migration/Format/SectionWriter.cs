@@ -9,33 +9,57 @@ namespace Ferry.Migration.Format;
 ///   u32 type | u32 reserved (0) | u64 payload length | payload | u64 XXH3 of (type, length, payload)
 /// </code>
 /// and keeps a running XXH3 over every section's checksum for the End section, so a reader can
-/// tell a complete image from one cut at a section boundary.
+/// tell a complete image from one cut at a section boundary. A payload may come in parts (run
+/// headers in one buffer, pages straight from a paused VM's RAM): they are hashed and written in
+/// turn, never gathered into one copy.
 /// </summary>
 public sealed class SectionWriter(Stream stream)
 {
     public const int FrameHeaderSize = 16, FrameTrailerSize = 8;
     private readonly XxHash3 _whole = new();
+    private readonly XxHash3 _section = new();
+
+    /// <summary>What a migration source allows a destination that stops reading.</summary>
+    public static readonly TimeSpan SourceStallTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A write the peer does not take for this long fails (a peer that stopped reading must not hold a paused VM); null waits forever.</summary>
+    public TimeSpan? StallTimeout { get; init; }
 
     public long SectionCount { get; private set; }
     public long BytesWritten { get; private set; }
 
-    public async ValueTask WriteAsync(SectionType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(SectionType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken) =>
+        WriteAsync(type, [payload], cancellationToken);
+
+    /// <summary>Writes one section whose payload is the concatenation of <paramref name="parts"/>.</summary>
+    public async ValueTask WriteAsync(SectionType type, IReadOnlyList<ReadOnlyMemory<byte>> parts, CancellationToken cancellationToken)
     {
+        long length = 0;
+        foreach (var part in parts) length += part.Length;
         var header = new byte[FrameHeaderSize];
         BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)type);
-        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), (ulong)payload.Length);
-        var hash = new XxHash3();
-        hash.Append(header);
-        hash.Append(payload.Span);
+        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), (ulong)length);
+        _section.Reset();
+        _section.Append(header);
+        foreach (var part in parts) _section.Append(part.Span);
         var trailer = new byte[FrameTrailerSize];
-        BinaryPrimitives.WriteUInt64LittleEndian(trailer, hash.GetCurrentHashAsUInt64());
+        BinaryPrimitives.WriteUInt64LittleEndian(trailer, _section.GetCurrentHashAsUInt64());
         _whole.Append(trailer);
 
-        await stream.WriteAsync(header, cancellationToken);
-        await stream.WriteAsync(payload, cancellationToken);
-        await stream.WriteAsync(trailer, cancellationToken);
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (StallTimeout is { } limit) stall.CancelAfter(limit);
+        try
+        {
+            await stream.WriteAsync(header, stall.Token);
+            foreach (var part in parts) await stream.WriteAsync(part, stall.Token);
+            await stream.WriteAsync(trailer, stall.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"the peer took nothing for {StallTimeout!.Value.TotalSeconds:F0} s");
+        }
         SectionCount++;
-        BytesWritten += FrameHeaderSize + payload.Length + FrameTrailerSize;
+        BytesWritten += FrameHeaderSize + length + FrameTrailerSize;
     }
 
     /// <summary>Writes the End section: the number of sections before it and the hash over them.</summary>

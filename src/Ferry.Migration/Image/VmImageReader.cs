@@ -56,7 +56,14 @@ public static class VmImageReader
         long total = (long)layout.TotalBytes, received = 0;
         while (true)
         {
-            (type, payload) = await reader.ReadAsync(cancellationToken);
+            var frame = await reader.ReadFrameAsync(cancellationToken);
+            if (frame.Type == SectionType.Memory)
+            {
+                received += await loader.ReceiveAsync(reader, frame, cancellationToken);
+                progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
+                continue;
+            }
+            (type, payload) = (frame.Type, await reader.ReadPayloadAsync(cancellationToken));
             if (type == SectionType.End) break;
             if (PageLoader.Handles(type))
             {
@@ -80,11 +87,18 @@ public static class VmImageReader
     /// <summary>Reads one further stream of a live migration into the VM the primary stream creates.</summary>
     public static async Task ReadMemoryStreamAsync(SectionReader reader, Task<IMigratableVm> vmCreated, Func<int, Task> onRoundEnd, CancellationToken cancellationToken)
     {
-        var first = await reader.ReadAsync(cancellationToken);
+        var frame = await reader.ReadFrameAsync(cancellationToken);
         var vm = await vmCreated.WaitAsync(cancellationToken);
         var loader = new PageLoader(vm, vm.Memory);
-        for (var (type, payload) = first; type != SectionType.End; (type, payload) = await reader.ReadAsync(cancellationToken))
+        for (; ; frame = await reader.ReadFrameAsync(cancellationToken))
         {
+            if (frame.Type == SectionType.Memory)
+            {
+                await loader.ReceiveAsync(reader, frame, cancellationToken);
+                continue;
+            }
+            var (type, payload) = (frame.Type, await reader.ReadPayloadAsync(cancellationToken));
+            if (type == SectionType.End) break;
             if (type == SectionType.RoundEnd && payload.Length == 4)
                 await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
             else if (PageLoader.Handles(type))

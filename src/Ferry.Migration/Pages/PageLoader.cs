@@ -12,6 +12,7 @@ namespace Ferry.Migration.Pages;
 /// </summary>
 public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
 {
+    private readonly byte[] _runHeader = new byte[PageWriter.RunHeaderBytes];
     private byte[] _decompressed = [];
     private static readonly byte[] ZeroPage = new byte[4096];
 
@@ -25,6 +26,33 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
         SectionType.ZeroPages => LoadZeroRuns(payload),
         _ => throw new ProtocolException($"a {SectionNames.Of(type)} section is not guest memory"),
     };
+
+    /// <summary>
+    /// Receives a Memory section whose frame was just read, each run straight from the stream into
+    /// guest RAM (no copy on this side), each run checked before a byte of it is read. The
+    /// section's checksum is known only after its last run, so this is only for a VM that has not
+    /// run yet and is discarded on any error (a migration's or a restore's destination).
+    /// </summary>
+    public async ValueTask<long> ReceiveAsync(SectionReader reader, SectionFrame frame, CancellationToken cancellationToken)
+    {
+        if (frame.Type != SectionType.Memory) throw new ProtocolException($"a {SectionNames.Of(frame.Type)} section cannot be received in place");
+        long left = frame.Length, bytes = 0;
+        while (left > 0)
+        {
+            if (left < PageWriter.RunHeaderBytes) throw new ProtocolException($"{frame.Name} ends inside a run header");
+            await reader.ReadPayloadAsync(_runHeader, cancellationToken);
+            left -= PageWriter.RunHeaderBytes;
+            ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(_runHeader);
+            uint pages = BinaryPrimitives.ReadUInt32LittleEndian(_runHeader.AsSpan(8));
+            long length = (long)pages * layout.PageSize;
+            if (pages == 0 || length > left || !InsideRam(gpa, length))
+                throw new ProtocolException($"{frame.Name} holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+            await reader.ReadPayloadAsync(vm.GuestRam(gpa, (int)length, toFill: true), cancellationToken);
+            left -= length;
+            bytes += length;
+        }
+        return bytes;
+    }
 
     private ReadOnlySpan<byte> Decompress(ReadOnlySpan<byte> payload)
     {

@@ -32,10 +32,9 @@ public sealed class PreCopySource(TimeProvider time)
         var streams = await connectAsync(cancellationToken);
         var channel = new ControlChannel(streams[0]);
         _switchover = new SwitchoverHandshake(channel, time);
-        var sending = streams.Select(s => new WriteBehindStream(s)).ToList();
         using var stopFeedback = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var feedback = new DestinationFeedback(channel, stopFeedback.Token);
-        var run = new Run(vm, options, time, progress, sending, feedback);
+        var run = new Run(vm, options, time, progress, streams, feedback);
         bool paused = false;
         IDirtyLog? dirtyLog = null;
         try
@@ -85,6 +84,7 @@ public sealed class PreCopySource(TimeProvider time)
             // The VM is paused: the last pages go as fast as the link allows (the limit protects
             // other traffic from a long migration, not from a few milliseconds of downtime).
             run.LiftBandwidthLimit();
+            run.SendFromGuestRam();
             await run.SendRoundAsync(dirty, dirtyRate, stopAndCopy: true, cancellationToken);
             long mark = time.GetTimestamp();
             run.Phases.Add(new("last pages", time.GetElapsedTime(run.PausedAt, mark)));
@@ -111,7 +111,7 @@ public sealed class PreCopySource(TimeProvider time)
             vm.SetThrottle(0);
             dirtyLog?.Dispose();
             if (paused) await vm.ResumeAsync(CancellationToken.None);
-            await QuietDispose.AllAsync([.. sending, .. streams]);
+            await QuietDispose.AllAsync(streams);
             throw;
         }
 
@@ -121,7 +121,7 @@ public sealed class PreCopySource(TimeProvider time)
         // Turning dirty logging off re-registers every memory slot, which can take tens of ms on a
         // large guest: it waits until the downtime is over.
         dirtyLog.Dispose();
-        await QuietDispose.AllAsync([.. sending, .. streams]);
+        await QuietDispose.AllAsync(streams);
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.PreCopy,
             time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
             run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, result.Detail)
@@ -134,7 +134,6 @@ public sealed class PreCopySource(TimeProvider time)
         private readonly IMigratableVm _vm;
         private readonly TimeProvider _time;
         private readonly IProgress<MigrationProgress>? _progress;
-        private readonly List<WriteBehindStream> _sending;
         private readonly PageWriter[] _pages;
         private long _sendTicks;
         private long _minAckTicks = long.MaxValue;
@@ -152,16 +151,15 @@ public sealed class PreCopySource(TimeProvider time)
 
         private readonly DestinationFeedback _feedback;
 
-        public Run(IMigratableVm vm, PreCopyOptions options, TimeProvider time, IProgress<MigrationProgress>? progress, List<WriteBehindStream> sending,
+        public Run(IMigratableVm vm, PreCopyOptions options, TimeProvider time, IProgress<MigrationProgress>? progress, IReadOnlyList<Stream> streams,
             DestinationFeedback feedback)
         {
             _feedback = feedback;
             _vm = vm;
             _time = time;
             _progress = progress;
-            _sending = sending;
             var limiter = options.BandwidthBytesPerSecond is { } limit ? new BandwidthLimiter(limit, time) : null;
-            Writers = sending.Select(s => new SectionWriter(s)).ToArray();
+            Writers = streams.Select(s => new SectionWriter(s) { StallTimeout = SectionWriter.SourceStallTimeout }).ToArray();
             _pages = Writers.Select(w => new PageWriter(vm, w, new PageWriterOptions(false, options.Compress, limiter))).ToArray();
         }
 
@@ -179,6 +177,12 @@ public sealed class PreCopySource(TimeProvider time)
 
         /// <summary>Measured bytes per second on the wire while rounds were being sent.</summary>
         public double Bandwidth => _sendTicks == 0 ? 0 : BytesSent / (_sendTicks / (double)_time.TimestampFrequency);
+
+        /// <summary>The VM is paused: long runs may go to the sockets straight from guest RAM.</summary>
+        public void SendFromGuestRam()
+        {
+            foreach (var p in _pages) p.SendFromGuestRam = true;
+        }
 
         public void SendZeroPages()
         {
@@ -212,7 +216,6 @@ public sealed class PreCopySource(TimeProvider time)
                     System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(end, (uint)Rounds.Count);
                     await Writers[k].WriteAsync(SectionType.RoundEnd, end, cancellationToken);
                 }
-                await _sending[k].FlushAsync(cancellationToken);
             }, cancellationToken)));
             // A round counts as sent once the destination applied it: the bandwidth is end to end.
             if (!stopAndCopy)

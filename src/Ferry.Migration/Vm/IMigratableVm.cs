@@ -20,6 +20,13 @@ public interface IMigratableVm
 
     void WriteGuest(ulong gpa, ReadOnlySpan<byte> source);
 
+    /// <summary>
+    /// Guest RAM at [gpa, gpa + length) itself, not a copy, inside one region: the engine receives
+    /// pages straight into it and sends a paused VM's pages straight from it. <paramref name="toFill"/>
+    /// says the caller will overwrite all of it, so the VM may populate the range in one go.
+    /// </summary>
+    Memory<byte> GuestRam(ulong gpa, int length, bool toFill);
+
     /// <summary>Starts dirty-page tracking of all guest RAM; disposing the log stops it.</summary>
     IDirtyLog StartDirtyLog();
 

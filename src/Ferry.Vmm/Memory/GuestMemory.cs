@@ -47,6 +47,18 @@ public sealed class GuestMemory : IDisposable
         return _host.Slice((ulong)offset, length);
     }
 
+    /// <summary>
+    /// The bytes at [gpa, gpa + length) as Memory, for I/O straight into or out of guest RAM;
+    /// <paramref name="toFill"/> populates the range first (the caller is about to overwrite it).
+    /// </summary>
+    public Memory<byte> Memory(ulong gpa, int length, bool toFill)
+    {
+        Span(gpa, length); // checks the range
+        ulong offset = (ulong)Map.HostOffset(gpa);
+        if (toFill && length >= PrefaultThreshold) _host.Prefault(offset, (ulong)length);
+        return _host.Memory(offset, length);
+    }
+
     public void Write(ulong gpa, ReadOnlySpan<byte> data)
     {
         // Large writes land in fresh memory (kernels, initrds, restored and migrated RAM):

@@ -18,6 +18,8 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
     private byte[] _state;
     private CancellationTokenSource? _workload;
     private Task? _workloadTask;
+    private bool _maxRateWorkload;
+    private long _writtenAtCollect;
 
     public SimulatedVm(ulong sizeBytes, string configuration = "sim", byte[]? state = null)
     {
@@ -62,6 +64,7 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
     public SimulatedVm StartWorkload(int seed, int workingSetPages, int pagesPerSecond, int zeroEvery = 0)
     {
         _workload = new CancellationTokenSource();
+        _maxRateWorkload = pagesPerSecond == 0;
         var stop = _workload.Token;
         _workloadTask = Task.Run(async () =>
         {
@@ -114,6 +117,13 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
         for (ulong p = gpa / PageSize; p < (gpa + (ulong)source.Length + PageSize - 1) / PageSize; p++) _resident[p] = true;
     }
 
+    public Memory<byte> GuestRam(ulong gpa, int length, bool toFill)
+    {
+        if (toFill)
+            for (ulong p = gpa / PageSize; p < (gpa + (ulong)length + PageSize - 1) / PageSize; p++) _resident[p] = true;
+        return _memory.AsMemory(checked((int)gpa), length);
+    }
+
     public IDirtyLog StartDirtyLog()
     {
         _dirty = new ulong[(_resident.Length + 63) / 64];
@@ -125,6 +135,12 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
         public IReadOnlyList<PageSet> Collect()
         {
             var dirty = vm._dirty ?? throw new ObjectDisposedException(nameof(DirtyLog));
+            // A guest writing as fast as it can always dirties something between two collections;
+            // on a busy test machine its thread may not have run since the last one, and a quiet
+            // round would end the migration early: wait for its next write instead.
+            if (vm._maxRateWorkload)
+                SpinWait.SpinUntil(() => Interlocked.Read(ref vm.PagesWrittenByGuest) != vm._writtenAtCollect || vm.Paused || vm._workload!.IsCancellationRequested, 2000);
+            vm._writtenAtCollect = Interlocked.Read(ref vm.PagesWrittenByGuest);
             var set = new PageSet(vm.Memory.Regions[0], PageSize);
             for (int w = 0; w < dirty.Length; w++) set.Bits[w] = Interlocked.Exchange(ref dirty[w], 0);
             return [set];

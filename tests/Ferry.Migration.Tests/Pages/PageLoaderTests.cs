@@ -32,6 +32,42 @@ public sealed class PageLoaderTests
         Assert.DoesNotContain((byte)0xAB, vm.Bytes);
     }
 
+    [Theory]
+    [InlineData(Size, 1u)]
+    [InlineData(Size - 4096, 2u)]
+    [InlineData(100UL, 1u)]
+    [InlineData(0UL, 0u)]
+    [InlineData(0UL, 3u)]               // longer than its section
+    public async Task A_run_received_in_place_outside_ram_or_its_section_is_refused_before_a_byte_of_it_is_read(ulong gpa, uint pages)
+    {
+        using var vm = new SimulatedVm(Size);
+        var stream = await FramedAsync(SectionType.Memory, Run(gpa, pages, (int)Math.Clamp(pages, 1, 2) * 4096));
+        var reader = new SectionReader(stream);
+        var frame = await reader.ReadFrameAsync(default);
+        await Assert.ThrowsAsync<ProtocolException>(() => new PageLoader(vm, vm.Memory).ReceiveAsync(reader, frame, default).AsTask());
+        Assert.DoesNotContain((byte)0xAB, vm.Bytes);
+    }
+
+    [Fact]
+    public async Task A_corrupted_section_received_in_place_is_refused_at_its_end()
+    {
+        using var vm = new SimulatedVm(Size);
+        var stream = await FramedAsync(SectionType.Memory, Run(0, 2, 2 * 4096));
+        stream.GetBuffer()[SectionWriter.FrameHeaderSize + 16 + 5000] ^= 1;
+        var reader = new SectionReader(stream);
+        var frame = await reader.ReadFrameAsync(default);
+        var e = await Assert.ThrowsAsync<ProtocolException>(() => new PageLoader(vm, vm.Memory).ReceiveAsync(reader, frame, default).AsTask());
+        Assert.Contains("checksum mismatch", e.Message);
+    }
+
+    private static async Task<MemoryStream> FramedAsync(SectionType type, byte[] payload)
+    {
+        var stream = new MemoryStream();
+        await new SectionWriter(stream).WriteAsync(type, payload, default);
+        stream.Position = 0;
+        return stream;
+    }
+
     [Fact]
     public void A_run_longer_than_its_section_is_refused()
     {
@@ -75,8 +111,11 @@ public sealed class PageLoaderTests
         long covered = 0;
         while (stream.Position < stream.Length)
         {
-            var (type, payload) = await reader.ReadAsync(default);
-            covered += loader.Load(type, payload.Span);
+            // Plain memory is received in place, as a destination does; the rest through a buffer.
+            var frame = await reader.ReadFrameAsync(default);
+            covered += frame.Type == SectionType.Memory
+                ? await loader.ReceiveAsync(reader, frame, default)
+                : loader.Load(frame.Type, (await reader.ReadPayloadAsync(default)).Span);
         }
         Assert.Equal((long)Size, covered);
         Assert.Equal(source.Bytes, destination.Bytes);
