@@ -8,7 +8,7 @@ public enum MessageType : uint
     Hello = 1,
     HelloReply = 2,
     Auth = 3,
-    AuthOk = 4,
+    // 4 was AuthOk (protocol version 2), gone since the source stopped waiting for it.
     Ready = 10,
     Go = 11,
     Running = 12,

@@ -15,29 +15,63 @@ public static class MigrationConnector
     {
         if (streamCount is < 1 or > Handshake.MaxStreams) throw new ArgumentOutOfRangeException(nameof(streamCount));
         var session = Guid.NewGuid();
-        var streams = new List<Stream>();
+        var streams = new Stream?[streamCount];
         try
         {
-            for (int i = 0; i < streamCount; i++)
+            // Stream 0 is connected first, so the receiver accepts it first; the others, and every
+            // handshake, then run side by side: each costs a round trip that need not add up.
+            streams[0] = await ConnectOneAsync(host, port, tls, cancellationToken);
+            var opening = Enumerable.Range(0, streamCount).Select(i => Task.Run(async () =>
             {
-                var stream = await ConnectOneAsync(host, port, tls, cancellationToken);
-                streams.Add(stream);
-                try { await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, new StreamHello(mode, i, streamCount, session), cancellationToken); }
-                catch (Exception e) when (e is IOException || e is MigrationException and not PeerAbortedException)
-                {
-                    string what = e is IOException ? $"the connection to {host}:{port} broke during the handshake: {e.Message}" : e.Message;
-                    // In TLS 1.3 the server checks the client's certificate after the client thinks
-                    // the handshake is done: a refusal shows up here as a closed or broken connection.
-                    throw new MigrationException(tls is null ? what
-                        : $"{what} (the destination may have refused this side's TLS certificate: do both sides use the same --tls-ca?)");
-                }
+                streams[i] ??= await ConnectOneAsync(host, port, tls, cancellationToken);
+                await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, session), cancellationToken);
+            }, cancellationToken)).ToList();
+            try { await WhenAllOrFirstFailure(opening); }
+            catch
+            {
+                // Closing what is open cuts the handshakes still running; a stream that connects
+                // after that must not be left open either.
+                await DisposeAllAsync(streams);
+                try { await Task.WhenAll(opening); } catch (Exception) { /* the first failure is the one to report */ }
+                throw;
             }
-            return streams;
+            return streams.Select(s => s!).ToList();
         }
         catch
         {
-            foreach (var s in streams) await s.DisposeAsync();
+            await DisposeAllAsync(streams);
             throw;
+        }
+    }
+
+    private static async Task DisposeAllAsync(Stream?[] streams)
+    {
+        foreach (var s in streams) if (s is not null) await s.DisposeAsync();
+    }
+
+    /// <summary>Waits for all, but rethrows the first failure at once (the others are then cut by the disposal of their streams).</summary>
+    private static async Task WhenAllOrFirstFailure(List<Task> tasks)
+    {
+        var left = new List<Task>(tasks);
+        while (left.Count > 0)
+        {
+            var done = await Task.WhenAny(left);
+            await done;
+            left.Remove(done);
+        }
+    }
+
+    private static async Task AuthenticateAsync(Stream stream, string host, int port, TlsSettings? tls, byte[] token, StreamHello hello,
+        CancellationToken cancellationToken)
+    {
+        try { await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, hello, cancellationToken); }
+        catch (Exception e) when (e is IOException || e is MigrationException and not PeerAbortedException)
+        {
+            string what = e is IOException ? $"the connection to {host}:{port} broke during the handshake: {e.Message}" : e.Message;
+            // In TLS 1.3 the server checks the client's certificate after the client thinks
+            // the handshake is done: a refusal shows up here as a closed or broken connection.
+            throw new MigrationException(tls is null ? what
+                : $"{what} (the destination may have refused this side's TLS certificate: do both sides use the same --tls-ca?)");
         }
     }
 

@@ -15,6 +15,7 @@ public static class MigrationListener
     public static async Task<AcceptedMigration> AcceptAsync(TcpListener listener, byte[] token, TlsSettings? tls, CancellationToken cancellationToken)
     {
         var streams = new List<Stream>();
+        Handshake.Prepare(); // a source that connects meanwhile waits in the listen queue
         try
         {
             var first = await AcceptOneAsync(listener, tls, cancellationToken);
@@ -23,6 +24,8 @@ public static class MigrationListener
             if (hello.Index != 0) throw new ProtocolException($"the first connection is stream {hello.Index}, not stream 0");
             var ordered = new Stream?[hello.Count];
             ordered[0] = first;
+            // The source opens the other streams all at once: authenticate them side by side.
+            var handshakes = new List<Task<(Stream, StreamHello)>>();
             for (int i = 1; i < hello.Count; i++)
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -32,7 +35,11 @@ public static class MigrationListener
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 { throw new MigrationException($"the source opened {i} of its {hello.Count} streams and no more"); }
                 streams.Add(next);
-                var other = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(next), token, cancellationToken);
+                handshakes.Add(AuthenticateAsync(next, token, cancellationToken));
+            }
+            await Task.WhenAll(handshakes);
+            foreach (var (next, other) in handshakes.Select(h => h.Result))
+            {
                 if (other.Session != hello.Session || other.Mode != hello.Mode || other.Count != hello.Count || ordered[other.Index] is not null)
                     throw new ProtocolException($"stream {other.Index} does not belong to this migration");
                 ordered[other.Index] = next;
@@ -46,6 +53,9 @@ public static class MigrationListener
             throw;
         }
     }
+
+    private static async Task<(Stream, StreamHello)> AuthenticateAsync(Stream stream, byte[] token, CancellationToken cancellationToken) =>
+        (stream, await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream), token, cancellationToken));
 
     private static async Task<Stream> AcceptOneAsync(TcpListener listener, TlsSettings? tls, CancellationToken cancellationToken)
     {

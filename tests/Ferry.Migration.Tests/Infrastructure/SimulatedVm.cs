@@ -66,7 +66,9 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
         _workload = new CancellationTokenSource();
         _maxRateWorkload = pagesPerSecond == 0;
         var stop = _workload.Token;
-        _workloadTask = Task.Run(async () =>
+        // Its own thread: a guest at full speed never yields, and on the thread pool it would
+        // starve the other tests' async work (the pool adds threads slowly on a 2-core machine).
+        _workloadTask = Task.Factory.StartNew(async () =>
         {
             var random = new Random(seed);
             var buffer = new byte[PageSize];
@@ -84,7 +86,7 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
                 }
                 if (pagesPerSecond > 0) await Task.Delay(1, stop).ContinueWith(_ => { });
             }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         return this;
     }
 

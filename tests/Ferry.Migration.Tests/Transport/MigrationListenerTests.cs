@@ -41,8 +41,9 @@ public sealed class MigrationListenerTests
         listener.Start(16);
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var accepting = MigrationListener.AcceptAsync(listener, Token, null, default);
-        await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 0, 2, Guid.NewGuid()));
-        await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 1, 2, Guid.NewGuid()));
+        // The source holds its streams open (it does not wait for the destination's verdict).
+        await using var first = await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 0, 2, Guid.NewGuid()));
+        await using var second = await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 1, 2, Guid.NewGuid()));
         var e = await Assert.ThrowsAsync<ProtocolException>(() => accepting);
         Assert.Contains("does not belong to this migration", e.Message);
         listener.Stop();
@@ -55,7 +56,7 @@ public sealed class MigrationListenerTests
         listener.Start(16);
         int port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var accepting = MigrationListener.AcceptAsync(listener, Token, null, default);
-        await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 1, 2, Guid.NewGuid()));
+        await using var first = await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 1, 2, Guid.NewGuid()));
         await Assert.ThrowsAsync<ProtocolException>(() => accepting);
         listener.Stop();
     }
