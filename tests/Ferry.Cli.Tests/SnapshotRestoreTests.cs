@@ -41,7 +41,7 @@ public sealed class SnapshotRestoreTests : IDisposable
             restored.WaitFor("^HB ", from: restored.Console.Count);
             var after = Heartbeats.In(restored.Console);
             Assert.DoesNotContain("ferry-guest: ready", restored.Console.Text);
-            Assert.Equal(before[^1].Seq + 1, after[0].Seq);
+            Heartbeats.AssertContinues(vm.Console, restored.Console); // a line the snapshot cut in two counts once
             long gapNs = after[0].Ns - before[^1].Ns;
             Assert.InRange(gapNs, 1, 500_000_000); // monotonic, and no jump by the seconds spent stopped
             Assert.Equal(0, FerryProcess.Run("stop", "--name", $"snap-restored-{i}").Code);

@@ -18,12 +18,14 @@ public static class MigrationConnector
         var streams = new Stream?[streamCount];
         try
         {
-            // Stream 0 is connected first, so the receiver accepts it first; the others, and every
-            // handshake, then run side by side: each costs a round trip that need not add up.
+            // Stream 0 goes first: the receiver takes it first, and a refusal (token, TLS
+            // certificate) is reported as such, not as the reset of a later connection. The
+            // others then open side by side: their round trips need not add up.
             streams[0] = await ConnectOneAsync(host, port, tls, cancellationToken);
-            var opening = Enumerable.Range(0, streamCount).Select(i => Task.Run(async () =>
+            await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, session), cancellationToken);
+            var opening = Enumerable.Range(1, streamCount - 1).Select(i => Task.Run(async () =>
             {
-                streams[i] ??= await ConnectOneAsync(host, port, tls, cancellationToken);
+                streams[i] = await ConnectOneAsync(host, port, tls, cancellationToken);
                 await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, session), cancellationToken);
             }, cancellationToken)).ToList();
             try { await WhenAllOrFirstFailure(opening); }

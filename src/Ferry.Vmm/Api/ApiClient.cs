@@ -67,9 +67,12 @@ public sealed class ApiClient(string socketPath)
             throw new ApiException($"no VM answers on {SocketPath} ({e.Message}); it may have ended");
         }
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var request = $"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), cancellationToken);
-        await stream.WriteAsync(body, cancellationToken);
+        var head = $"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n";
+        // One write: the server may answer and close as soon as it has the request, and any later
+        // write (even an empty one) would then fail with EPIPE before the answer is read. That
+        // lost the final status of a migration whose source process ends right after answering.
+        byte[] request = [.. Encoding.ASCII.GetBytes(head), .. body];
+        await stream.WriteAsync(request, cancellationToken);
         var response = await HttpMessage.ReadAsync(stream, cancellationToken)
             ?? throw new ApiException($"malformed answer from {SocketPath}");
         var statusParts = response.StartLine.Split(' ', 3);
