@@ -21,7 +21,7 @@ public static class MigrateCommand
         var maxDowntime = new Option<string?>("--max-downtime") { Description = "precopy: the pause to aim for, e.g. 50ms (default 50ms)" };
         var bandwidth = new Option<string?>("--bandwidth") { Description = "Limit on the wire, decimal bits per second, e.g. 1Gbit or 500Mbit (default: none)" };
         var streams = new Option<int?>("--streams") { Description = "TCP connections sending disjoint pages in parallel (default: one per core, at most 4; up to 16)" };
-        var compress = new Option<string?>("--compress") { Description = "precopy: compress memory pages: lz4 or none (default none)" };
+        var compress = new Option<string?>("--compress") { Description = "precopy: compress memory pages: lz4 or none (default: lz4 when --bandwidth caps the link, else none)" };
         compress.AcceptOnlyFromAmong("lz4", "none");
         var autoConverge = new Option<bool>("--auto-converge") { Description = "precopy: slow the vCPUs step by step while rounds stop shrinking" };
         var maxRounds = new Option<int?>("--max-rounds") { Description = "precopy: switch over after this many rounds whatever the downtime (default 30)" };

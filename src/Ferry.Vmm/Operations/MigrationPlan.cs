@@ -37,7 +37,8 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
             BandwidthBytesPerSecond = request.BandwidthBitsPerSecond / 8,
             // One stream per core by default: the destination's work (receive, verify, populate RAM) is the limit here.
             Streams = request.Streams ?? DefaultStreams,
-            Compress = request.Compress == "lz4",
+            // On a capped link the CPU is cheaper than the wire: compress unless told not to.
+            Compress = request.Compress == "lz4" || request.Compress is null && request.BandwidthBitsPerSecond is not null,
             AutoConverge = request.AutoConverge,
             MaxRounds = request.MaxRounds ?? new PreCopyOptions().MaxRounds,
             Timeout = request.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
