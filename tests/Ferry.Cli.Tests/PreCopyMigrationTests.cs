@@ -23,6 +23,8 @@ public sealed class PreCopyMigrationTests : IDisposable
     private FerryProcess Receiver(string name, int port, params string[] extra) =>
         FerryProcess.Start(["receive", "--listen", $"127.0.0.1:{port}", "--name", name, "--token-file", Token, .. extra]);
 
+    // Tests that must stay in the rounds (kill, cut, cancel, timeout) cap the bandwidth and turn
+    // off LZ4, the default under a cap: the test guest's pages would compress to almost nothing.
     private (int Code, string Stdout, string Stderr) Migrate(string name, int port, params string[] extra) =>
         FerryProcess.Run(["migrate", "--name", name, "--to", $"127.0.0.1:{port}", "--mode", "precopy", "--token-file", Token, .. extra]);
 
@@ -101,7 +103,7 @@ public sealed class PreCopyMigrationTests : IDisposable
             "--tls-cert", dstCert, "--tls-key", dstKey, "--tls-ca", ca);
         source.WaitFor("memtouch ready");
         var r = FerryProcess.Run("migrate", "--name", "pre-src3", "--to", $"127.0.0.1:{port}", "--mode", "precopy",
-            "--tls-cert", srcCert, "--tls-key", srcKey, "--tls-ca", ca, "--auto-converge", "--bandwidth", "2Gbit", "--max-rounds", "12", "--json");
+            "--tls-cert", srcCert, "--tls-key", srcKey, "--tls-ca", ca, "--auto-converge", "--bandwidth", "2Gbit", "--compress", "none", "--max-rounds", "12", "--json");
         Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
         Assert.Matches("\"throttle_percent\":[1-9]", r.Stdout); // the guest outran the link, so it was throttled
         destination.WaitFor("^HB ", from: 0);
@@ -136,7 +138,7 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var destination = Receiver("pre-dst5", port);
         source.WaitFor("memtouch ready", seconds: 120);
         await using var proxy = new CuttingProxy(port, cutAfterBytes: 16 << 20, onCut: destination.Dispose);
-        var r = Migrate("pre-src5", proxy.Port, "--bandwidth", "800Mbit");
+        var r = Migrate("pre-src5", proxy.Port, "--bandwidth", "800Mbit", "--compress", "none");
         Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
         Assert.Contains("keeps running here", r.Stderr);
         AssertRunningHere(source, "pre-src5");
@@ -150,7 +152,7 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var source = Source("pre-src6", "memtouch", "--mb 64 --rate max --hb-ms 10");
         using var destination = Receiver("pre-dst6", port);
         source.WaitFor("memtouch ready");
-        var migrate = Task.Run(() => Migrate("pre-src6", port, "--max-downtime", "1ms", "--max-rounds", "1000", "--bandwidth", "400Mbit"));
+        var migrate = Task.Run(() => Migrate("pre-src6", port, "--max-downtime", "1ms", "--max-rounds", "1000", "--bandwidth", "400Mbit", "--compress", "none"));
         await WaitForStatusAsync("pre-src6", "round 2");
         destination.Dispose(); // SIGKILL
         var r = await migrate;
@@ -167,7 +169,7 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var destination = Receiver("pre-dst7", port);
         source.WaitFor("memtouch ready");
         await using var proxy = new CuttingProxy(port, cutAfterBytes: 8 << 20, onCut: () => { });
-        var r = Migrate("pre-src7", proxy.Port, "--bandwidth", "500Mbit");
+        var r = Migrate("pre-src7", proxy.Port, "--bandwidth", "500Mbit", "--compress", "none");
         Assert.True(r.Code == (int)ExitCode.MigrationFailed, $"{r.Code}: {r.Stderr}");
         Assert.Equal((int)ExitCode.MigrationFailed, destination.WaitForExit(TimeSpan.FromSeconds(60)));
         AssertRunningHere(source, "pre-src7");
@@ -181,7 +183,7 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var source = Source("pre-src8", "memtouch", "--mb 64 --rate max --hb-ms 10");
         using var destination = Receiver("pre-dst8", port);
         source.WaitFor("memtouch ready");
-        var migrate = Task.Run(() => Migrate("pre-src8", port, "--max-downtime", "1ms", "--max-rounds", "1000", "--auto-converge", "--bandwidth", "400Mbit"));
+        var migrate = Task.Run(() => Migrate("pre-src8", port, "--max-downtime", "1ms", "--max-rounds", "1000", "--auto-converge", "--bandwidth", "400Mbit", "--compress", "none"));
         await WaitForStatusAsync("pre-src8", "round 3");
         Assert.Equal(0, FerryProcess.Run("migrate-cancel", "--name", "pre-src8").Code);
         var r = await migrate;
@@ -199,7 +201,7 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var source = Source("pre-src9", "memtouch", "--mb 64 --rate max --hb-ms 10");
         using var destination = Receiver("pre-dst9", port);
         source.WaitFor("memtouch ready");
-        var r = Migrate("pre-src9", port, "--max-downtime", "1ms", "--max-rounds", "100000", "--bandwidth", "200Mbit", "--timeout", "3s");
+        var r = Migrate("pre-src9", port, "--max-downtime", "1ms", "--max-rounds", "100000", "--bandwidth", "200Mbit", "--compress", "none", "--timeout", "3s");
         Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
         Assert.Contains("did not converge within the 3 s timeout", r.Stderr);
         AssertRunningHere(source, "pre-src9");
