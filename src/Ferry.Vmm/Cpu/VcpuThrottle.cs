@@ -41,14 +41,16 @@ public sealed class VcpuThrottle(Action kickAll) : IDisposable
     {
         while (true)
         {
-            int percent;
             lock (_lock)
             {
                 while (_percent == 0 && !_disposed) Monitor.Wait(_lock);
                 if (_disposed) return;
-                percent = _percent;
             }
-            Thread.Sleep(Period * (100 - percent) / 100);
+            // One kick per period, whatever the share: a kicked vCPU sleeps its share and then runs
+            // until the next kick. (Kicking every (100 − p) % of a period, as this once did, kicked
+            // vCPUs again while they slept: from 50 % on they hardly ran at all, and the guest
+            // stalled for half a second at a time.)
+            Thread.Sleep(Period);
             if (_percent > 0) kickAll();
         }
     }

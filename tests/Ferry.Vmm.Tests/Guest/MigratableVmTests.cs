@@ -27,6 +27,22 @@ public sealed class MigratableVmTests
     }
 
     [KvmFact]
+    public void A_throttled_guest_still_runs_in_every_period()
+    {
+        using var guest = RunningGuest.Start(1, 256UL << 20, TestGuest.Run("memtouch", "--mb 8 --rate 0 --hb-ms 10", powerOff: false));
+        guest.WaitFor("memtouch ready");
+        IMigratableVm vm = guest.Vm;
+        int from = guest.Console.Count;
+        vm.SetThrottle(75);
+        Thread.Sleep(2000);
+        vm.SetThrottle(0);
+        int beats = guest.Console.Lines.Skip(from).Count(l => l.Text.StartsWith("HB ", StringComparison.Ordinal));
+        // 10 ms heartbeats: ~200 in 2 s at any throttle that lets the vCPU run in every period;
+        // a throttle that keeps re-kicking sleeping vCPUs lets almost none through.
+        Assert.True(beats >= 50, $"only {beats} heartbeats in 2 s under a 75 % throttle: the guest was stopped, not slowed");
+    }
+
+    [KvmFact]
     public void Resident_pages_are_few_in_a_fresh_guest()
     {
         using var guest = RunningGuest.Start(1, 2UL << 30, TestGuest.Run("memtouch", "--mb 8 --rate 0", powerOff: false));
