@@ -71,8 +71,8 @@ public static class OperationWatcher
             catch (ApiException e) when (Remember(e) && File.Exists(client.SocketPath) &&
                                        System.Diagnostics.Stopwatch.GetElapsedTime(failingSince ??= System.Diagnostics.Stopwatch.GetTimestamp()) < BusyPatience)
             {
-                // A VM process busy moving gigabytes may answer slowly or drop polls; as long as its
-                // socket exists it is alive, so keep asking.
+                // A VM process busy moving gigabytes may answer slowly; as long as its socket exists
+                // it is alive, so keep asking.
                 await Task.Delay(Poll, cancellationToken);
                 continue;
             }

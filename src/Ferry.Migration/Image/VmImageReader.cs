@@ -57,20 +57,15 @@ public static class VmImageReader
         while (true)
         {
             var frame = await reader.ReadFrameAsync(cancellationToken);
-            if (frame.Type == SectionType.Memory)
+            if (PageLoader.Handles(frame.Type))
             {
-                received += await loader.ReceiveAsync(reader, frame, cancellationToken);
+                received += await loader.LoadAsync(reader, frame, cancellationToken);
                 progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
                 continue;
             }
             (type, payload) = (frame.Type, await reader.ReadPayloadAsync(cancellationToken));
             if (type == SectionType.End) break;
-            if (PageLoader.Handles(type))
-            {
-                received += loader.Load(type, payload.Span);
-                progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
-            }
-            else if (type == SectionType.DeviceState && deviceState is null)
+            if (type == SectionType.DeviceState && deviceState is null)
                 deviceState = payload.ToArray(); // the reader reuses its buffer
             else if (type == SectionType.RoundEnd && onRoundEnd is not null && payload.Length == 4)
                 await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
@@ -92,17 +87,15 @@ public static class VmImageReader
         var loader = new PageLoader(vm, vm.Memory);
         for (; ; frame = await reader.ReadFrameAsync(cancellationToken))
         {
-            if (frame.Type == SectionType.Memory)
+            if (PageLoader.Handles(frame.Type))
             {
-                await loader.ReceiveAsync(reader, frame, cancellationToken);
+                await loader.LoadAsync(reader, frame, cancellationToken);
                 continue;
             }
             var (type, payload) = (frame.Type, await reader.ReadPayloadAsync(cancellationToken));
             if (type == SectionType.End) break;
             if (type == SectionType.RoundEnd && payload.Length == 4)
                 await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
-            else if (PageLoader.Handles(type))
-                loader.Load(type, payload.Span);
             else
                 throw new ProtocolException($"unexpected {SectionNames.Of(type)} section in a memory stream");
         }

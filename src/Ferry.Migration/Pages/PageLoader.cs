@@ -18,6 +18,16 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
 
     public static bool Handles(SectionType type) => type is SectionType.Memory or SectionType.CompressedMemory or SectionType.ZeroPages;
 
+    /// <summary>
+    /// Loads the page section whose frame was just read: plain memory straight from the stream
+    /// (<see cref="ReceiveAsync"/>), the others through the reader's buffer. Returns the guest
+    /// bytes it covered.
+    /// </summary>
+    public async ValueTask<long> LoadAsync(SectionReader reader, SectionFrame frame, CancellationToken cancellationToken) =>
+        frame.Type == SectionType.Memory
+            ? await ReceiveAsync(reader, frame, cancellationToken)
+            : Load(frame.Type, (await reader.ReadPayloadAsync(cancellationToken)).Span);
+
     /// <summary>Loads one section; returns the guest bytes it covered.</summary>
     public long Load(SectionType type, ReadOnlySpan<byte> payload) => type switch
     {
@@ -42,11 +52,7 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
             if (left < PageWriter.RunHeaderBytes) throw new ProtocolException($"{frame.Name} ends inside a run header");
             await reader.ReadPayloadAsync(_runHeader, cancellationToken);
             left -= PageWriter.RunHeaderBytes;
-            ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(_runHeader);
-            uint pages = BinaryPrimitives.ReadUInt32LittleEndian(_runHeader.AsSpan(8));
-            long length = (long)pages * layout.PageSize;
-            if (pages == 0 || length > left || !InsideRam(gpa, length))
-                throw new ProtocolException($"{frame.Name} holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+            var (gpa, length) = CheckedRun(_runHeader, left, frame.Name);
             await reader.ReadPayloadAsync(vm.GuestRam(gpa, (int)length, toFill: true), cancellationToken);
             left -= length;
             bytes += length;
@@ -69,20 +75,26 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
     private long LoadRuns(ReadOnlySpan<byte> payload)
     {
         long bytes = 0;
-        int pageSize = layout.PageSize;
         while (!payload.IsEmpty)
         {
             if (payload.Length < PageWriter.RunHeaderBytes) throw new ProtocolException("a memory section ends inside a run header");
-            ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(payload);
-            uint pages = BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
-            long length = (long)pages * pageSize;
-            if (pages == 0 || length > payload.Length - PageWriter.RunHeaderBytes || !InsideRam(gpa, length))
-                throw new ProtocolException($"a memory section holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+            var (gpa, length) = CheckedRun(payload, payload.Length - PageWriter.RunHeaderBytes, "a memory section");
             vm.WriteGuest(gpa, payload.Slice(PageWriter.RunHeaderBytes, (int)length));
             bytes += length;
             payload = payload[(PageWriter.RunHeaderBytes + (int)length)..];
         }
         return bytes;
+    }
+
+    /// <summary>The run a run header describes, refused unless it lies in RAM and within the <paramref name="left"/> bytes that follow it.</summary>
+    private (ulong Gpa, long Length) CheckedRun(ReadOnlySpan<byte> header, long left, string section)
+    {
+        ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(header);
+        uint pages = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+        long length = (long)pages * layout.PageSize;
+        if (pages == 0 || length > left || !InsideRam(gpa, length))
+            throw new ProtocolException($"{section} holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+        return (gpa, length);
     }
 
     private long LoadZeroRuns(ReadOnlySpan<byte> payload)

@@ -18,13 +18,18 @@ public sealed class MigrationListenerTests
         return stream;
     }
 
-    [Fact]
-    public async Task All_streams_of_one_session_are_accepted_in_order()
+    /// <summary>A receiver on a free loopback port, already accepting.</summary>
+    private static (TcpListener Listener, int Port, Task<AcceptedMigration> Accepting) Listen()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start(16);
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var accepting = MigrationListener.AcceptAsync(listener, Token, null, default);
+        return (listener, ((IPEndPoint)listener.LocalEndpoint).Port, MigrationListener.AcceptAsync(listener, Token, null, default));
+    }
+
+    [Fact]
+    public async Task All_streams_of_one_session_are_accepted_in_order()
+    {
+        var (listener, port, accepting) = Listen();
         var session = Guid.NewGuid();
         var opened = new List<Stream>();
         for (int i = 0; i < 3; i++) opened.Add(await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, i, 3, session)));
@@ -37,10 +42,7 @@ public sealed class MigrationListenerTests
     [Fact]
     public async Task A_stream_from_another_session_is_refused()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start(16);
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var accepting = MigrationListener.AcceptAsync(listener, Token, null, default);
+        var (listener, port, accepting) = Listen();
         // The source holds its streams open (it does not wait for the destination's verdict).
         await using var first = await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 0, 2, Guid.NewGuid()));
         await using var second = await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 1, 2, Guid.NewGuid()));
@@ -52,10 +54,7 @@ public sealed class MigrationListenerTests
     [Fact]
     public async Task A_first_connection_that_is_not_stream_0_is_refused()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start(16);
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var accepting = MigrationListener.AcceptAsync(listener, Token, null, default);
+        var (listener, port, accepting) = Listen();
         await using var first = await OpenAsync(port, new StreamHello(MigrationMode.PreCopy, 1, 2, Guid.NewGuid()));
         await Assert.ThrowsAsync<ProtocolException>(() => accepting);
         listener.Stop();
