@@ -63,7 +63,8 @@ public sealed class PreCopySource(TimeProvider time)
                 dirtyRate = dirtyPages / Math.Max(time.GetElapsedTime(lastCollect, now).TotalSeconds, 1e-6);
                 lastCollect = now;
                 long dirtyBytes = dirtyPages * layout.PageSize;
-                var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, time.GetElapsedTime(started), run.SwitchoverOverhead);
+                var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, time.GetElapsedTime(started), run.SwitchoverOverhead,
+                    dirtyRate * layout.PageSize);
                 run.Report("deciding", dirtyBytes, dirtyRate, policy.ThrottlePercent);
                 if (decision.Step == ConvergencePolicy.Step.Switchover) { run.SwitchoverReason = decision.Reason; break; }
                 if (decision.Step == ConvergencePolicy.Step.GiveUp) throw new MigrationException(decision.Reason);

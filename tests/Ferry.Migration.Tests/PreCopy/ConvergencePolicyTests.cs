@@ -18,6 +18,41 @@ public sealed class ConvergencePolicyTests
     }
 
     [Fact]
+    public void A_slow_writer_gets_one_more_round_when_it_would_at_least_halve_the_downtime()
+    {
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        // 30 ms left fits the limit, but the guest writes 80 MB/s: sending those 30 MB leaves ~2.4 MB.
+        var decision = policy.Decide(1, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000);
+        Assert.Equal(ConvergencePolicy.Step.Continue, decision.Step);
+        Assert.Contains("one more round", decision.Reason);
+        // 2.4 ms left is under a tenth of the limit: the switchover's fixed latency dominates, so go.
+        decision = policy.Decide(2, 2_400_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000);
+        Assert.Equal(ConvergencePolicy.Step.Switchover, decision.Step);
+        Assert.StartsWith("converged", decision.Reason);
+    }
+
+    [Fact]
+    public void A_fast_writer_switches_over_as_soon_as_the_limit_is_met()
+    {
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        // 800 MB/s of writes would dirty 24 of the 30 MB again while they are sent: no gain worth a round.
+        Assert.Equal(ConvergencePolicy.Step.Switchover, policy.Decide(1, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 800_000_000).Step);
+    }
+
+    [Fact]
+    public void Extra_rounds_are_capped_and_never_pass_the_round_limit()
+    {
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        var steps = Enumerable.Range(1, ConvergencePolicy.MaxExtraRounds + 1)
+            .Select(round => policy.Decide(round, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000).Step).ToList();
+        Assert.All(steps.Take(ConvergencePolicy.MaxExtraRounds), s => Assert.Equal(ConvergencePolicy.Step.Continue, s));
+        Assert.Equal(ConvergencePolicy.Step.Switchover, steps[^1]);
+
+        var limited = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50), MaxRounds = 2 });
+        Assert.Equal(ConvergencePolicy.Step.Switchover, limited.Decide(2, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000).Step);
+    }
+
+    [Fact]
     public void Rounds_that_stop_shrinking_switch_over_without_auto_converge()
     {
         var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1) });
