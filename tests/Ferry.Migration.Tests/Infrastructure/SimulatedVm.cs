@@ -39,6 +39,8 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
     public byte[] Bytes => _memory;
     public bool DirtyLogActive => _dirty is not null;
     public List<int> ThrottleHistory { get; } = [];
+    /// <summary>Runs once the VM is paused: lets a test act at the start of the stop-and-copy.</summary>
+    public Action? OnPaused { get; set; }
     public long PagesWrittenByGuest;
 
     /// <summary>Fills <paramref name="pages"/> pages with seeded random bytes; every <paramref name="zeroEvery"/>-th is written as zeros.</summary>
@@ -166,6 +168,7 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
     public Task PauseAsync(CancellationToken cancellationToken)
     {
         lock (_guestLock) Paused = true;
+        OnPaused?.Invoke();
         return Task.CompletedTask;
     }
 

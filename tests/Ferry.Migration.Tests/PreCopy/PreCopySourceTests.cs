@@ -120,6 +120,28 @@ public sealed class PreCopySourceTests
         Assert.False(source.DirtyLogActive);
     }
 
+    [Fact]
+    public async Task A_destination_that_vanishes_in_the_stop_and_copy_leaves_the_vm_running_at_the_source_unchanged()
+    {
+        using var source = new SimulatedVm(Size).Fill(seed: 7, pages: 3000);
+        using var link = new LoopbackMigration();
+        using var kill = new CancellationTokenSource();
+        var receiving = link.ReceiveAsync(Size, cancellationToken: kill.Token);
+        byte[]? atPause = null;
+        source.OnPaused = () => { atPause = source.Bytes.ToArray(); kill.Cancel(); };
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => link.SendAsync(source, new PreCopyOptions()));
+        await Assert.ThrowsAnyAsync<Exception>(() => receiving);
+
+        Assert.NotNull(atPause);              // it failed in the stop-and-copy, not before
+        Assert.False(source.Paused);          // and the VM runs here again ...
+        Assert.Equal(1, source.Resumes);
+        Assert.False(source.DirtyLogActive);
+        Assert.Equal(atPause, source.Bytes);  // ... with its memory as it was at the pause
+        Assert.False(link.RanAtDestination);
+        Assert.IsType<MigrationException>(error, exactMatch: false);
+    }
+
     private sealed class Progress(Action<MigrationProgress> onReport) : IProgress<MigrationProgress>
     {
         public void Report(MigrationProgress value) => onReport(value);
