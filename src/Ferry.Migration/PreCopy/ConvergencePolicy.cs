@@ -54,7 +54,8 @@ public sealed class ConvergencePolicy(PreCopyOptions options)
                 _extraRounds++;
                 return new Decision(Step.Continue, $"expected downtime {Ms(expected)} fits, but one more round should leave less than half of {Mib(dirtyBytes)}");
             }
-            return new Decision(Step.Switchover, $"converged: {Mib(dirtyBytes)} left, expected downtime {Ms(expected)} within the {Ms(options.MaxDowntime)} limit");
+            string shrunk = _extraRounds == 0 ? "" : $", after {_extraRounds} more round{(_extraRounds == 1 ? "" : "s")} to shrink it";
+            return new Decision(Step.Switchover, $"converged: {Mib(dirtyBytes)} left, expected downtime {Ms(expected)} within the {Ms(options.MaxDowntime)} limit{shrunk}");
         }
         if (options.Timeout is { } timeout && elapsed >= timeout)
             return new Decision(Step.GiveUp, $"did not converge within the {timeout.TotalSeconds:0.#} s timeout ({Mib(dirtyBytes)} still dirty after {roundsDone} rounds, expected downtime {Ms(expected)})");

@@ -29,6 +29,7 @@ public sealed class ConvergencePolicyTests
         decision = policy.Decide(2, 2_400_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000);
         Assert.Equal(ConvergencePolicy.Step.Switchover, decision.Step);
         Assert.StartsWith("converged", decision.Reason);
+        Assert.EndsWith("after 1 more round to shrink it", decision.Reason);
     }
 
     [Fact]
