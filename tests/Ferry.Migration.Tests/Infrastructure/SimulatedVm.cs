@@ -144,9 +144,15 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
             // round would end the migration early: wait for its next write instead.
             if (vm._maxRateWorkload)
                 SpinWait.SpinUntil(() => Interlocked.Read(ref vm.PagesWrittenByGuest) != vm._writtenAtCollect || vm.Paused || vm._workload!.IsCancellationRequested, 2000);
-            vm._writtenAtCollect = Interlocked.Read(ref vm.PagesWrittenByGuest);
             var set = new PageSet(vm.Memory.Regions[0], PageSize);
-            for (int w = 0; w < dirty.Length; w++) set.Bits[w] = Interlocked.Exchange(ref dirty[w], 0);
+            // Under the guest's lock, so the count and the bits agree: a write counted after this
+            // collection has its bit in the next one (else the wait above could pass on a write
+            // whose bit this collection already took, and the next round would look quiet).
+            lock (vm._guestLock)
+            {
+                for (int w = 0; w < dirty.Length; w++) set.Bits[w] = Interlocked.Exchange(ref dirty[w], 0);
+                vm._writtenAtCollect = vm.PagesWrittenByGuest;
+            }
             return [set];
         }
 
