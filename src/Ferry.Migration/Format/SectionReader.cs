@@ -27,6 +27,8 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
     private SectionType _type;
     private string _name = "";
     private long _left = -1; // payload bytes of the current section still unread; -1 between sections
+    private CancellationTokenSource? _stall;
+    private CancellationToken _stallLinkedTo;
 
     public long SectionCount { get; private set; }
     public long BytesRead { get; private set; }
@@ -114,13 +116,26 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
             await ReadExactUntimedAsync(buffer, what, hash, cancellationToken);
             return;
         }
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        stall.CancelAfter(limit);
+        var stall = StallSource(cancellationToken);
+        stall.CancelAfter(limit); // counts from the start of this read
         try { await ReadExactUntimedAsync(buffer, what, hash, stall.Token); }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new IOException($"the peer sent nothing for {limit.TotalSeconds:F0} s (inside {what})");
         }
+        stall.CancelAfter(Timeout.InfiniteTimeSpan); // no countdown between reads
+    }
+
+    /// <summary>
+    /// One linked source for all reads made with the same token. A memory section is read run by
+    /// run, so a fresh source and timer per read cost two of each per page of a scattered round.
+    /// </summary>
+    private CancellationTokenSource StallSource(CancellationToken cancellationToken)
+    {
+        if (_stall is { IsCancellationRequested: false } && _stallLinkedTo == cancellationToken) return _stall;
+        _stall?.Dispose();
+        _stallLinkedTo = cancellationToken;
+        return _stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
     }
 
     private async ValueTask ReadExactUntimedAsync(Memory<byte> buffer, string what, bool hash, CancellationToken cancellationToken)

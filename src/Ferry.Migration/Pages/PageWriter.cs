@@ -141,17 +141,12 @@ public sealed class PageWriter
     {
         ZeroPages++;
         if (!SendZeroPages) return;
-        if (gpa == _nextZeroGpa && _zeroRunStart >= 0)
-        {
-            var count = _zeroRuns.AsSpan(_zeroRunStart + 8);
-            BinaryPrimitives.WriteUInt32LittleEndian(count, BinaryPrimitives.ReadUInt32LittleEndian(count) + 1);
-        }
+        if (gpa == _nextZeroGpa && _zeroRunStart >= 0) AddPageToRun(_zeroRuns.AsSpan(_zeroRunStart));
         else
         {
             if (_zeroUsed + RunHeaderBytes > _zeroRuns.Length) await FlushZerosAsync(cancellationToken);
             _zeroRunStart = _zeroUsed;
-            BinaryPrimitives.WriteUInt64LittleEndian(_zeroRuns.AsSpan(_zeroUsed), gpa);
-            BinaryPrimitives.WriteUInt64LittleEndian(_zeroRuns.AsSpan(_zeroUsed + 8), 1);
+            WriteRunHeader(_zeroRuns.AsSpan(_zeroUsed), gpa, 1);
             _zeroUsed += RunHeaderBytes;
         }
         _nextZeroGpa = gpa + (ulong)_pageSize;
@@ -206,6 +201,17 @@ public sealed class PageWriter
         await _writer.WriteAsync(type, payload, cancellationToken);
     }
 
+    /// <summary>A run header: u64 gpa | u32 pages | u32 reserved (0).</summary>
+    private static void WriteRunHeader(Span<byte> header, ulong gpa, uint pages)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(header, gpa);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[8..], pages);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], 0);
+    }
+
+    private static void AddPageToRun(Span<byte> header) =>
+        BinaryPrimitives.WriteUInt32LittleEndian(header[8..], BinaryPrimitives.ReadUInt32LittleEndian(header[8..]) + 1);
+
     /// <summary>
     /// One Memory section being built: run headers and copied pages in <see cref="Staged"/>, and
     /// between them the long runs of a paused VM, referenced in guest RAM.
@@ -240,8 +246,7 @@ public sealed class PageWriter
             }
             Used += pageSize;
             PayloadBytes += pageSize;
-            var count = Staged.AsSpan(_runStart + 8);
-            BinaryPrimitives.WriteUInt32LittleEndian(count, BinaryPrimitives.ReadUInt32LittleEndian(count) + 1);
+            AddPageToRun(Staged.AsSpan(_runStart));
             _nextGpa = gpa + (ulong)pageSize;
         }
 
@@ -261,9 +266,7 @@ public sealed class PageWriter
 
         private void WriteRunHeader(ulong gpa, uint pages)
         {
-            BinaryPrimitives.WriteUInt64LittleEndian(Staged.AsSpan(Used), gpa);
-            BinaryPrimitives.WriteUInt32LittleEndian(Staged.AsSpan(Used + 8), pages);
-            BinaryPrimitives.WriteUInt32LittleEndian(Staged.AsSpan(Used + 12), 0);
+            PageWriter.WriteRunHeader(Staged.AsSpan(Used), gpa, pages);
             Used += RunHeaderBytes;
             PayloadBytes += RunHeaderBytes;
         }

@@ -39,12 +39,15 @@ public sealed class GuestMemory : IDisposable
     }
 
     /// <summary>The bytes at [gpa, gpa + length). The range must lie inside one region.</summary>
-    public Span<byte> Span(ulong gpa, int length)
+    public Span<byte> Span(ulong gpa, int length) => _host.Slice(HostOffset(gpa, length), length);
+
+    /// <summary>Where [gpa, gpa + length) lies in the host mapping; throws unless it lies inside one region.</summary>
+    private ulong HostOffset(ulong gpa, int length)
     {
         long offset = Map.HostOffset(gpa);
         if (offset < 0 || length > 0 && Map.HostOffset(gpa + (ulong)length - 1) != offset + length - 1)
             throw new ArgumentOutOfRangeException(nameof(gpa), $"guest range {gpa:x}+{length:x} is not RAM");
-        return _host.Slice((ulong)offset, length);
+        return (ulong)offset;
     }
 
     /// <summary>
@@ -53,8 +56,7 @@ public sealed class GuestMemory : IDisposable
     /// </summary>
     public Memory<byte> Memory(ulong gpa, int length, bool toFill)
     {
-        Span(gpa, length); // checks the range
-        ulong offset = (ulong)Map.HostOffset(gpa);
+        ulong offset = HostOffset(gpa, length);
         if (toFill && length >= PrefaultThreshold) _host.Prefault(offset, (ulong)length);
         return _host.Memory(offset, length);
     }
