@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Ferry.Migration.Format;
 
 namespace Ferry.Migration.Tests.Format;
@@ -10,7 +12,13 @@ public sealed class SectionReaderStallTests
     [Fact]
     public async Task A_peer_that_sends_nothing_fails_the_read_after_the_stall_timeout()
     {
-        var reader = new SectionReader(new SilentStream()) { StallTimeout = Limit };
+        // A real connection whose peer stays open and never writes a byte.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var peer = new TcpClient();
+        await peer.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
+        using var accepted = await listener.AcceptTcpClientAsync();
+        var reader = new SectionReader(accepted.GetStream()) { StallTimeout = Limit };
         var e = await Assert.ThrowsAsync<IOException>(() => reader.ReadFrameAsync(default).AsTask());
         Assert.Contains("sent nothing", e.Message);
     }
@@ -32,25 +40,5 @@ public sealed class SectionReaderStallTests
         var (type, payload) = await reader.ReadAsync(caller.Token);
         Assert.Equal(SectionType.DeviceState, type);
         Assert.Equal(200, payload.Length);
-    }
-
-    /// <summary>A connection that stays open and never delivers a byte.</summary>
-    private sealed class SilentStream : Stream
-    {
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken);
-            return 0;
-        }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
