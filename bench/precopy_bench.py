@@ -339,9 +339,11 @@ def ferry_case(a, case):
             t_settle = now()
             time.sleep(a.settle)
             cmd = [a.ferry, 'migrate', '--name', vm.name, '--to', f'127.0.0.1:{port}', '--mode', 'precopy',
-                   '--max-downtime', '50ms', '--timeout', f'{a.timeout:g}s', '--json']
+                   '--max-downtime', '50ms', '--timeout', f'{a.timeout:g}s', '--json',
+                   # Like QEMU: never abort for a missed downtime target, and an unthrottled final copy.
+                   '--on-no-converge', 'force']
             if bw:
-                cmd += ['--bandwidth', f'{bw // 1_000_000}Mbit']
+                cmd += ['--bandwidth', f'{bw // 1_000_000}Mbit', '--switchover-bandwidth', 'unlimited']
             cmd += FERRY_EXTRA.get(case, [])
             t0 = now()
             try:

@@ -12,4 +12,6 @@ public enum ExitCode
     ApiFailed = 6,
     /// <summary>A migration committed but its outcome is unknown: the VM is held paused at the source.</summary>
     MigrationOutcomeUnknown = 7,
+    /// <summary>Post-copy destination: the source went away before every page arrived, so the VM is lost.</summary>
+    VmLost = 8,
 }

@@ -13,6 +13,8 @@ public enum VmExitKind
     GuestDied,
     /// <summary>The VMM itself failed while running the guest.</summary>
     VmmError,
+    /// <summary>Post-copy: the source of the pages this VM still lacked went away; it cannot run on with holes in its memory.</summary>
+    Lost,
     /// <summary>The VM moved to another host and runs there.</summary>
     Migrated,
 }

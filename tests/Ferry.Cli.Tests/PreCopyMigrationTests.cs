@@ -65,7 +65,7 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var source = Source("pre-src11", "memtouch", memtouch);
         using var destination = Receiver("pre-dst11", port);
         source.WaitFor("memtouch ready");
-        var r = Migrate("pre-src11", port, "--verify-memory", "--max-rounds", "8");
+        var r = Migrate("pre-src11", port, "--verify-memory", "--max-rounds", "8", "--on-no-converge", "force");
         Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
         Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
         destination.WaitFor("^HB ");
@@ -82,7 +82,7 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var destination = Receiver("pre-dst2", port);
         source.WaitFor("memverify OK", seconds: 120);
 
-        var r = Migrate("pre-src2", port, "--streams", "3", "--compress", "lz4", "--verify-memory", "--max-rounds", "5");
+        var r = Migrate("pre-src2", port, "--streams", "3", "--compress", "lz4", "--verify-memory", "--max-rounds", "5", "--on-no-converge", "force");
         Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
         Assert.Contains("switched over", r.Stdout);
         int seen = destination.Console.Count;
@@ -103,7 +103,7 @@ public sealed class PreCopyMigrationTests : IDisposable
             "--tls-cert", dstCert, "--tls-key", dstKey, "--tls-ca", ca);
         source.WaitFor("memtouch ready");
         var r = FerryProcess.Run("migrate", "--name", "pre-src3", "--to", $"127.0.0.1:{port}", "--mode", "precopy",
-            "--tls-cert", srcCert, "--tls-key", srcKey, "--tls-ca", ca, "--auto-converge", "--bandwidth", "2Gbit", "--compress", "none", "--max-rounds", "12", "--json");
+            "--tls-cert", srcCert, "--tls-key", srcKey, "--tls-ca", ca, "--auto-converge", "--bandwidth", "2Gbit", "--compress", "none", "--max-rounds", "12", "--on-no-converge", "force", "--json");
         Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
         Assert.Matches("\"throttle_percent\":[1-9]", r.Stdout); // the guest outran the link, so it was throttled
         destination.WaitFor("^HB ", from: 0);

@@ -39,7 +39,15 @@ public static class ControlCommands
             {
                 var s = await client.OperationAsync(ct);
                 Console.WriteLine(json ? JsonSerializer.Serialize(s, ApiJson.Default.OperationStatus)
-                    : $"{s.Kind}: {s.Phase}, {s.MemoryBytesDone >> 20} of {s.MemoryBytesTotal >> 20} MiB scanned, {s.BytesTransferred >> 20} MiB sent: {s.Message}");
+                    : s.Live is { PagesAtSource: { } left } live
+                        ? $"{s.Kind}: {s.Phase}, post-copy: {left} pages still at the source, {live.PagesRequested} requested on faults, {live.PagesPushed} pushed: {s.Message}"
+                        : $"{s.Kind}: {s.Phase}, {s.MemoryBytesDone >> 20} of {s.MemoryBytesTotal >> 20} MiB scanned, {s.BytesTransferred >> 20} MiB sent: {s.Message}");
+            });
+        yield return Make("migrate-postcopy", "Switch the VM's running hybrid migration to post-copy now: it pauses briefly, resumes at the destination, and its pages follow.",
+            async (client, json, _, ct) =>
+            {
+                var r = await client.SwitchToPostCopyAsync(ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "post-copy requested: it starts after the round on the wire (see `ferry migrate-status`)");
             });
         yield return Make("migrate-cancel", "Cancel a running migration. Before its commit point the VM keeps running here; after it, cancelling does nothing.",
             async (client, json, _, ct) =>

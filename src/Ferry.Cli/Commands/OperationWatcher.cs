@@ -38,8 +38,9 @@ public static class OperationWatcher
         return final!;
     }
 
-    private static string Describe(LiveProgress live, long sent) =>
-        $"{live.Step}, sent {Units.Bytes(sent)}, left {Units.Bytes(live.RemainingBytes)}, dirty {live.DirtyPagesPerSecond:F0} pages/s, " +
+    private static string Describe(LiveProgress live, long sent) => live.PagesAtSource is { } left
+        ? $"{live.Step}, sent {Units.Bytes(sent)}, {left} pages still at the source, {live.PagesRequested} requested on faults, {live.PagesPushed} pushed"
+        : $"{live.Step}, sent {Units.Bytes(sent)}, left {Units.Bytes(live.RemainingBytes)}, dirty {live.DirtyPagesPerSecond:F0} pages/s, " +
         $"{Units.Bytes((long)live.BandwidthBytesPerSecond)}/s, expected downtime " +
         (live.ExpectedDowntimeMs < 0 ? "unknown" : $"{live.ExpectedDowntimeMs:F0} ms") + (live.ThrottlePercent > 0 ? $", throttle {live.ThrottlePercent} %" : "");
 

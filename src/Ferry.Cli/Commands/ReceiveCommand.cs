@@ -21,10 +21,12 @@ public static class ReceiveCommand
         var tls = new TlsOptions();
         var command = new Command("receive",
             """
-            Wait for one VM migrated by `ferry migrate` (cold or precopy), then run it in this
-            process. The VM starts only once the source has committed; if the link breaks after
-            this side is ready but before the word to run, the VM is held paused here (see
-            `ferry status`).
+            Wait for one VM migrated by `ferry migrate` (cold, precopy, postcopy or hybrid), then
+            run it in this process. The VM starts only once the source has committed; if the link
+            breaks after this side is ready but before the word to run, the VM is held paused here
+            (see `ferry status`). After a post-copy switchover the VM runs while its remaining pages
+            arrive (`ferry migrate-status` here shows how many are left); if the source goes away
+            before the last one, the VM is lost and this process exits with code 8.
 
             Examples:
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
@@ -55,7 +57,7 @@ public static class ReceiveCommand
             try
             {
                 var destination = new MigrationDestination();
-                var (result, migrated, detail) = await destination.RunAsync(accepted.Streams,
+                var outcome = await destination.RunAsync(accepted,
                     configuration =>
                     {
                         var config = VmConfigJson.Decode(configuration.Span);
@@ -64,11 +66,17 @@ public static class ReceiveCommand
                     },
                     vm => { ((KvmVm)vm).Start(); return Task.CompletedTask; },
                     progress: null, ct);
-                using var vm = (KvmVm)migrated;
+                using var vm = (KvmVm)outcome.Vm;
                 string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vm.Config.Name);
-                if (result == DestinationResult.Running)
+                if (outcome.Result == DestinationResult.Running && outcome.PostCopy is { } postCopy)
+                {
+                    Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
+                    return await VmHost.ServeAsync(vm, socket, sink, () => { },
+                        api => api.ShowOperation("receive", (progress, _) => PostCopyWatch.RunAsync(vm, outcome, postCopy, progress)));
+                }
+                if (outcome.Result == DestinationResult.Running)
                     return await VmHost.ServeAsync(vm, socket, sink, () => { });
-                string reason = $"the source never said to run it ({detail}); it may still run there";
+                string reason = $"the source never said to run it ({outcome.Detail}); it may still run there";
                 Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
                                         $"`ferry resume --force --api-socket {socket}`; otherwise `ferry stop --api-socket {socket}`.");
                 return await VmHost.ServeAsync(vm, socket, sink, () => { vm.Start(paused: true); vm.Hold(reason); });

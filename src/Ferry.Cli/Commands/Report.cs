@@ -26,6 +26,16 @@ public static class Report
     {
         Console.WriteLine($"  {Units.Bytes(r.BytesTransferred)} in {r.TotalMs:F0} ms (downtime {r.DowntimeMs:F1} ms): " +
                           $"{r.PagesSent} pages sent, {r.ZeroPagesSkipped} zero pages and {r.UntouchedPagesSkipped} untouched pages skipped");
+        if (r.PostCopy is { } pc)
+        {
+            Console.WriteLine($"  post-copy: {pc.PagesAtSwitchover} pages were still here at the switchover: {pc.PagesPushed} pushed ({Units.Bytes(pc.BytesPushed)}), " +
+                              $"{pc.PagesRequested} requested on faults ({Units.Bytes(pc.BytesRequested)})");
+            Console.WriteLine($"  faults {pc.Faults} ({pc.ZeroFaults} resolved as zero at the destination), fault latency p50 {pc.FaultLatencyP50Us:F0} µs, " +
+                              $"p99 {pc.FaultLatencyP99Us:F0} µs, max {pc.FaultLatencyMaxUs:F0} µs; every page there {pc.AllPresentAfterResumeMs:F0} ms after the resume");
+            if (pc.BlockedTime is { Count: > 0 } blocked)
+                Console.WriteLine("  blocked on missing pages: " + string.Join(", ", blocked.Select(b => $"{b.Thread} {b.BlockedMs:F1} ms")));
+            Console.WriteLine($"  the VM depended on both hosts for {pc.WindowMs:F0} ms (losing the source in that window would have lost it)");
+        }
         if (r.Rounds is not { Count: > 0 } rounds) return;
         Console.WriteLine($"  setup {r.SetupMs:F1} ms, {rounds.Count} rounds, throughput {Units.Bytes((long)r.ThroughputBytesPerSecond)}/s; switched over: {r.SwitchoverReason}");
         if (r.DowntimePhases is { Count: > 0 } phases)

@@ -11,7 +11,7 @@ namespace Ferry.Cli.Commands;
 /// </summary>
 public static class VmHost
 {
-    public static async Task<int> ServeAsync(KvmVm vm, string socketPath, ConsoleSink sink, Action start)
+    public static async Task<int> ServeAsync(KvmVm vm, string socketPath, ConsoleSink sink, Action start, Action<ApiServer>? serving = null)
     {
         // A migration keeps a pool thread per stream busy; the API must still get threads at once.
         ThreadPool.GetMinThreads(out int workers, out int io);
@@ -21,6 +21,7 @@ public static class VmHost
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         if (sink.IsStdio) StartKeyboardForwarding(vm);
         start();
+        serving?.Invoke(api);
         var exit = await vm.Exited;
         if (exit.Kind == VmExitKind.Migrated)
         {
@@ -31,6 +32,7 @@ public static class VmHost
         return exit.Kind switch
         {
             VmExitKind.GuestDied => (int)ExitCode.GuestDied,
+            VmExitKind.Lost => (int)ExitCode.VmLost,
             VmExitKind.VmmError => (int)ExitCode.InternalError,
             _ => (int)ExitCode.Ok,
         };

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
 using Ferry.Migration.Pages;
+using Ferry.Migration.PostCopy;
 using Ferry.Migration.Switchover;
 using Ferry.Migration.Transport;
 using Ferry.Migration.Vm;
@@ -21,38 +22,48 @@ public sealed class MigrationDestination
     public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>One connection: authenticates it first (single-stream migrations and tests).</summary>
-    public async Task<(DestinationResult Result, IMigratableVm Vm, string Detail)> RunAsync(Stream stream, byte[] token,
+    public async Task<DestinationOutcome> RunAsync(Stream stream, byte[] token,
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
         CancellationToken cancellationToken)
     {
         var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream), token, cancellationToken);
         if (hello.Count != 1) throw new ProtocolException($"the source wants {hello.Count} streams; this receiver takes one");
-        return await RunAsync([stream], createVm, runVm, progress, cancellationToken);
+        if (hello.Mode.MayPostCopy()) throw new ProtocolException("a post-copy migration needs a fault stream; this receiver takes one stream");
+        return await RunAsync(new AcceptedMigration(hello.Mode, [stream]), createVm, runVm, progress, cancellationToken);
     }
 
     /// <summary>
-    /// Receives one VM over streams already authenticated (stream 0 first). <paramref name="createVm"/>
-    /// builds a VM from the configuration section; <paramref name="runVm"/> starts it when Go
-    /// arrives. The returned VM is the caller's.
+    /// Receives one VM over streams already authenticated (stream 0 first; in a mode that may
+    /// post-copy, the last is the fault stream). <paramref name="createVm"/> builds a VM from the
+    /// configuration section; <paramref name="runVm"/> starts it when Go arrives. The returned VM
+    /// is the caller's; after a post-copy switchover its memory is still arriving
+    /// (<see cref="DestinationOutcome.PostCopy"/>).
     /// </summary>
-    public async Task<(DestinationResult Result, IMigratableVm Vm, string Detail)> RunAsync(IReadOnlyList<Stream> streams,
+    public async Task<DestinationOutcome> RunAsync(AcceptedMigration accepted,
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
         CancellationToken cancellationToken)
     {
+        bool mayPostCopy = accepted.Mode.MayPostCopy();
+        if (mayPostCopy && accepted.Streams.Count < 2) throw new ProtocolException("a post-copy migration needs a fault stream besides its data streams");
+        var streams = mayPostCopy ? accepted.Streams.Take(accepted.Streams.Count - 1).ToList() : accepted.Streams;
+        var faultStream = mayPostCopy ? accepted.Streams[^1] : null;
         // Sections are read straight from the sockets: with a stream per core the streams overlap
         // one another, and a read-ahead would cost a copy of every byte. A section reader never
         // reads past its section, so control messages on stream 0 are never stolen.
         var channel = new ControlChannel(streams[0]);
+        var readers = streams.Select(s => new SectionReader(s) { StallTimeout = StallTimeout }).ToArray();
         var created = new TaskCompletionSource<IMigratableVm>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         IMigratableVm? vm = null;
         IMigratableVm received;
+        IMissingPages? missing = null;
+        PostCopyReceiver? postCopy = null;
         try
         {
             var rounds = new RoundAcknowledgements(channel, streams.Count);
-            var primary = VmImageReader.ReadPrimaryAsync(new SectionReader(streams[0]) { StallTimeout = StallTimeout }, createVm, v => { vm = v; created.TrySetResult(v); }, progress,
+            var primary = VmImageReader.ReadPrimaryAsync(readers[0], createVm, v => { vm = v; created.TrySetResult(v); }, progress,
                 round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token);
-            var others = streams.Skip(1).Select(s => VmImageReader.ReadMemoryStreamAsync(new SectionReader(s) { StallTimeout = StallTimeout }, created.Task,
+            var others = readers.Skip(1).Select(r => VmImageReader.ReadMemoryStreamAsync(r, created.Task,
                 round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token)).ToList();
             // The first stream to fail stops the others, so none waits on a peer that is gone.
             var all = others.Prepend((Task)primary).Select(t => t.ContinueWith(x => { if (!x.IsCompletedSuccessfully) failed.Cancel(); }, TaskScheduler.Default)).ToArray();
@@ -60,18 +71,30 @@ public sealed class MigrationDestination
             created.TrySetCanceled();
             await FirstErrorAsync(primary, others);
             var image = primary.Result;
-            if (image.MemoryDigest is { } expected && MemoryDigest.Compute(image.Vm) != expected)
+            if (image.PostCopyPages is { } fetch)
+            {
+                if (faultStream is null) throw new ProtocolException("unexpected post-copy pages section in a migration without a fault stream");
+                var target = image.Vm as IPostCopyTarget ?? throw new MigrationException("this VM cannot run before its memory has arrived (post-copy)");
+                // Armed before the state loads: from here on any touch of a missing page is served.
+                missing = target.ArmMissingPages(fetch);
+                postCopy = new PostCopyReceiver(missing, image.Vm.Memory, fetch, faultStream, TimeProvider.System) { ExpectedDigest = image.MemoryDigest };
+                postCopy.PrepareDigest(image.Vm);
+                postCopy.Start();
+            }
+            else if (image.MemoryDigest is { } expected && MemoryDigest.Compute(image.Vm) != expected)
                 throw new MigrationException("guest memory differs from the source's after the transfer (memory digest mismatch)");
             image.Vm.LoadState(image.DeviceState);
             received = image.Vm;
         }
         catch (Exception e) when (e is MigrationException or IOException or InvalidDataException or OperationCanceledException)
         {
+            if (postCopy is not null) await postCopy.DisposeAsync();
+            missing?.Dispose();
             (vm as IDisposable)?.Dispose();
             if (e is not PeerAbortedException)
                 try { await channel.AbortAsync(e.Message, ControlChannel.AbortTimeout()); } catch (Exception) { /* the link may be gone */ }
             // Closing tells the source at once, on every stream, instead of leaving it to time out.
-            await QuietDispose.AllAsync(streams);
+            await QuietDispose.AllAsync(accepted.Streams);
             if (e is IOException or InvalidDataException) throw new MigrationException($"the transfer from the source broke: {e.Message}", e);
             throw;
         }
@@ -84,18 +107,51 @@ public sealed class MigrationDestination
         catch (PeerAbortedException e)
         {
             // The source says it did not commit and runs the VM itself: our copy must go.
+            if (postCopy is not null) await postCopy.DisposeAsync();
+            missing?.Dispose();
             (received as IDisposable)?.Dispose();
             throw new MigrationException($"the source aborted after this side was ready: {e.Reason}");
         }
         catch (Exception e)
         {
-            return (DestinationResult.AwaitingDecision, received, e.Message);
+            return new DestinationOutcome(DestinationResult.AwaitingDecision, received, e.Message);
         }
         long goAt = Stopwatch.GetTimestamp();
         await runVm(received);
+        postCopy?.Resumed();
         try { await channel.SendAsync(MessageType.Running, SwitchoverHandshake.RunningPayload(Stopwatch.GetElapsedTime(goAt)), CancellationToken.None); }
         catch (Exception) { /* the source will report the outcome as unknown; the VM runs here either way */ }
-        return (DestinationResult.Running, received, "running");
+        if (postCopy is null) return new DestinationOutcome(DestinationResult.Running, received, "running");
+        return new DestinationOutcome(DestinationResult.Running, received, "running; its memory is still arriving (post-copy)")
+        {
+            PostCopy = FinishPostCopyAsync(postCopy, missing!, readers, channel),
+            PostCopyReceiver = postCopy,
+        };
+    }
+
+    /// <summary>Receives the pushed pages until every page is here, then disarms the fault path and tells the source.</summary>
+    private static async Task<PostCopyFigures> FinishPostCopyAsync(PostCopyReceiver postCopy, IMissingPages missing, SectionReader[] readers,
+        ControlChannel channel)
+    {
+        try
+        {
+            var pushes = readers.Select(r => postCopy.ReceivePushAsync(r, CancellationToken.None)).ToList();
+            var pushed = Task.WhenAll(pushes).ContinueWith(t => { if (t.IsCompletedSuccessfully) postCopy.PushEnded(); }, TaskScheduler.Default);
+            await postCopy.Completion;
+            await postCopy.DisposeAsync();
+            var figures = postCopy.Figures(missing.ThreadName);
+            // Every page is present: faults on the rest (never touched anywhere) are the kernel's again.
+            missing.Dispose();
+            postCopy.VerifyDigest();
+            await channel.SendAsync(MessageType.PostCopyDone, figures.Encode(), CancellationToken.None);
+            try { await pushed; } catch (Exception) { }
+            return figures;
+        }
+        catch (Exception)
+        {
+            await postCopy.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Rethrows the error that stopped the transfer: a real one, not the cancellations it caused.</summary>
@@ -129,4 +185,16 @@ internal sealed class RoundAcknowledgements(ControlChannel channel, int streams)
         try { await channel.SendAsync(MessageType.RoundApplied, payload, cancellationToken); }
         finally { _send.Release(); }
     }
+}
+
+/// <summary>
+/// How a destination's run ended, with the VM (the caller's). After a post-copy switchover the VM
+/// runs while its memory still arrives: <see cref="PostCopy"/> completes once every page is here
+/// and fails if the source can no longer be reached (the VM then cannot go on).
+/// </summary>
+public sealed record DestinationOutcome(DestinationResult Result, IMigratableVm Vm, string Detail)
+{
+    public Task<PostCopyFigures>? PostCopy { get; init; }
+    /// <summary>The post-copy phase in progress, for status displays.</summary>
+    public PostCopyReceiver? PostCopyReceiver { get; init; }
 }

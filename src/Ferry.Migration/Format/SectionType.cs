@@ -24,6 +24,12 @@ public enum SectionType : uint
     MemoryDigest = 8,
     /// <summary>A live round ends on this stream (u32 round number): the destination acknowledges once every stream applied it.</summary>
     RoundEnd = 9,
+    /// <summary>
+    /// Post-copy switchover: the pages the source still holds and the destination must fetch, a
+    /// bitmap per region (<c>u32 regions | (u64 gpa | u64 pages | u64 words[])*</c>). The VM runs
+    /// at the destination before they arrive; any other page it lacks is zero.
+    /// </summary>
+    PostCopyPages = 10,
 }
 
 public static class SectionNames
@@ -39,6 +45,7 @@ public static class SectionNames
         SectionType.CompressedMemory => "compressed memory",
         SectionType.MemoryDigest => "memory digest",
         SectionType.RoundEnd => "round end",
+        SectionType.PostCopyPages => "post-copy pages",
         _ => $"unknown section {(uint)type}",
     };
 }

@@ -22,6 +22,7 @@ public static class VmImageReader
         try
         {
             var image = await ReadPrimaryAsync(reader, createVm, vm => created = vm, progress, null, cancellationToken);
+            if (image.PostCopyPages is not null) throw new ProtocolException("unexpected post-copy pages section: an image holds all of its memory");
             image.Vm.LoadState(image.DeviceState);
             return image.Vm;
         }
@@ -53,6 +54,7 @@ public static class VmImageReader
         var loader = new PageLoader(vm, layout);
         byte[]? deviceState = null;
         ulong? digest = null;
+        IReadOnlyList<PageSet>? postCopyPages = null;
         long total = (long)layout.TotalBytes, received = 0;
         while (true)
         {
@@ -69,6 +71,8 @@ public static class VmImageReader
                 deviceState = payload.ToArray(); // the reader reuses its buffer
             else if (type == SectionType.RoundEnd && onRoundEnd is not null && payload.Length == 4)
                 await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
+            else if (type == SectionType.PostCopyPages && postCopyPages is null && onRoundEnd is not null)
+                postCopyPages = PostCopy.PostCopyPages.Decode(payload.Span, layout);
             else if (type == SectionType.MemoryDigest && digest is null && payload.Length == 8)
                 digest = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
             else
@@ -76,7 +80,7 @@ public static class VmImageReader
         }
         if (deviceState is null) throw new ProtocolException("the image ended without its device state section");
         progress?.Report(new ImageProgress(total, total, reader.BytesRead));
-        return new ReceivedImage(vm, deviceState, digest);
+        return new ReceivedImage(vm, deviceState, digest, postCopyPages);
     }
 
     /// <summary>Reads one further stream of a live migration into the VM the primary stream creates.</summary>
@@ -108,5 +112,8 @@ public static class VmImageReader
     }
 }
 
-/// <summary>A VM whose memory arrived, with the device state still to load and the source's memory digest if it sent one.</summary>
-public sealed record ReceivedImage(IMigratableVm Vm, byte[] DeviceState, ulong? MemoryDigest);
+/// <summary>
+/// A VM whose memory arrived (all of it, or with PostCopyPages the pages still to fetch), with the
+/// device state still to load and the source's memory digest if it sent one.
+/// </summary>
+public sealed record ReceivedImage(IMigratableVm Vm, byte[] DeviceState, ulong? MemoryDigest, IReadOnlyList<PageSet>? PostCopyPages);

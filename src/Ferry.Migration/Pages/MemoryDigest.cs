@@ -31,4 +31,36 @@ public static class MemoryDigest
         }
         return hash.GetCurrentHashAsUInt64();
     }
+
+    /// <summary>
+    /// The digest post-copy checks: XXH3 over (gpa, XXH3 of the page) of every non-zero page in
+    /// address order. Its per-page form lets a destination hash each page when it arrives, before
+    /// the running guest changes it.
+    /// </summary>
+    public static ulong ComputeByPage(IMigratableVm vm)
+    {
+        var layout = vm.Memory;
+        var hash = new XxHash3();
+        var page = new byte[layout.PageSize];
+        foreach (var region in layout.Regions)
+            foreach (long p in vm.ResidentPages(region).Pages())
+            {
+                vm.ReadGuest(region.Gpa + (ulong)p * (ulong)layout.PageSize, page);
+                AppendPage(hash, region.Gpa + (ulong)p * (ulong)layout.PageSize, PageHash(page));
+            }
+        return hash.GetCurrentHashAsUInt64();
+    }
+
+    /// <summary>A page's hash for <see cref="ComputeByPage"/>; 0 for a zero page, which the digest leaves out.</summary>
+    public static ulong PageHash(ReadOnlySpan<byte> page) => page.ContainsAnyExcept((byte)0) ? XxHash3.HashToUInt64(page) | 1 : 0;
+
+    /// <summary>Adds one page to a <see cref="ComputeByPage"/> digest (a zero page's hash, 0, adds nothing).</summary>
+    public static void AppendPage(XxHash3 digest, ulong gpa, ulong pageHash)
+    {
+        if (pageHash == 0) return;
+        Span<byte> entry = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(entry, gpa);
+        BinaryPrimitives.WriteUInt64LittleEndian(entry[8..], pageHash);
+        digest.Append(entry);
+    }
 }

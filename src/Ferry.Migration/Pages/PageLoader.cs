@@ -10,8 +10,15 @@ namespace Ferry.Migration.Pages;
 /// Every run is checked against the memory layout before a byte is written, so a hostile
 /// stream can neither write outside guest RAM nor make this side allocate without bound.
 /// </summary>
-public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
+public sealed class PageLoader(IMigratableVm? vm, GuestMemoryLayout layout, IPageInstaller? installer = null)
 {
+    /// <summary>
+    /// Loads into a VM that is already running (post-copy): every page goes through
+    /// <paramref name="installer"/>, after its section's checksum was verified, never straight
+    /// into guest RAM.
+    /// </summary>
+    public PageLoader(GuestMemoryLayout layout, IPageInstaller installer) : this(null, layout, installer) { }
+
     private readonly byte[] _runHeader = new byte[PageWriter.RunHeaderBytes];
     private byte[] _decompressed = [];
     private static readonly byte[] ZeroPage = new byte[4096];
@@ -24,7 +31,7 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
     /// bytes it covered.
     /// </summary>
     public async ValueTask<long> LoadAsync(SectionReader reader, SectionFrame frame, CancellationToken cancellationToken) =>
-        frame.Type == SectionType.Memory
+        frame.Type == SectionType.Memory && installer is null
             ? await ReceiveAsync(reader, frame, cancellationToken)
             : Load(frame.Type, (await reader.ReadPayloadAsync(cancellationToken)).Span);
 
@@ -45,7 +52,7 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
     /// </summary>
     public async ValueTask<long> ReceiveAsync(SectionReader reader, SectionFrame frame, CancellationToken cancellationToken)
     {
-        if (frame.Type != SectionType.Memory) throw new ProtocolException($"a {SectionNames.Of(frame.Type)} section cannot be received in place");
+        if (frame.Type != SectionType.Memory || vm is null) throw new ProtocolException($"a {SectionNames.Of(frame.Type)} section cannot be received in place");
         long left = frame.Length, bytes = 0;
         while (left > 0)
         {
@@ -79,7 +86,9 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
         {
             if (payload.Length < PageWriter.RunHeaderBytes) throw new ProtocolException("a memory section ends inside a run header");
             var (gpa, length) = CheckedRun(payload, payload.Length - PageWriter.RunHeaderBytes, "a memory section");
-            vm.WriteGuest(gpa, payload.Slice(PageWriter.RunHeaderBytes, (int)length));
+            var pages = payload.Slice(PageWriter.RunHeaderBytes, (int)length);
+            if (installer is not null) installer.Install(gpa, pages);
+            else vm!.WriteGuest(gpa, pages);
             bytes += length;
             payload = payload[(PageWriter.RunHeaderBytes + (int)length)..];
         }
@@ -109,7 +118,8 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
             long length = (long)pages * pageSize;
             if (pages == 0 || !InsideRam(gpa, length))
                 throw new ProtocolException($"a zero-pages section holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
-            for (uint p = 0; p < pages; p++) vm.WriteGuest(gpa + p * (ulong)pageSize, ZeroPage.AsSpan(0, pageSize));
+            if (installer is not null) installer.InstallZero(gpa, (int)pages);
+            else for (uint p = 0; p < pages; p++) vm!.WriteGuest(gpa + p * (ulong)pageSize, ZeroPage.AsSpan(0, pageSize));
             bytes += length;
         }
         return bytes;
@@ -122,4 +132,11 @@ public sealed class PageLoader(IMigratableVm vm, GuestMemoryLayout layout)
             if (r.Contains(gpa) && gpa + (ulong)length <= r.EndGpa) return true;
         return false;
     }
+}
+
+/// <summary>Where a post-copy destination's pages go instead of straight into guest RAM.</summary>
+public interface IPageInstaller
+{
+    void Install(ulong gpa, ReadOnlySpan<byte> pages);
+    void InstallZero(ulong gpa, int pageCount);
 }

@@ -3,9 +3,11 @@ namespace Ferry.Migration.PreCopy;
 /// <summary>
 /// Decides after each round what the next step is, from what is left to send and how fast it
 /// goes: switch over when the expected downtime fits the limit, unless one more short round
-/// would at least halve it; throttle the guest (auto-converge) or switch over anyway when rounds
-/// stop shrinking; switch over at the round limit; give up at the timeout. Pure logic, so its
-/// rules are tested without a VM.
+/// would at least halve it; throttle the guest (auto-converge) when rounds stop shrinking. When
+/// the limit cannot be met (rounds stop shrinking, the round limit, the timeout, hybrid's
+/// --postcopy-after), the user's --on-no-converge decides: give up (the VM runs on at the
+/// source; pre-copy's default), switch to post-copy (hybrid's default) or switch over anyway.
+/// Pure logic, so its rules are tested without a VM.
 /// </summary>
 public sealed class ConvergencePolicy(PreCopyOptions options)
 {
@@ -57,10 +59,13 @@ public sealed class ConvergencePolicy(PreCopyOptions options)
             string shrunk = _extraRounds == 0 ? "" : $", after {_extraRounds} more round{(_extraRounds == 1 ? "" : "s")} to shrink it";
             return new Decision(Step.Switchover, $"converged: {Mib(dirtyBytes)} left, expected downtime {Ms(expected)} within the {Ms(options.MaxDowntime)} limit{shrunk}");
         }
+        var action = options.NoConverge;
+        if (options.PostCopyAfter is { } after && elapsed >= after && action == NoConvergeAction.PostCopy)
+            return NotConverged(action, $"{after.TotalSeconds:0.#} s passed (--postcopy-after) with {Mib(dirtyBytes)} still dirty (expected downtime {Ms(expected)})");
         if (options.Timeout is { } timeout && elapsed >= timeout)
-            return new Decision(Step.GiveUp, $"did not converge within the {timeout.TotalSeconds:0.#} s timeout ({Mib(dirtyBytes)} still dirty after {roundsDone} rounds, expected downtime {Ms(expected)})");
+            return NotConverged(action, $"did not converge within the {timeout.TotalSeconds:0.#} s timeout ({Mib(dirtyBytes)} still dirty after {roundsDone} rounds, expected downtime {Ms(expected)})");
         if (roundsDone >= options.MaxRounds)
-            return new Decision(Step.Switchover, $"reached the limit of {options.MaxRounds} rounds with {Mib(dirtyBytes)} left (expected downtime {Ms(expected)})");
+            return NotConverged(action, $"reached the limit of {options.MaxRounds} rounds with {Mib(dirtyBytes)} left (expected downtime {Ms(expected)})");
         if (_stalled >= StallRounds)
         {
             _stalled = 0;
@@ -69,9 +74,11 @@ public sealed class ConvergencePolicy(PreCopyOptions options)
                 ThrottlePercent = ThrottlePercent == 0 ? FirstThrottlePercent : Math.Min(MaxThrottlePercent, ThrottlePercent + ThrottleStepPercent);
                 return new Decision(Step.Throttle, $"rounds stopped shrinking: vCPUs throttled to {ThrottlePercent} %");
             }
-            return new Decision(Step.Switchover, options.AutoConverge
-                ? $"rounds stopped shrinking even with vCPUs throttled to {ThrottlePercent} % ({Mib(dirtyBytes)} left, expected downtime {Ms(expected)})"
-                : $"rounds stopped shrinking ({Mib(dirtyBytes)} left, expected downtime {Ms(expected)}; --auto-converge would throttle the guest)");
+            // Aborting waits for the round limit or the timeout: the guest's rate may still drop.
+            if (action != NoConvergeAction.Abort)
+                return NotConverged(action, options.AutoConverge
+                    ? $"rounds stopped shrinking even with vCPUs throttled to {ThrottlePercent} % ({Mib(dirtyBytes)} left, expected downtime {Ms(expected)})"
+                    : $"rounds stopped shrinking ({Mib(dirtyBytes)} left, expected downtime {Ms(expected)}; --auto-converge would throttle the guest)");
         }
         return new Decision(Step.Continue, "");
     }
@@ -92,10 +99,18 @@ public sealed class ConvergencePolicy(PreCopyOptions options)
         return dirtiedMeanwhile <= dirtyBytes * ExtraRoundGain;
     }
 
+    /// <summary>The rounds cannot keep the promise: what the user chose happens.</summary>
+    private static Decision NotConverged(NoConvergeAction action, string why) => action switch
+    {
+        NoConvergeAction.Force => new Decision(Step.Switchover, $"{why}; switching over anyway (--on-no-converge force)"),
+        NoConvergeAction.PostCopy => new Decision(Step.PostCopy, $"{why}; switching to post-copy"),
+        _ => new Decision(Step.GiveUp, $"{why}; giving up rather than pause the guest past --max-downtime (--on-no-converge force or postcopy would go on)"),
+    };
+
     private static string Mib(long bytes) => $"{bytes / 1048576.0:0.##} MiB";
     private static string Ms(TimeSpan t) => t == TimeSpan.MaxValue ? "unbounded" : $"{t.TotalMilliseconds:0.#} ms";
 
-    public enum Step { Continue, Throttle, Switchover, GiveUp }
+    public enum Step { Continue, Throttle, Switchover, GiveUp, PostCopy }
 
     public sealed record Decision(Step Step, string Reason);
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
 using Ferry.Migration.Pages;
+using Ferry.Migration.PostCopy;
 using Ferry.Migration.Reporting;
 using Ferry.Migration.Switchover;
 using Ferry.Migration.Transport;
@@ -10,10 +11,13 @@ using Ferry.Migration.Vm;
 namespace Ferry.Migration.PreCopy;
 
 /// <summary>
-/// Live pre-copy, source side. With the VM running: start the dirty log, send every resident
-/// page (warm-up), then round after round the pages dirtied meanwhile, until ConvergencePolicy
-/// says switch over. Then pause, send the last dirty pages and the device state, and hand over
-/// through the commit point (SwitchoverHandshake). Streams after the first carry a fixed share
+/// Live migration, source side: pre-copy, post-copy and hybrid. With the VM running: start the
+/// dirty log, send every resident page (warm-up), then round after round the pages dirtied
+/// meanwhile, until ConvergencePolicy says switch over. Then pause, send the last dirty pages and
+/// the device state, and hand over through the commit point (SwitchoverHandshake). Post-copy
+/// (at once, or hybrid when the rounds cannot meet the limit) pauses, sends only which pages the
+/// destination still lacks and the device state, commits, and then serves those pages
+/// (PostCopyServer) until the destination holds them all: until then the VM lives on two hosts. Streams after the first carry a fixed share
 /// of the pages (by 2 MiB chunk), so a page always travels on the same stream and a newer copy
 /// can never overtake an older one. Before the commit any failure or cancel leaves the VM
 /// running here, unthrottled and with its memory untouched.
@@ -21,15 +25,34 @@ namespace Ferry.Migration.PreCopy;
 public sealed class PreCopySource(TimeProvider time)
 {
     private SwitchoverHandshake? _switchover;
+    private volatile bool _postCopyRequested;
 
     public bool Committed => _switchover?.Committed ?? false;
 
-    /// <param name="connectAsync">Opens options.Streams authenticated streams, stream 0 first.</param>
+    /// <summary>
+    /// Asks a hybrid (or pre-copy with a fault stream) migration to switch to post-copy after the
+    /// round on the wire; false if this migration cannot (no fault stream) or already switched over.
+    /// </summary>
+    public bool RequestPostCopy(PreCopyOptions options)
+    {
+        if (!options.Mode.MayPostCopy() || Committed) return false;
+        _postCopyRequested = true;
+        return true;
+    }
+
+    /// <param name="connectAsync">
+    /// Opens options.Streams authenticated streams, stream 0 first, and for a mode that may
+    /// post-copy one more: the fault stream, last.
+    /// </param>
     public async Task<MigrationReport> RunAsync(IMigratableVm vm, Func<CancellationToken, Task<IReadOnlyList<Stream>>> connectAsync,
         PreCopyOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         long started = time.GetTimestamp();
-        var streams = await connectAsync(cancellationToken);
+        var all = await connectAsync(cancellationToken);
+        bool mayPostCopy = options.Mode.MayPostCopy();
+        if (all.Count != options.Streams + (mayPostCopy ? 1 : 0)) throw new ArgumentException("the connect function opened the wrong number of streams", nameof(connectAsync));
+        var streams = mayPostCopy ? all.Take(options.Streams).ToList() : all;
+        var faultStream = mayPostCopy ? all[^1] : null;
         var channel = new ControlChannel(streams[0]);
         _switchover = new SwitchoverHandshake(channel, time);
         using var stopFeedback = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -37,63 +60,95 @@ public sealed class PreCopySource(TimeProvider time)
         var run = new Run(vm, options, time, progress, streams, feedback);
         bool paused = false;
         IDirtyLog? dirtyLog = null;
+        PostCopyServer? server = null;
+        Task serving = Task.CompletedTask;
+        using var stopServing = new CancellationTokenSource();
         try
         {
             var layout = vm.Memory;
             await run.Writers[0].WriteAsync(SectionType.Header, ImageHeader.Encode(layout), cancellationToken);
             await run.Writers[0].WriteAsync(SectionType.Configuration, vm.Configuration, cancellationToken);
-            dirtyLog = vm.StartDirtyLog();
-            run.SetupTime = time.GetElapsedTime(started);
-
-            // Warm-up: every page the guest ever touched. The destination's RAM is fresh, so zero pages need not travel.
-            var resident = layout.Regions.Select(vm.ResidentPages).ToList();
-            run.UntouchedPages = resident.Sum(s => s.PageCount - s.Count());
-            long lastCollect = time.GetTimestamp();
-            await run.SendRoundAsync(resident, dirtyRate: 0, stopAndCopy: false, cancellationToken);
-            run.SendZeroPages(); // from now on a page that became zero must overwrite the old copy
-
-            var policy = new ConvergencePolicy(options);
             IReadOnlyList<PageSet> dirty;
-            double dirtyRate;
-            while (true)
+            bool postCopy = options.Mode == MigrationMode.PostCopy;
+            if (postCopy)
             {
-                dirty = dirtyLog.Collect();
-                long now = time.GetTimestamp();
-                long dirtyPages = dirty.Sum(s => s.Count());
-                dirtyRate = dirtyPages / Math.Max(time.GetElapsedTime(lastCollect, now).TotalSeconds, 1e-6);
-                lastCollect = now;
-                long dirtyBytes = dirtyPages * layout.PageSize;
-                var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, time.GetElapsedTime(started), run.SwitchoverOverhead,
-                    dirtyRate * layout.PageSize);
-                run.Report("deciding", dirtyBytes, dirtyRate, policy.ThrottlePercent);
-                if (decision.Step == ConvergencePolicy.Step.Switchover) { run.SwitchoverReason = decision.Reason; break; }
-                if (decision.Step == ConvergencePolicy.Step.GiveUp) throw new MigrationException(decision.Reason);
-                if (decision.Step == ConvergencePolicy.Step.Throttle) vm.SetThrottle(policy.ThrottlePercent);
-                run.Throttle = policy.ThrottlePercent;
-                await run.SendRoundAsync(dirty, dirtyRate, stopAndCopy: false, cancellationToken);
+                run.SetupTime = time.GetElapsedTime(started);
+                run.SwitchoverReason = "post-copy: switched over at once";
+                dirty = [];
+            }
+            else
+            {
+                dirtyLog = vm.StartDirtyLog();
+                run.SetupTime = time.GetElapsedTime(started);
+                // Warm-up: every page the guest ever touched. The destination's RAM is fresh, so zero pages need not travel.
+                var resident = layout.Regions.Select(vm.ResidentPages).ToList();
+                run.UntouchedPages = resident.Sum(s => s.PageCount - s.Count());
+                long lastCollect = time.GetTimestamp();
+                await run.SendRoundAsync(resident, dirtyRate: 0, stopAndCopy: false, cancellationToken);
+                run.SendZeroPages(); // from now on a page that became zero must overwrite the old copy
+
+                var policy = new ConvergencePolicy(options);
+                double dirtyRate;
+                while (true)
+                {
+                    dirty = dirtyLog.Collect();
+                    long now = time.GetTimestamp();
+                    long dirtyPages = dirty.Sum(s => s.Count());
+                    dirtyRate = dirtyPages / Math.Max(time.GetElapsedTime(lastCollect, now).TotalSeconds, 1e-6);
+                    lastCollect = now;
+                    long dirtyBytes = dirtyPages * layout.PageSize;
+                    var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, time.GetElapsedTime(started), run.SwitchoverOverhead,
+                        dirtyRate * layout.PageSize);
+                    if (_postCopyRequested && decision.Step != ConvergencePolicy.Step.Switchover)
+                        decision = new ConvergencePolicy.Decision(ConvergencePolicy.Step.PostCopy, $"switched to post-copy on request (ferry migrate-postcopy) with {dirtyBytes / 1048576.0:0.##} MiB dirty");
+                    run.Report("deciding", dirtyBytes, dirtyRate, policy.ThrottlePercent);
+                    if (decision.Step == ConvergencePolicy.Step.Switchover) { run.SwitchoverReason = decision.Reason; break; }
+                    if (decision.Step == ConvergencePolicy.Step.PostCopy && mayPostCopy) { run.SwitchoverReason = decision.Reason; postCopy = true; break; }
+                    if (decision.Step is ConvergencePolicy.Step.GiveUp or ConvergencePolicy.Step.PostCopy) throw new MigrationException(decision.Reason);
+                    if (decision.Step == ConvergencePolicy.Step.Throttle) vm.SetThrottle(policy.ThrottlePercent);
+                    run.Throttle = policy.ThrottlePercent;
+                    await run.SendRoundAsync(dirty, dirtyRate, stopAndCopy: false, cancellationToken);
+                }
             }
 
-            // Stop-and-copy: what was dirty at the decision plus what the guest wrote until it stopped.
             long pauseRequested = time.GetTimestamp();
             await vm.PauseAsync(cancellationToken);
             paused = true;
             run.PausedAt = time.GetTimestamp();
             run.Phases.Add(new("pause", time.GetElapsedTime(pauseRequested, run.PausedAt)));
             vm.SetThrottle(0);
-            var last = dirtyLog.Collect();
-            for (int i = 0; i < dirty.Count; i++) dirty[i].UnionWith(last[i]);
-            // The VM is paused: the last pages go as fast as the link allows (the limit protects
-            // other traffic from a long migration, not from a few milliseconds of downtime).
-            run.LiftBandwidthLimit();
-            run.SendFromGuestRam();
-            await run.SendRoundAsync(dirty, dirtyRate, stopAndCopy: true, cancellationToken);
+            if (dirtyLog is not null)
+            {
+                var last = dirtyLog.Collect();
+                for (int i = 0; i < dirty.Count; i++) dirty[i].UnionWith(last[i]);
+            }
             long mark = time.GetTimestamp();
-            run.Phases.Add(new("last pages", time.GetElapsedTime(run.PausedAt, mark)));
+            if (postCopy)
+            {
+                // What the destination lacks: every resident page (post-copy), or what was dirty
+                // at the decision plus what the guest wrote until it stopped (hybrid).
+                var fetch = dirtyLog is null ? layout.Regions.Select(vm.ResidentPages).ToList() : dirty;
+                if (dirtyLog is null) run.UntouchedPages = fetch.Sum(s => s.PageCount - s.Count());
+                server = new PostCopyServer(vm, fetch, streams.Count);
+                run.PostCopy = server;
+                serving = server.ServeRequestsAsync(faultStream!, stopServing.Token);
+                await run.Writers[0].WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(fetch), cancellationToken);
+                run.Phases.Add(new("post-copy pages", time.GetElapsedTime(mark)));
+            }
+            else
+            {
+                // Stop-and-copy: the last pages within --bandwidth unless the user said the link allows more.
+                run.SetSwitchoverBandwidth();
+                run.SendFromGuestRam();
+                await run.SendRoundAsync(dirty, 0, stopAndCopy: true, cancellationToken);
+                run.Phases.Add(new("last pages", time.GetElapsedTime(mark)));
+            }
+            mark = time.GetTimestamp();
 
             if (options.VerifyMemory)
             {
                 var digest = new byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(digest, MemoryDigest.Compute(vm));
+                BinaryPrimitives.WriteUInt64LittleEndian(digest, postCopy ? MemoryDigest.ComputeByPage(vm) : MemoryDigest.Compute(vm));
                 await run.Writers[0].WriteAsync(SectionType.MemoryDigest, digest, cancellationToken);
             }
             await run.Writers[0].WriteAsync(SectionType.DeviceState, vm.SaveState(), cancellationToken);
@@ -107,12 +162,14 @@ public sealed class PreCopySource(TimeProvider time)
         catch (Exception e)
         {
             stopFeedback.Cancel();
+            stopServing.Cancel();
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             try { await channel.AbortAsync($"the source keeps the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
             vm.SetThrottle(0);
             dirtyLog?.Dispose();
             if (paused) await vm.ResumeAsync(CancellationToken.None);
-            await QuietDispose.AllAsync(streams);
+            await QuietDispose.AllAsync(all);
+            try { await serving; } catch (Exception) { /* the streams are closed; its error is not the cause */ }
             throw;
         }
 
@@ -121,12 +178,62 @@ public sealed class PreCopySource(TimeProvider time)
         run.Phases.Add(new("go to resumed", time.GetElapsedTime(committedAt, result.ResumedAtTimestamp)));
         // Turning dirty logging off re-registers every memory slot, which can take tens of ms on a
         // large guest: it waits until the downtime is over.
-        dirtyLog.Dispose();
-        await QuietDispose.AllAsync(streams);
-        return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.PreCopy,
-            time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
-            run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, result.Detail)
-        { DowntimePhases = run.Phases };
+        dirtyLog?.Dispose();
+        var outcome = result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown;
+        string detail = result.Detail;
+        long endedAt = result.ResumedAtTimestamp;
+        PostCopyReport? postCopyReport = null;
+        if (server is not null)
+        {
+            // The destination owns the VM now; its missing pages live only here until it says it has them all.
+            (outcome, detail, endedAt, postCopyReport) = await FinishPostCopyAsync(run, server, channel, serving, stopServing, committedAt, result);
+        }
+        await QuietDispose.AllAsync(all);
+        return new MigrationReport(outcome, options.Mode,
+            time.GetElapsedTime(started, endedAt), time.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
+            run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, detail)
+        { DowntimePhases = run.Phases, PostCopy = postCopyReport };
+    }
+
+    /// <summary>After the commit: push every page the destination lacks, serve its faults meanwhile, and wait for its PostCopyDone.</summary>
+    private async Task<(MigrationResult, string, long, PostCopyReport)> FinishPostCopyAsync(Run run, PostCopyServer server, ControlChannel channel,
+        Task serving, CancellationTokenSource stopServing, long committedAt, SwitchoverResult switchover)
+    {
+        run.Report("post-copy", server.PagesLeft * run.PageSize, 0, 0);
+        using var reporting = new CancellationTokenSource();
+        var reporter = Task.Run(async () =>
+        {
+            while (!reporting.IsCancellationRequested)
+            {
+                run.Report("post-copy", server.PagesLeft * run.PageSize, 0, 0);
+                try { await Task.Delay(TimeSpan.FromMilliseconds(100), time, reporting.Token); } catch (OperationCanceledException) { }
+            }
+        });
+        var pushing = server.PushAsync(run.Writers, run.PushOptions, CancellationToken.None);
+        PostCopyFigures? figures = null;
+        string? failure = null;
+        try
+        {
+            var done = await channel.ExpectAsync(MessageType.PostCopyDone, Timeout.InfiniteTimeSpan, CancellationToken.None);
+            figures = PostCopyFigures.Decode(done);
+            await pushing;
+        }
+        catch (Exception e) when (e is MigrationException or IOException or ObjectDisposedException)
+        {
+            failure = e.Message;
+        }
+        long endedAt = time.GetTimestamp();
+        reporting.Cancel();
+        await reporter;
+        stopServing.Cancel();
+        try { await serving; } catch (Exception) { /* stopped on purpose, or the link is gone */ }
+        try { await pushing; } catch (Exception e) { failure ??= e.Message; }
+        var report = new PostCopyReport(server.PagesToSend, server.PagesPushed, server.PagesServed, server.BytesPushed, server.BytesServed,
+            time.GetElapsedTime(committedAt, endedAt), figures);
+        if (failure is null && figures is not null)
+            return (MigrationResult.Completed, switchover.Confirmed ? switchover.Detail : "the destination runs the VM and holds every page", endedAt, report);
+        return (MigrationResult.PostCopyInterrupted,
+            $"the link broke during post-copy with {server.PagesLeft} of {server.PagesToSend} pages not yet sent ({failure})", endedAt, report);
     }
 
     /// <summary>The state of one migration's rounds: writers per stream, counters, the reports so far.</summary>
@@ -145,23 +252,35 @@ public sealed class PreCopySource(TimeProvider time)
         /// </summary>
         public TimeSpan SwitchoverOverhead => _minAckTicks == long.MaxValue ? TimeSpan.Zero : _time.GetElapsedTime(0, _minAckTicks);
 
-        public void LiftBandwidthLimit()
+        /// <summary>The stop-and-copy's rate: --switchover-bandwidth, none if the user lifted it, else the rounds' cap.</summary>
+        public void SetSwitchoverBandwidth()
         {
-            foreach (var p in _pages) p.Limiter = null;
+            var limiter = _options.UnlimitedSwitchover ? null
+                : _options.SwitchoverBandwidthBytesPerSecond is { } rate ? new BandwidthLimiter(rate, _time) : _limiter;
+            foreach (var p in _pages) p.Limiter = limiter;
         }
 
+        /// <summary>How post-copy pushes: the rounds' cap and compression (fault replies are never capped).</summary>
+        public PageWriterOptions PushOptions => new(true, _options.Compress, _limiter);
+
+        public int PageSize => _vm.Memory.PageSize;
+        public PostCopyServer? PostCopy { get; set; }
+
         private readonly DestinationFeedback _feedback;
+        private readonly PreCopyOptions _options;
+        private readonly BandwidthLimiter? _limiter;
 
         public Run(IMigratableVm vm, PreCopyOptions options, TimeProvider time, IProgress<MigrationProgress>? progress, IReadOnlyList<Stream> streams,
             DestinationFeedback feedback)
         {
             _feedback = feedback;
+            _options = options;
             _vm = vm;
             _time = time;
             _progress = progress;
-            var limiter = options.BandwidthBytesPerSecond is { } limit ? new BandwidthLimiter(limit, time) : null;
+            _limiter = options.BandwidthBytesPerSecond is { } limit ? new BandwidthLimiter(limit, time) : null;
             Writers = streams.Select(s => new SectionWriter(s) { StallTimeout = SectionWriter.SourceStallTimeout }).ToArray();
-            _pages = Writers.Select(w => new PageWriter(vm, w, new PageWriterOptions(false, options.Compress, limiter))).ToArray();
+            _pages = Writers.Select(w => new PageWriter(vm, w, new PageWriterOptions(false, options.Compress, _limiter))).ToArray();
         }
 
         public SectionWriter[] Writers { get; }
@@ -172,8 +291,9 @@ public sealed class PreCopySource(TimeProvider time)
         public List<KeyValuePair<string, TimeSpan>> Phases { get; } = [];
         public int Throttle { get; set; }
         public string SwitchoverReason { get; set; } = "";
-        public long BytesSent => Writers.Sum(w => w.BytesWritten);
-        public long PagesSent => _pages.Sum(p => p.PagesSent);
+        // Post-copy's pushed pages go through writers of their own, on the same streams.
+        public long BytesSent => Writers.Sum(w => w.BytesWritten) + (PostCopy?.BytesServed ?? 0);
+        public long PagesSent => _pages.Sum(p => p.PagesSent) + (PostCopy is { } pc ? pc.PagesPushed + pc.PagesServed : 0);
         public long ZeroPages => _pages.Sum(p => p.ZeroPages);
 
         /// <summary>Measured bytes per second on the wire while rounds were being sent.</summary>
@@ -237,7 +357,10 @@ public sealed class PreCopySource(TimeProvider time)
         {
             if (phase is not null) _phase = phase;
             _progress?.Report(new MigrationProgress(_phase, Rounds.Count, BytesSent, remainingBytes, dirtyRate, Bandwidth,
-                ConvergencePolicy.ExpectedDowntime(remainingBytes, Bandwidth), throttle));
+                ConvergencePolicy.ExpectedDowntime(remainingBytes, Bandwidth), throttle)
+            {
+                PostCopy = PostCopy is { } pc ? new PostCopyProgress(pc.PagesLeft, pc.PagesServed, pc.PagesPushed) : null,
+            });
         }
     }
 }

@@ -9,4 +9,10 @@ public sealed record MigrationProgress(
     double DirtyPagesPerSecond,
     double BandwidthBytesPerSecond,
     TimeSpan ExpectedDowntime,
-    int ThrottlePercent);
+    int ThrottlePercent)
+{
+    /// <summary>During post-copy: the pages still at the source and how many were requested and pushed so far.</summary>
+    public PostCopyProgress? PostCopy { get; init; }
+}
+
+public sealed record PostCopyProgress(long PagesAtSource, long PagesRequested, long PagesPushed);

@@ -26,6 +26,9 @@ public sealed record MigrationReport(
     /// <summary>Where the downtime went, in order (pause, last pages, device state, destination ready, go to resumed); empty for cold migrations.</summary>
     public IReadOnlyList<KeyValuePair<string, TimeSpan>> DowntimePhases { get; init; } = [];
 
+    /// <summary>The post-copy phase, when there was one.</summary>
+    public PostCopyReport? PostCopy { get; init; }
+
     /// <summary>Bytes on the wire per second over the whole migration.</summary>
     public double ThroughputBytesPerSecond => TotalTime > TimeSpan.Zero ? BytesSent / TotalTime.TotalSeconds : 0;
 }
@@ -36,3 +39,12 @@ public sealed record MigrationReport(
 /// pages this round sends, while the previous round was on the wire.
 /// </summary>
 public sealed record RoundReport(int Round, long PagesSent, long ZeroPages, long BytesSent, TimeSpan Duration, double DirtyPagesPerSecond, int ThrottlePercent, bool StopAndCopy);
+
+/// <summary>
+/// The post-copy phase of a migration: pages the destination lacked at the switchover, how each
+/// travelled (pushed or requested on a fault), and the window from the commit until the last page
+/// was confirmed, in which losing the source host loses the VM. Destination is what the
+/// destination measured (fault latency, blocked time), or null if it never said.
+/// </summary>
+public sealed record PostCopyReport(long PagesAtSwitchover, long PagesPushed, long PagesRequested, long BytesPushed, long BytesRequested,
+    TimeSpan Window, PostCopy.PostCopyFigures? Destination);

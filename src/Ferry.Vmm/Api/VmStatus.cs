@@ -29,6 +29,12 @@ public sealed record MigrateRequest(string To, string Mode, string Token)
     public int? MaxRounds { get; init; }
     public double? TimeoutSeconds { get; init; }
     public bool VerifyMemory { get; init; }
+    /// <summary>abort, force or postcopy; null for the mode's default.</summary>
+    public string? OnNoConverge { get; init; }
+    public double? PostCopyAfterSeconds { get; init; }
+    /// <summary>The stop-and-copy's rate; null keeps --bandwidth.</summary>
+    public long? SwitchoverBandwidthBitsPerSecond { get; init; }
+    public bool UnlimitedSwitchover { get; init; }
     public string? TlsCert { get; init; }
     public string? TlsKey { get; init; }
     public string? TlsCa { get; init; }

@@ -9,11 +9,29 @@ namespace Ferry.Vmm.Operations;
 
 /// <summary>
 /// The source side of a migration, run inside the VM's process: connect, let the engine move
-/// the VM (cold or pre-copy), then act on the outcome. Completed ends this VM (it runs at the
-/// destination); outcome unknown holds it paused; any earlier failure leaves it running here.
+/// the VM (cold, pre-copy, post-copy or hybrid), then act on the outcome. Completed ends this VM
+/// (it runs at the destination, with all its memory); outcome unknown or an interrupted
+/// post-copy holds it paused; any earlier failure leaves it running here.
 /// </summary>
 public static class MigrateOperation
 {
+    /// <summary>The live migration in progress in this process, if any: `ferry migrate-postcopy` reaches it here.</summary>
+    private static (PreCopySource Source, PreCopyOptions Options)? _live;
+    private static readonly object LiveLock = new();
+
+    /// <summary>Switches the running hybrid migration to post-copy after its current round.</summary>
+    public static void RequestPostCopy()
+    {
+        lock (LiveLock)
+        {
+            if (_live is not { } live) throw new InvalidOperationException("no live migration is in progress");
+            if (!live.Source.RequestPostCopy(live.Options))
+                throw new InvalidOperationException(live.Options.Mode.MayPostCopy()
+                    ? "the migration has already switched over"
+                    : "this migration runs in precopy mode, which cannot switch to post-copy (migrate with --mode hybrid)");
+        }
+    }
+
     public static async Task<OperationStatus> RunAsync(KvmVm vm, MigrationPlan plan, OperationTracker.OperationProgress progress, CancellationToken cancellationToken)
     {
         string where = plan.Destination;
@@ -36,9 +54,19 @@ public static class MigrateOperation
             }
             else
             {
-                report = await new PreCopySource(TimeProvider.System).RunAsync(vm,
-                    ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, plan.PreCopy.Streams, MigrationMode.PreCopy, plan.Token, plan.Tls, ct),
-                    plan.PreCopy, progress, cancellationToken);
+                var source = new PreCopySource(TimeProvider.System);
+                lock (LiveLock) _live = (source, plan.PreCopy);
+                try
+                {
+                    int streams = plan.PreCopy.Streams + (plan.Mode.MayPostCopy() ? 1 : 0);
+                    report = await source.RunAsync(vm,
+                        ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct),
+                        plan.PreCopy, progress, cancellationToken);
+                }
+                finally
+                {
+                    lock (LiveLock) _live = null;
+                }
             }
         }
         catch (OperationCanceledException)
@@ -56,6 +84,15 @@ public static class MigrateOperation
             return new OperationStatus("migrate", OperationStatus.Completed, report.BytesSent, report.BytesSent, report.BytesSent,
                 $"the VM runs at {where}", figures);
         }
+        if (report.Result == MigrationResult.PostCopyInterrupted)
+        {
+            string lost = $"post-copy to {where} was interrupted: {report.Detail}";
+            vm.Hold(lost);
+            return new OperationStatus("migrate", OperationStatus.OutcomeUnknown, report.BytesSent, report.BytesSent, report.BytesSent,
+                $"{lost}. The VM ran at the destination with part of its memory still here; this copy is held paused. " +
+                "If the destination is gone, `ferry resume --force` resumes the VM here as it was at the switchover (what it did there is lost); " +
+                "otherwise `ferry stop` it here once the destination has given up.", figures);
+        }
         string reason = $"migration to {where} committed but the destination never confirmed it runs the VM ({report.Detail})";
         vm.Hold(reason);
         return new OperationStatus("migrate", OperationStatus.OutcomeUnknown, report.BytesSent, report.BytesSent, report.BytesSent,
@@ -66,13 +103,14 @@ public static class MigrateOperation
     private static OperationReport ToFigures(MigrationReport r) =>
         new(r.TotalTime.TotalMilliseconds, r.Downtime.TotalMilliseconds, r.BytesSent, r.PagesSent, r.ZeroPages, r.UntouchedPages)
         {
-            Mode = r.Mode == MigrationMode.Cold ? "cold" : "precopy",
+            Mode = r.Mode.Name(),
             SetupMs = r.SetupTime.TotalMilliseconds,
             ThroughputBytesPerSecond = r.ThroughputBytesPerSecond,
             SwitchoverReason = r.SwitchoverReason,
             Rounds = r.Rounds.Select(x => new RoundFigures(x.Round, x.PagesSent, x.ZeroPages, x.BytesSent, x.Duration.TotalMilliseconds,
                 x.DirtyPagesPerSecond, x.ThrottlePercent, x.StopAndCopy)).ToList(),
             DowntimePhases = r.DowntimePhases.Select(p => new DowntimePhase(p.Key, p.Value.TotalMilliseconds)).ToList(),
+            PostCopy = r.PostCopy is { } pc ? PostCopyPhase.From(pc) : null,
         };
 
     private static OperationStatus Failed(string message) => new("migrate", OperationStatus.Failed, 0, 0, 0, message, null);

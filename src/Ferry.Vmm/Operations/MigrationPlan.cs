@@ -20,8 +20,26 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
         {
             "cold" => MigrationMode.Cold,
             "precopy" => MigrationMode.PreCopy,
-            _ => throw new MigrationException($"migration mode {request.Mode} is not supported (this ferry does: cold, precopy)"),
+            "postcopy" => MigrationMode.PostCopy,
+            "hybrid" => MigrationMode.Hybrid,
+            _ => throw new MigrationException($"migration mode {request.Mode} is not supported (this ferry does: cold, precopy, postcopy, hybrid)"),
         };
+        NoConvergeAction? onNoConverge = request.OnNoConverge switch
+        {
+            null => null,
+            "abort" => NoConvergeAction.Abort,
+            "force" => NoConvergeAction.Force,
+            "postcopy" => NoConvergeAction.PostCopy,
+            _ => throw new MigrationException($"--on-no-converge {request.OnNoConverge}: use abort, force or postcopy"),
+        };
+        if (onNoConverge == NoConvergeAction.PostCopy && !mode.MayPostCopy())
+            throw new MigrationException("--on-no-converge postcopy needs --mode hybrid (a pre-copy opens no fault stream)");
+        if (request.PostCopyAfterSeconds is not null && mode != MigrationMode.Hybrid) throw new MigrationException("--postcopy-after applies to --mode hybrid");
+        if (request.PostCopyAfterSeconds is <= 0) throw new MigrationException("--postcopy-after must be positive");
+        if (request.SwitchoverBandwidthBitsPerSecond is < 10_000_000) throw new MigrationException("--switchover-bandwidth must be at least 10Mbit");
+        // Post-copy's fault stream is one of the session's streams.
+        int maxStreams = mode.MayPostCopy() ? Handshake.MaxStreams - 1 : Handshake.MaxStreams;
+        if (request.Streams is { } n && n > maxStreams) throw new MigrationException($"--streams must be 1 to {maxStreams} in {mode.Name()} mode");
         if (request.MaxDowntimeMs is <= 0) throw new MigrationException("--max-downtime must be positive");
         // A 4 MiB section must leave within the destination's 60 s stall timeout even when 16 streams share the limit.
         if (request.BandwidthBitsPerSecond is < 10_000_000) throw new MigrationException("--bandwidth must be at least 10Mbit");
@@ -30,13 +48,19 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
         if (request.MaxRounds is < 1) throw new MigrationException("--max-rounds must be at least 1");
         if (request.TimeoutSeconds is <= 0) throw new MigrationException("--timeout must be positive");
         if (mode == MigrationMode.Cold && (request.Compress is "lz4" || request.AutoConverge || request.MaxDowntimeMs is not null || request.MaxRounds is not null))
-            throw new MigrationException("--compress, --auto-converge, --max-downtime and --max-rounds apply to --mode precopy");
+            throw new MigrationException("--compress, --auto-converge, --max-downtime and --max-rounds apply to live modes (precopy, postcopy, hybrid)");
+        if (mode == MigrationMode.Cold && onNoConverge is not null) throw new MigrationException("--on-no-converge applies to --mode precopy and hybrid");
         var options = new PreCopyOptions
         {
+            Mode = mode == MigrationMode.Cold ? MigrationMode.PreCopy : mode,
+            OnNoConverge = onNoConverge,
+            PostCopyAfter = request.PostCopyAfterSeconds is { } after ? TimeSpan.FromSeconds(after) : null,
+            SwitchoverBandwidthBytesPerSecond = request.SwitchoverBandwidthBitsPerSecond / 8,
+            UnlimitedSwitchover = request.UnlimitedSwitchover,
             MaxDowntime = request.MaxDowntimeMs is { } d ? TimeSpan.FromMilliseconds(d) : new PreCopyOptions().MaxDowntime,
             BandwidthBytesPerSecond = request.BandwidthBitsPerSecond / 8,
             // One stream per core by default: the destination's work (receive, verify, populate RAM) is the limit here.
-            Streams = request.Streams ?? DefaultStreams,
+            Streams = request.Streams ?? Math.Min(DefaultStreams, maxStreams),
             // On a capped link the CPU is cheaper than the wire: compress unless told not to.
             Compress = request.Compress == "lz4" || request.Compress is null && request.BandwidthBitsPerSecond is not null,
             AutoConverge = request.AutoConverge,

@@ -19,7 +19,13 @@ public sealed record OperationStatus(
 
 /// <summary>A live migration in progress: its round, what is left and how fast things go.</summary>
 public sealed record LiveProgress(string Step, int Round, long RemainingBytes, double DirtyPagesPerSecond, double BandwidthBytesPerSecond,
-    double ExpectedDowntimeMs, int ThrottlePercent);
+    double ExpectedDowntimeMs, int ThrottlePercent)
+{
+    /// <summary>During post-copy: pages still only at the source, and how many were requested and pushed so far.</summary>
+    public long? PagesAtSource { get; init; }
+    public long? PagesRequested { get; init; }
+    public long? PagesPushed { get; init; }
+}
 
 /// <summary>The figures of a finished snapshot or migration, measured in the VMM.</summary>
 public sealed record OperationReport(double TotalMs, double DowntimeMs, long BytesTransferred, long PagesSent, long ZeroPagesSkipped, long UntouchedPagesSkipped)
@@ -31,7 +37,50 @@ public sealed record OperationReport(double TotalMs, double DowntimeMs, long Byt
     public IReadOnlyList<RoundFigures>? Rounds { get; init; }
     /// <summary>Where the downtime went (pre-copy): phase name → milliseconds, in order.</summary>
     public IReadOnlyList<DowntimePhase>? DowntimePhases { get; init; }
+    /// <summary>The post-copy phase (post-copy and hybrid migrations that switched to it).</summary>
+    public PostCopyPhase? PostCopy { get; init; }
 }
+
+/// <summary>
+/// A post-copy phase in a report: pages the destination lacked at the switchover and how they
+/// travelled, the window in which losing the source host loses the VM, and what the destination
+/// measured (fault latency as the guest felt it, time blocked per thread).
+/// </summary>
+public sealed record PostCopyPhase(long PagesAtSwitchover, long PagesPushed, long PagesRequested, long BytesPushed, long BytesRequested,
+    double WindowMs)
+{
+    public long Faults { get; init; }
+    public long ZeroFaults { get; init; }
+    public double FaultLatencyP50Us { get; init; }
+    public double FaultLatencyP99Us { get; init; }
+    public double FaultLatencyMaxUs { get; init; }
+    /// <summary>Pages waited for, by fault latency: bucket upper bound in µs (the last one open-ended, -1) → count.</summary>
+    public IReadOnlyList<LatencyBucket>? FaultLatencyHistogram { get; init; }
+    public IReadOnlyList<BlockedThread>? BlockedTime { get; init; }
+    public double AllPresentAfterResumeMs { get; init; }
+
+    public static PostCopyPhase From(Migration.Reporting.PostCopyReport r)
+    {
+        var figures = new PostCopyPhase(r.PagesAtSwitchover, r.PagesPushed, r.PagesRequested, r.BytesPushed, r.BytesRequested, r.Window.TotalMilliseconds);
+        if (r.Destination is not { } d) return figures;
+        var bounds = Migration.PostCopy.PostCopyFigures.HistogramBoundsMicroseconds;
+        return figures with
+        {
+            Faults = d.Faults,
+            ZeroFaults = d.ZeroFaults,
+            FaultLatencyP50Us = d.LatencyP50.TotalMicroseconds,
+            FaultLatencyP99Us = d.LatencyP99.TotalMicroseconds,
+            FaultLatencyMaxUs = d.LatencyMax.TotalMicroseconds,
+            FaultLatencyHistogram = d.LatencyHistogram.Select((n, i) => new LatencyBucket(i < bounds.Length ? bounds[i] : -1, n)).ToList(),
+            BlockedTime = d.BlockedPerThread.Select(b => new BlockedThread(b.Key, b.Value.TotalMilliseconds)).ToList(),
+            AllPresentAfterResumeMs = d.AllPresentAfterResume.TotalMilliseconds,
+        };
+    }
+}
+
+public sealed record LatencyBucket(int UpToUs, long Pages);
+
+public sealed record BlockedThread(string Thread, double BlockedMs);
 
 /// <summary>One phase of a live migration's downtime.</summary>
 public sealed record DowntimePhase(string Phase, double Ms);

@@ -66,7 +66,12 @@ public sealed class OperationTracker
         public void Report(MigrationProgress value)
         {
             var live = new LiveProgress(value.Phase, value.Round, value.RemainingBytes, value.DirtyPagesPerSecond, value.BandwidthBytesPerSecond,
-                value.ExpectedDowntime == TimeSpan.MaxValue ? -1 : value.ExpectedDowntime.TotalMilliseconds, value.ThrottlePercent);
+                value.ExpectedDowntime == TimeSpan.MaxValue ? -1 : value.ExpectedDowntime.TotalMilliseconds, value.ThrottlePercent)
+            {
+                PagesAtSource = value.PostCopy?.PagesAtSource,
+                PagesRequested = value.PostCopy?.PagesRequested,
+                PagesPushed = value.PostCopy?.PagesPushed,
+            };
             lock (tracker._lock)
                 if (tracker._status is { Finished: false })
                     tracker._status = new OperationStatus(kind, OperationStatus.Running, 0, 0, value.BytesTransferred, value.Phase, null) { Live = live };

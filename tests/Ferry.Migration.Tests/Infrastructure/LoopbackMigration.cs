@@ -8,7 +8,7 @@ using Ferry.Migration.Vm;
 
 namespace Ferry.Migration.Tests.Infrastructure;
 
-/// <summary>A pre-copy migration between two simulated VMs over real loopback TCP, through the real listener and connector.</summary>
+/// <summary>A live migration (pre-copy, post-copy, hybrid) between two simulated VMs over real loopback TCP, through the real listener and connector.</summary>
 public sealed class LoopbackMigration : IDisposable
 {
     public static readonly byte[] Token = "secret"u8.ToArray();
@@ -21,17 +21,18 @@ public sealed class LoopbackMigration : IDisposable
     public bool RanAtDestination { get; private set; }
 
     /// <summary>The destination: accepts, receives into a new SimulatedVm, runs it on Go.</summary>
-    public async Task<(DestinationResult Result, IMigratableVm Vm, string Detail)> ReceiveAsync(ulong size, byte[]? token = null, CancellationToken cancellationToken = default)
+    public async Task<DestinationOutcome> ReceiveAsync(ulong size, byte[]? token = null, CancellationToken cancellationToken = default)
     {
         var accepted = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, cancellationToken);
-        return await new MigrationDestination().RunAsync(accepted.Streams, _ => Created = new SimulatedVm(size),
+        return await new MigrationDestination().RunAsync(accepted, _ => Created = new SimulatedVm(size),
             _ => { RanAtDestination = true; return Task.CompletedTask; }, null, cancellationToken);
     }
 
+    /// <summary>The source, in the options' mode (a mode that may post-copy opens the fault stream too).</summary>
     public Task<MigrationReport> SendAsync(IMigratableVm vm, PreCopyOptions options, CancellationToken cancellationToken = default, byte[]? token = null,
-        IProgress<MigrationProgress>? progress = null) =>
-        new PreCopySource(TimeProvider.System).RunAsync(vm,
-            ct => MigrationConnector.ConnectAsync("127.0.0.1", Port, options.Streams, MigrationMode.PreCopy, token ?? Token, null, ct),
+        IProgress<MigrationProgress>? progress = null, PreCopySource? source = null) =>
+        (source ?? new PreCopySource(TimeProvider.System)).RunAsync(vm,
+            ct => MigrationConnector.ConnectAsync("127.0.0.1", Port, options.Streams + (options.Mode.MayPostCopy() ? 1 : 0), options.Mode, token ?? Token, null, ct),
             options, progress, cancellationToken);
 
     public void Dispose() => _listener.Stop();

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Ferry.Migration.Vm;
 
@@ -7,8 +8,10 @@ namespace Ferry.Migration.Tests.Infrastructure;
 /// A VM without KVM: memory in an array, pages "resident" once written, a state blob, a
 /// pause flag, a dirty log and an optional guest workload that keeps writing seeded random
 /// pages until paused, so a test can check that the destination's bytes equal the source's.
+/// As a post-copy destination it models missing pages: once armed, a guest or VMM access to a
+/// page not present blocks until the engine installs it, as userfaultfd does.
 /// </summary>
-public sealed class SimulatedVm : IMigratableVm, IDisposable
+public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IDisposable
 {
     public const int PageSize = 4096;
     private readonly byte[] _memory;
@@ -113,7 +116,124 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
         _workloadTask?.Wait();
     }
 
-    public void ReadGuest(ulong gpa, Span<byte> destination) => _memory.AsSpan((int)gpa, destination.Length).CopyTo(destination);
+    public void ReadGuest(ulong gpa, Span<byte> destination)
+    {
+        WaitPresent(gpa, destination.Length);
+        _memory.AsSpan((int)gpa, destination.Length).CopyTo(destination);
+    }
+
+    // --- post-copy: missing pages -------------------------------------------------------------
+
+    private readonly object _presence = new();
+    private bool[]? _missing;              // non-null while armed
+    private MissingPages? _armed;
+    public int FaultsRaised;
+
+    public IMissingPages ArmMissingPages(IReadOnlyList<PageSet> fetch)
+    {
+        lock (_presence)
+        {
+            _missing = new bool[_resident.Length];
+            for (long p = 0; p < _resident.Length; p++) _missing[p] = !_resident[p];
+            foreach (long p in fetch[0].Pages())
+            {
+                _memory.AsSpan((int)(p * PageSize), PageSize).Clear(); // the stale copy goes
+                _resident[p] = false;
+                _missing[p] = true;
+            }
+            return _armed = new MissingPages(this);
+        }
+    }
+
+    /// <summary>Blocks while any page of the range is missing, raising a fault for each as a vCPU would.</summary>
+    private void WaitPresent(ulong gpa, int length)
+    {
+        if (_missing is null) return;
+        for (ulong p = gpa / PageSize; p < (gpa + (ulong)length + PageSize - 1) / PageSize; p++)
+        {
+            lock (_presence)
+            {
+                if (_missing is not { } missing || !missing[p]) continue;
+                Interlocked.Increment(ref FaultsRaised);
+                _armed!.Raise(p * PageSize, Environment.CurrentManagedThreadId);
+                while (_missing is { } m && m[p]) Monitor.Wait(_presence);
+            }
+        }
+    }
+
+    /// <summary>A guest thread that reads every page (a fault storm right after the switchover): the bytes it saw, page by page.</summary>
+    public Task<byte[]> TouchAllAsync(int threads) => Task.Run(() =>
+    {
+        var seen = new byte[_memory.Length];
+        var pages = _resident.Length;
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            for (long p = t; p < pages; p += threads) ReadGuest((ulong)(p * PageSize), seen.AsSpan((int)(p * PageSize), PageSize));
+        });
+        return seen;
+    });
+
+    private sealed class MissingPages(SimulatedVm vm) : IMissingPages
+    {
+        private readonly BlockingCollection<(ulong Gpa, int Thread)> _faults = [];
+        private readonly CancellationTokenSource _interrupted = new();
+
+        public void Raise(ulong gpa, int thread)
+        {
+            try { _faults.Add((gpa, thread)); } catch (InvalidOperationException) { }
+        }
+
+        public bool WaitForFault(out ulong gpa, out int threadId)
+        {
+            try
+            {
+                (gpa, threadId) = _faults.Take(_interrupted.Token);
+                return true;
+            }
+            catch (OperationCanceledException) { (gpa, threadId) = (0, 0); return false; }
+        }
+
+        public void Interrupt() => _interrupted.Cancel();
+
+        public int Install(ulong gpa, ReadOnlySpan<byte> pages)
+        {
+            int installed = 0;
+            lock (vm._presence)
+            {
+                for (int at = 0; at < pages.Length; at += PageSize)
+                {
+                    long p = (long)(gpa + (ulong)at) / PageSize;
+                    if (vm._missing is not { } missing || !missing[p]) continue;
+                    pages.Slice(at, PageSize).CopyTo(vm._memory.AsSpan((int)(p * PageSize), PageSize));
+                    missing[p] = false;
+                    vm._resident[p] = true;
+                    installed++;
+                }
+                Monitor.PulseAll(vm._presence);
+            }
+            return installed;
+        }
+
+        public int InstallZero(ulong gpa, int pageCount) => Install(gpa, new byte[pageCount * PageSize]);
+
+        public void Wake(ulong gpa)
+        {
+            lock (vm._presence) Monitor.PulseAll(vm._presence);
+        }
+
+        public string ThreadName(int threadId) => $"thread {threadId}";
+
+        /// <summary>Disarmed: a page still missing reads as zero from now on, as fresh anonymous memory does.</summary>
+        public void Dispose()
+        {
+            lock (vm._presence)
+            {
+                vm._missing = null;
+                Monitor.PulseAll(vm._presence);
+            }
+            _interrupted.Cancel();
+        }
+    }
 
     public void WriteGuest(ulong gpa, ReadOnlySpan<byte> source)
     {
@@ -123,6 +243,7 @@ public sealed class SimulatedVm : IMigratableVm, IDisposable
 
     public Memory<byte> GuestRam(ulong gpa, int length, bool toFill)
     {
+        if (!toFill) WaitPresent(gpa, length);
         if (toFill)
             for (ulong p = gpa / PageSize; p < (gpa + (ulong)length + PageSize - 1) / PageSize; p++) _resident[p] = true;
         return _memory.AsMemory(checked((int)gpa), length);

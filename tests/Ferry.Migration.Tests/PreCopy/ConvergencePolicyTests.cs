@@ -1,4 +1,5 @@
 using Ferry.Migration.PreCopy;
+using Ferry.Migration.Transport;
 
 namespace Ferry.Migration.Tests.PreCopy;
 
@@ -54,20 +55,49 @@ public sealed class ConvergencePolicyTests
     }
 
     [Fact]
-    public void Rounds_that_stop_shrinking_switch_over_without_auto_converge()
+    public void Rounds_that_stop_shrinking_switch_over_only_when_forced()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1) });
-        Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(1, 500_000_000, Bandwidth, Early).Step);
-        Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(2, 500_000_000, Bandwidth, Early).Step);
-        var decision = policy.Decide(3, 499_000_000, Bandwidth, Early);
+        var forced = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), OnNoConverge = NoConvergeAction.Force });
+        Assert.Equal(ConvergencePolicy.Step.Continue, forced.Decide(1, 500_000_000, Bandwidth, Early).Step);
+        Assert.Equal(ConvergencePolicy.Step.Continue, forced.Decide(2, 500_000_000, Bandwidth, Early).Step);
+        var decision = forced.Decide(3, 499_000_000, Bandwidth, Early);
         Assert.Equal(ConvergencePolicy.Step.Switchover, decision.Step);
         Assert.Contains("stopped shrinking", decision.Reason);
+        Assert.Contains("--on-no-converge force", decision.Reason);
+
+        // By default pre-copy keeps its promise: it iterates on (the rate may drop) and never pauses past the limit.
+        var promised = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 5 });
+        for (int round = 1; round < 5; round++) Assert.Equal(ConvergencePolicy.Step.Continue, promised.Decide(round, 500_000_000, Bandwidth, Early).Step);
+        decision = promised.Decide(5, 500_000_000, Bandwidth, Early);
+        Assert.Equal(ConvergencePolicy.Step.GiveUp, decision.Step);
+        Assert.Contains("limit of 5 rounds", decision.Reason);
+    }
+
+    [Fact]
+    public void Hybrid_goes_post_copy_when_the_rounds_stop_shrinking_or_its_time_is_up()
+    {
+        var hybrid = new ConvergencePolicy(new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(1) });
+        hybrid.Decide(1, 500_000_000, Bandwidth, Early);
+        hybrid.Decide(2, 500_000_000, Bandwidth, Early);
+        var decision = hybrid.Decide(3, 499_000_000, Bandwidth, Early);
+        Assert.Equal(ConvergencePolicy.Step.PostCopy, decision.Step);
+        Assert.Contains("switching to post-copy", decision.Reason);
+
+        var timed = new ConvergencePolicy(new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(1), PostCopyAfter = TimeSpan.FromSeconds(2) });
+        Assert.Equal(ConvergencePolicy.Step.Continue, timed.Decide(1, 900_000_000, Bandwidth, TimeSpan.FromSeconds(1)).Step);
+        decision = timed.Decide(2, 100_000_000, Bandwidth, TimeSpan.FromSeconds(3));
+        Assert.Equal(ConvergencePolicy.Step.PostCopy, decision.Step);
+        Assert.Contains("--postcopy-after", decision.Reason);
+
+        // Converging in time, hybrid switches over as pre-copy does: no post-copy phase at all.
+        var converging = new ConvergencePolicy(new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        Assert.Equal(ConvergencePolicy.Step.Switchover, converging.Decide(1, 10_000_000, Bandwidth, Early).Step);
     }
 
     [Fact]
     public void Auto_converge_throttles_step_by_step_before_it_gives_in()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), AutoConverge = true, MaxRounds = 1000 });
+        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), AutoConverge = true, MaxRounds = 1000, OnNoConverge = NoConvergeAction.Force });
         var throttles = new List<int>();
         ConvergencePolicy.Decision decision;
         int round = 1;
@@ -83,9 +113,9 @@ public sealed class ConvergencePolicyTests
     }
 
     [Fact]
-    public void The_round_limit_forces_a_switchover_and_the_timeout_gives_up()
+    public void The_round_limit_forces_a_switchover_when_forced_and_the_timeout_gives_up_by_default()
     {
-        var limited = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 3 });
+        var limited = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 3, OnNoConverge = NoConvergeAction.Force });
         Assert.Equal(ConvergencePolicy.Step.Continue, limited.Decide(2, 900_000_000, Bandwidth, Early).Step);
         Assert.Equal(ConvergencePolicy.Step.Switchover, limited.Decide(3, 800_000_000, Bandwidth, Early).Step);
 

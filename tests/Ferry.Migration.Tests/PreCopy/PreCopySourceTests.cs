@@ -46,7 +46,7 @@ public sealed class PreCopySourceTests
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
         // A tight downtime target forces several rounds while the guest writes.
-        var report = await link.SendAsync(source, new PreCopyOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 4, Streams = streams, Compress = compress, VerifyMemory = true });
+        var report = await link.SendAsync(source, new PreCopyOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 4, OnNoConverge = NoConvergeAction.Force, Streams = streams, Compress = compress, VerifyMemory = true });
         var (result, vm, _) = await receiving;
         source.StopWorkload();
 

@@ -1,4 +1,6 @@
 using Ferry.Migration;
+using Ferry.Migration.PreCopy;
+using Ferry.Migration.Transport;
 using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
 
@@ -24,6 +26,41 @@ public sealed class MigrationPlanTests
     public void Bad_options_are_refused_with_their_reason(long? bandwidth, string? compress, string reason)
     {
         var e = Assert.Throws<MigrationException>(() => MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = bandwidth, Compress = compress }));
+        Assert.Equal(reason, e.Message);
+    }
+
+    [Fact]
+    public void Each_live_mode_has_its_own_answer_to_rounds_that_cannot_meet_the_limit()
+    {
+        Assert.Equal(NoConvergeAction.Abort, MigrationPlan.From(Precopy()).PreCopy.NoConverge);
+        var hybrid = MigrationPlan.From(Precopy() with { Mode = "hybrid", PostCopyAfterSeconds = 10 });
+        Assert.Equal(MigrationMode.Hybrid, hybrid.Mode);
+        Assert.Equal(NoConvergeAction.PostCopy, hybrid.PreCopy.NoConverge);
+        Assert.Equal(TimeSpan.FromSeconds(10), hybrid.PreCopy.PostCopyAfter);
+        Assert.Equal(NoConvergeAction.Force, MigrationPlan.From(Precopy() with { OnNoConverge = "force" }).PreCopy.NoConverge);
+        Assert.Equal(MigrationMode.PostCopy, MigrationPlan.From(Precopy() with { Mode = "postcopy" }).PreCopy.Mode);
+    }
+
+    [Fact]
+    public void The_stop_and_copy_keeps_the_bandwidth_cap_unless_told_otherwise()
+    {
+        var capped = MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 500_000_000 }).PreCopy;
+        Assert.Null(capped.SwitchoverBandwidthBytesPerSecond);
+        Assert.False(capped.UnlimitedSwitchover);
+        Assert.Equal(1_250_000_000, MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 500_000_000, SwitchoverBandwidthBitsPerSecond = 10_000_000_000 })
+            .PreCopy.SwitchoverBandwidthBytesPerSecond);
+    }
+
+    [Theory]
+    [InlineData("precopy", "postcopy", null, null, "--on-no-converge postcopy needs --mode hybrid (a pre-copy opens no fault stream)")]
+    [InlineData("precopy", "sometimes", null, null, "--on-no-converge sometimes: use abort, force or postcopy")]
+    [InlineData("postcopy", null, 5.0, null, "--postcopy-after applies to --mode hybrid")]
+    [InlineData("hybrid", null, null, 16, "--streams must be 1 to 15 in hybrid mode")]
+    [InlineData("teleport", null, null, null, "migration mode teleport is not supported (this ferry does: cold, precopy, postcopy, hybrid)")]
+    public void Bad_live_options_are_refused_with_their_reason(string mode, string? onNoConverge, double? postCopyAfter, int? streams, string reason)
+    {
+        var e = Assert.Throws<MigrationException>(() => MigrationPlan.From(Precopy() with
+        { Mode = mode, OnNoConverge = onNoConverge, PostCopyAfterSeconds = postCopyAfter, Streams = streams }));
         Assert.Equal(reason, e.Message);
     }
 }

@@ -1,0 +1,314 @@
+using System.Buffers.Binary;
+using Ferry.Migration.Format;
+using Ferry.Migration.Pages;
+using Ferry.Migration.Transport;
+using Ferry.Migration.Vm;
+
+namespace Ferry.Migration.PostCopy;
+
+/// <summary>
+/// The destination's side of post-copy, from the moment guest RAM is armed until every page the
+/// source held is here:
+/// <code>
+///   fault thread   WaitForFault → zero page (not at the source) | PageRequest on the fault stream
+///   reply reader   fault stream → Memory/ZeroPages sections → install, wake the waiters
+///   push readers   one per bulk stream → the source's pushed sections → install; End when done
+/// </code>
+/// A page arriving by push and by request at once is installed once (the second install finds it
+/// present). The fault stream carries nothing but requests and their replies, so a request never
+/// waits behind pushed megabytes. <see cref="Completion"/> fails if the link to the source breaks:
+/// the VM cannot run on with pages missing.
+/// </summary>
+public sealed class PostCopyReceiver : IAsyncDisposable
+{
+    private readonly IMissingPages _missing;
+    private readonly GuestMemoryLayout _layout;
+    private readonly AtomicPageMap _fetch;
+    private readonly AtomicPageMap _received;
+    private readonly Stream _faultStream;
+    private readonly TimeProvider _time;
+    private readonly object _lock = new();
+    // Pages requested and not yet here: when each was first faulted on, and who waits.
+    private readonly Dictionary<long, PendingFault> _pending = [];
+    private readonly Dictionary<int, long> _blockedTicks = [];
+    private readonly List<long> _latencyTicks = [];
+    private readonly TaskCompletionSource _complete = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly byte[] _request = new byte[8 + 8];
+    private ulong[]? _pageHashes; // per page, for the test-only digest check; 0 = zero page
+    private Thread? _faultThread;
+    private Task _replies = Task.CompletedTask;
+    private long _remaining, _faults, _zeroFaults, _requested, _byRequest, _byPush;
+    private long _resumedAt, _allPresentAt;
+
+    public PostCopyReceiver(IMissingPages missing, GuestMemoryLayout layout, IReadOnlyList<PageSet> fetch, Stream faultStream, TimeProvider time)
+    {
+        _missing = missing;
+        _layout = layout;
+        _fetch = AtomicPageMap.Of(layout, fetch);
+        _received = new AtomicPageMap(layout);
+        _faultStream = faultStream;
+        _time = time;
+        _remaining = _fetch.Count();
+        if (_remaining == 0) _complete.TrySetResult();
+    }
+
+    /// <summary>Completes when every page the source held is here; fails when the source can no longer be reached.</summary>
+    public Task Completion => _complete.Task;
+
+    public long RemainingPages => Interlocked.Read(ref _remaining);
+    public long Faults => Interlocked.Read(ref _faults);
+    public long PagesByRequest => Interlocked.Read(ref _byRequest);
+    public long PagesByPush => Interlocked.Read(ref _byPush);
+
+    /// <summary>The source's <see cref="MemoryDigest.ComputeByPage"/> at the switchover, to check once every page is here (a test option).</summary>
+    public ulong? ExpectedDigest { get; init; }
+
+    /// <summary>
+    /// Before the VM runs: hashes the pages it holds already, so the digest check sees them as they
+    /// were at the switchover. Pages still to come are hashed as they arrive.
+    /// </summary>
+    public void PrepareDigest(IMigratableVm vm)
+    {
+        if (ExpectedDigest is null) return;
+        _pageHashes = new ulong[_fetch.PageCount];
+        var page = new byte[_layout.PageSize];
+        foreach (var region in _layout.Regions)
+            foreach (long p in vm.ResidentPages(region).Pages())
+            {
+                ulong gpa = region.Gpa + (ulong)p * (ulong)_layout.PageSize;
+                long index = _fetch.IndexOf(gpa);
+                if (_fetch.Contains(index)) continue;
+                vm.ReadGuest(gpa, page);
+                _pageHashes[index] = MemoryDigest.PageHash(page);
+            }
+    }
+
+    /// <summary>Throws if the pages as they arrived differ from the source's (only when a digest was sent).</summary>
+    public void VerifyDigest()
+    {
+        if (ExpectedDigest is not { } expected || _pageHashes is null) return;
+        var digest = new System.IO.Hashing.XxHash3();
+        for (long i = 0; i < _pageHashes.Length; i++) MemoryDigest.AppendPage(digest, _fetch.GpaOf(i), _pageHashes[i]);
+        if (digest.GetCurrentHashAsUInt64() != expected)
+            throw new MigrationException("guest memory differs from the source's after post-copy (memory digest mismatch)");
+    }
+
+    /// <summary>Starts serving faults: from now on a touch of a missing page is answered (before Go too, should loading the state touch guest RAM).</summary>
+    public void Start()
+    {
+        _faultThread = new Thread(ServeFaults) { IsBackground = true, Name = "postcopy-faults" };
+        _faultThread.Start();
+        _replies = Task.Run(() => ReadRepliesAsync(_stop.Token));
+    }
+
+    /// <summary>Marks the instant the VM resumed: the figures count the time to the last page from it.</summary>
+    public void Resumed() => Interlocked.CompareExchange(ref _resumedAt, _time.GetTimestamp(), 0);
+
+    /// <summary>Reads one bulk stream's pushed pages until its End.</summary>
+    public async Task ReceivePushAsync(SectionReader reader, CancellationToken cancellationToken)
+    {
+        var loader = new PageLoader(_layout, new Installer(this, byRequest: false));
+        try
+        {
+            while (true)
+            {
+                var frame = await reader.ReadFrameAsync(cancellationToken);
+                if (frame.Type == SectionType.End) { await reader.ReadPayloadAsync(cancellationToken); return; }
+                if (!PageLoader.Handles(frame.Type)) throw new ProtocolException($"unexpected {frame.Name} during post-copy");
+                await loader.LoadAsync(reader, frame, cancellationToken);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !_complete.Task.IsCompleted)
+        {
+            Fail(e);
+            throw;
+        }
+    }
+
+    /// <summary>Every push stream ended: anything still missing would never come.</summary>
+    public void PushEnded()
+    {
+        if (RemainingPages > 0) Fail(new ProtocolException($"the source ended its push with {RemainingPages} pages not sent"));
+    }
+
+    private void ServeFaults()
+    {
+        try
+        {
+            while (_missing.WaitForFault(out ulong gpa, out int thread))
+            {
+                Interlocked.Increment(ref _faults);
+                long page = _fetch.IndexOf(gpa);
+                if (page < 0) continue; // not guest RAM: nothing of ours
+                if (!_fetch.Contains(page))
+                {
+                    // Never held by the source, or zero there: resolved here, no round trip.
+                    Interlocked.Increment(ref _zeroFaults);
+                    _missing.InstallZero(gpa, 1);
+                    continue;
+                }
+                bool request;
+                lock (_lock)
+                {
+                    if (_received.Contains(page)) request = false;
+                    else
+                    {
+                        if (!_pending.TryGetValue(page, out var pending))
+                            _pending[page] = pending = new PendingFault(_time.GetTimestamp());
+                        request = !pending.Requested;
+                        pending.Requested = true;
+                        pending.Waiters.Add((thread, _time.GetTimestamp()));
+                    }
+                }
+                if (!request) { if (_received.Contains(page)) _missing.Wake(gpa); continue; }
+                Interlocked.Increment(ref _requested);
+                SendRequest(gpa);
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+        {
+            Fail(new MigrationException($"the fault stream to the source broke: {e.Message}"));
+        }
+    }
+
+    /// <summary>Written on the fault thread itself: a hop to another thread would add its latency to every fault.</summary>
+    private void SendRequest(ulong gpa)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(_request, (uint)MessageType.PageRequest);
+        BinaryPrimitives.WriteUInt32LittleEndian(_request.AsSpan(4), 8);
+        BinaryPrimitives.WriteUInt64LittleEndian(_request.AsSpan(8), gpa);
+        _faultStream.Write(_request);
+        _faultStream.Flush();
+    }
+
+    private async Task ReadRepliesAsync(CancellationToken cancellationToken)
+    {
+        var reader = new SectionReader(_faultStream);
+        var loader = new PageLoader(_layout, new Installer(this, byRequest: true));
+        try
+        {
+            while (true)
+            {
+                var frame = await reader.ReadFrameAsync(cancellationToken);
+                if (frame.Type is not (SectionType.Memory or SectionType.ZeroPages)) throw new ProtocolException($"unexpected {frame.Name} on the fault stream");
+                await loader.LoadAsync(reader, frame, cancellationToken);
+            }
+        }
+        catch (Exception e)
+        {
+            if (!_complete.Task.IsCompleted && !cancellationToken.IsCancellationRequested)
+                Fail(e is MigrationException ? e : new MigrationException($"the fault stream to the source broke: {e.Message}", e));
+        }
+    }
+
+    /// <summary>Installs for one path (fault replies or the push), so the figures say which brought each page.</summary>
+    private sealed class Installer(PostCopyReceiver receiver, bool byRequest) : IPageInstaller
+    {
+        public void Install(ulong gpa, ReadOnlySpan<byte> pages)
+        {
+            if (receiver._pageHashes is { } hashes)
+                for (int at = 0; at < pages.Length; at += receiver._layout.PageSize)
+                {
+                    long index = receiver._fetch.IndexOf(gpa + (ulong)at);
+                    if (index >= 0 && receiver._fetch.Contains(index)) hashes[index] = MemoryDigest.PageHash(pages.Slice(at, receiver._layout.PageSize));
+                }
+            receiver._missing.Install(gpa, pages);
+            receiver.Arrived(gpa, pages.Length / receiver._layout.PageSize, byRequest);
+        }
+
+        public void InstallZero(ulong gpa, int pageCount)
+        {
+            receiver._missing.InstallZero(gpa, pageCount);
+            receiver.Arrived(gpa, pageCount, byRequest);
+        }
+    }
+
+    /// <summary>Pages are present now: count each once, settle whoever waited for them.</summary>
+    private void Arrived(ulong gpa, int pageCount, bool byRequest)
+    {
+        long first = _fetch.IndexOf(gpa);
+        if (first < 0) return;
+        long now = _time.GetTimestamp();
+        long arrived = 0;
+        for (long page = first; page < first + pageCount; page++)
+        {
+            if (!_fetch.Contains(page)) continue;
+            PendingFault? pending = null;
+            lock (_lock)
+            {
+                if (!_received.Set(page)) continue;
+                if (_pending.Remove(page, out pending))
+                {
+                    _latencyTicks.Add(now - pending.FirstFault);
+                    foreach (var (thread, since) in pending.Waiters)
+                        _blockedTicks[thread] = _blockedTicks.GetValueOrDefault(thread) + (now - since);
+                }
+            }
+            arrived++;
+        }
+        if (arrived == 0) return;
+        if (byRequest) Interlocked.Add(ref _byRequest, arrived);
+        else Interlocked.Add(ref _byPush, arrived);
+        if (Interlocked.Add(ref _remaining, -arrived) == 0)
+        {
+            Interlocked.Exchange(ref _allPresentAt, _time.GetTimestamp());
+            _complete.TrySetResult();
+        }
+    }
+
+    private void Fail(Exception e)
+    {
+        if (_complete.Task.IsCompleted) return;
+        _complete.TrySetException(e is MigrationException ? e
+            : new MigrationException($"the link to the source broke during post-copy with {RemainingPages} pages still there: {e.Message}", e));
+    }
+
+    /// <summary>The figures so far (complete once <see cref="Completion"/> did).</summary>
+    public PostCopyFigures Figures(Func<int, string> threadName)
+    {
+        long[] latencies;
+        List<KeyValuePair<string, TimeSpan>> blocked;
+        lock (_lock)
+        {
+            latencies = [.. _latencyTicks];
+            blocked = _blockedTicks.Select(kv => new KeyValuePair<string, TimeSpan>(threadName(kv.Key), Elapsed(kv.Value)))
+                .GroupBy(kv => kv.Key).Select(g => new KeyValuePair<string, TimeSpan>(g.Key, g.Aggregate(TimeSpan.Zero, (s, kv) => s + kv.Value)))
+                .OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        }
+        Array.Sort(latencies);
+        var histogram = new long[PostCopyFigures.HistogramBoundsMicroseconds.Length + 1];
+        foreach (long t in latencies)
+        {
+            double us = Elapsed(t).TotalMicroseconds;
+            int bucket = Array.FindIndex(PostCopyFigures.HistogramBoundsMicroseconds, b => us <= b);
+            histogram[bucket < 0 ? histogram.Length - 1 : bucket]++;
+        }
+        long resumed = Interlocked.Read(ref _resumedAt), allAt = Interlocked.Read(ref _allPresentAt);
+        return new PostCopyFigures(Faults, Interlocked.Read(ref _zeroFaults), Interlocked.Read(ref _requested), PagesByRequest, PagesByPush,
+            Percentile(latencies, 0.50), Percentile(latencies, 0.99), latencies.Length == 0 ? TimeSpan.Zero : Elapsed(latencies[^1]),
+            histogram, blocked, resumed == 0 || allAt == 0 ? TimeSpan.Zero : _time.GetElapsedTime(resumed, Math.Max(resumed, allAt)));
+    }
+
+    private TimeSpan Elapsed(long ticks) => TimeSpan.FromSeconds(ticks / (double)_time.TimestampFrequency);
+
+    private TimeSpan Percentile(long[] sorted, double q) =>
+        sorted.Length == 0 ? TimeSpan.Zero : Elapsed(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)]);
+
+    /// <summary>Stops the fault thread and the reply reader; guest RAM is left as it is (the caller disarms it).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _missing.Interrupt();
+        _faultThread?.Join();
+        try { await _replies; } catch (Exception) { /* its failure was reported through Completion */ }
+        _stop.Dispose();
+    }
+
+    private sealed class PendingFault(long firstFault)
+    {
+        public long FirstFault { get; } = firstFault;
+        public bool Requested { get; set; }
+        public List<(int Thread, long Since)> Waiters { get; } = [];
+    }
+}
