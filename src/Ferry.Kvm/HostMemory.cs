@@ -17,7 +17,11 @@ public sealed unsafe class HostMemory : IDisposable
     public ulong SizeBytes { get; }
     public nint Address => (nint)_base;
 
-    /// <summary>Maps <paramref name="sizeBytes"/> of zeroed memory, shared so that a forked helper or userfaultfd sees the same pages.</summary>
+    /// <summary>
+    /// Maps <paramref name="sizeBytes"/> of zeroed, private anonymous memory. Nothing else shares
+    /// it: a post-copy destination registers it with userfaultfd as it is (missing-page mode works
+    /// on private anonymous memory), and Discard makes pages missing again.
+    /// </summary>
     public static HostMemory MapAnonymous(ulong sizeBytes)
     {
         void* p = LibC.Mmap(null, (nuint)sizeBytes, LibC.PROT_READ | LibC.PROT_WRITE,

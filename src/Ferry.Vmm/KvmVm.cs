@@ -197,6 +197,7 @@ public sealed partial class KvmVm : IDisposable
         }
         _throttle.Dispose();
         _gate.Stop(KickAll);
+        ReleaseMissingPages();
         _exited.TrySetResult(exit);
     }
 

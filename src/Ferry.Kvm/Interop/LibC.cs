@@ -10,7 +10,10 @@ internal static unsafe partial class LibC
     internal const int MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000;
     internal const int MADV_DONTNEED = 4, MADV_HUGEPAGE = 14, MADV_NOHUGEPAGE = 15, MADV_DONTDUMP = 16, MADV_POPULATE_WRITE = 23;
     internal const int SIG_BLOCK = 0, SIG_UNBLOCK = 1;
-    internal const int EINTR = 4, EAGAIN = 11, ENOMEM = 12, ENOENT = 2;
+    internal const int EINTR = 4, EAGAIN = 11, ENOMEM = 12, ENOENT = 2, EEXIST = 17;
+    internal const int O_NONBLOCK = 0x800;
+    internal const long SYS_userfaultfd = 323; // x86-64
+    internal const short POLLIN = 0x1;
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Open(string path, int flags);
@@ -61,6 +64,24 @@ internal static unsafe partial class LibC
 
     [LibraryImport("libc", EntryPoint = "__libc_current_sigrtmin")]
     internal static partial int CurrentSigRtMin();
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    internal static partial long Syscall(long number, long arg);
+
+    [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
+    internal static partial int Eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    internal static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    internal static partial nint Read(SafeHandle fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    internal static partial nint Write(SafeHandle fd, void* buffer, nuint count);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct PollFd { public int Fd; public short Events, Revents; }
 
     [StructLayout(LayoutKind.Sequential)]
     internal struct Timespec { public long Seconds, Nanoseconds; }

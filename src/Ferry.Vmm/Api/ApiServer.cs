@@ -170,6 +170,7 @@ public sealed class ApiServer : IAsyncDisposable
     {
         if (_vm.State is not (VmRunState.Running or VmRunState.Paused)) throw new InvalidOperationException($"the VM is {_vm.State.ToString().ToLowerInvariant()}");
         if (_vm.HoldReason is { } hold) throw new InvalidOperationException($"the VM is held: {hold}");
+        if (_vm.AwaitingPages) throw new InvalidOperationException("part of the VM's memory is still arriving from its post-copy source; wait until `ferry migrate-status` says it is complete");
     }
 
     private sealed class BadRequestException(string message) : Exception(message);

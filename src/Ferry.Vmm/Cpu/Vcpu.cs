@@ -30,6 +30,8 @@ public sealed partial class Vcpu : IDisposable
     }
 
     public int Id => _fd.Id;
+    /// <summary>The Linux thread id of this vCPU's thread once it runs (0 before): how a fault report names the vCPU.</summary>
+    public int ThreadId => _threadId;
     public VcpuFd Fd => _fd;
     public bool IsRunning => _running;
 

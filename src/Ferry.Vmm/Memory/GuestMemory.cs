@@ -93,5 +93,32 @@ public sealed class GuestMemory : IDisposable
         return set;
     }
 
+    /// <summary>Where the whole of guest RAM starts in this process (one mapping, regions back to back).</summary>
+    public nint HostBase => _host.Address;
+
+    /// <summary>The host address of [gpa, gpa + length), which must lie inside one region.</summary>
+    public nint HostAddress(ulong gpa, int length) => _host.Address + (nint)HostOffset(gpa, length);
+
+    /// <summary>The guest-physical page holding host address <paramref name="address"/>, or null outside guest RAM.</summary>
+    public ulong? GpaOf(nint address)
+    {
+        long offset = (long)address - (long)_host.Address;
+        if (offset < 0 || (ulong)offset >= Map.SizeBytes) return null;
+        ulong start = 0;
+        foreach (var region in Map.Regions)
+        {
+            if ((ulong)offset < start + region.SizeBytes) return region.Gpa + ((ulong)offset - start) / (ulong)HostMemory.PageSize * (ulong)HostMemory.PageSize;
+            start += region.SizeBytes;
+        }
+        return null;
+    }
+
+    /// <summary>Drops the pages of [gpa, gpa + length) (they read as zero, or fault once registered with userfaultfd).</summary>
+    public void Discard(ulong gpa, ulong length)
+    {
+        if (length == 0) return;
+        _host.Discard(HostOffset(gpa, checked((int)Math.Min(length, int.MaxValue))), length);
+    }
+
     public void Dispose() => _host.Dispose();
 }

@@ -1,0 +1,231 @@
+using System.Runtime.InteropServices;
+using Ferry.Kvm.Interop;
+using Ferry.Kvm.Structs;
+
+namespace Ferry.Kvm;
+
+/// <summary>
+/// An owned userfaultfd in missing-page mode over ranges of this process's memory (see the
+/// kernel's admin-guide/mm/userfaultfd.rst): a thread that touches a registered page not
+/// present, a vCPU inside KVM_RUN included, blocks until someone installs it with
+/// <see cref="Copy"/> or <see cref="ZeroSkippingPresent"/>. One thread reads the faults; any
+/// thread installs. Closed exactly once; closing wakes every waiter (the range then behaves as
+/// ordinary memory).
+/// </summary>
+public sealed unsafe class Userfaultfd : IDisposable
+{
+    private const int PageSize = HostMemory.PageSize;
+    private readonly KvmFd _fd;
+    private readonly KvmFd _interrupt; // an eventfd: readable once Interrupt was called
+
+    private Userfaultfd(KvmFd fd, KvmFd interrupt) { _fd = fd; _interrupt = interrupt; }
+
+    /// <summary>Whether faults carry the faulting thread's id (UFFD_FEATURE_THREAD_ID; Linux 4.14+).</summary>
+    public bool ReportsThreadId { get; private init; }
+
+    public static Userfaultfd Open()
+    {
+        long fd = LibC.Syscall(LibC.SYS_userfaultfd, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new KvmException("userfaultfd", errno, errno == 1 /* EPERM */
+                ? "post-copy needs root, CAP_SYS_PTRACE or sysctl vm.unprivileged_userfaultfd=1" : null);
+        }
+        var handle = new KvmFd((int)fd);
+        int efd = LibC.Eventfd(0, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
+        if (efd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            handle.Dispose();
+            throw new KvmException("eventfd", errno);
+        }
+        var interrupt = new KvmFd(efd);
+        try
+        {
+            // Ask for thread ids (so reports can say which vCPU waited); fall back without them.
+            bool threadIds = Handshake(handle, UffdioApi.FeatureThreadId);
+            if (!threadIds)
+            {
+                // A refused UFFDIO_API leaves the fd unusable: start over with a fresh one.
+                handle.Dispose();
+                fd = LibC.Syscall(LibC.SYS_userfaultfd, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
+                if (fd < 0) throw new KvmException("userfaultfd", Marshal.GetLastPInvokeError());
+                handle = new KvmFd((int)fd);
+                if (!Handshake(handle, 0)) throw new KvmException("UFFDIO_API", Marshal.GetLastPInvokeError());
+            }
+            return new Userfaultfd(handle, interrupt) { ReportsThreadId = threadIds };
+        }
+        catch
+        {
+            handle.Dispose();
+            interrupt.Dispose();
+            throw;
+        }
+    }
+
+    private static bool Handshake(KvmFd fd, ulong features)
+    {
+        var api = new UffdioApi { ApiVersion = UffdioApi.Api, Features = features };
+        return LibC.Ioctl(fd, UffdIoctls.UFFDIO_API, &api) == 0;
+    }
+
+    public void RegisterMissing(nint address, ulong length)
+    {
+        var reg = new UffdioRegister { Range = new UffdioRange { Start = (ulong)address, Len = length }, Mode = UffdioRegister.ModeMissing };
+        if (LibC.Ioctl(_fd, UffdIoctls.UFFDIO_REGISTER, &reg) != 0)
+            throw new KvmException("UFFDIO_REGISTER", Marshal.GetLastPInvokeError());
+        // _UFFDIO_COPY is bit 3 and _UFFDIO_ZEROPAGE bit 4 of the ioctls a range allows.
+        if ((reg.Ioctls & (1UL << 3)) == 0 || (reg.Ioctls & (1UL << 4)) == 0)
+            throw new KvmException("UFFDIO_REGISTER", 95 /* EOPNOTSUPP */, "this memory cannot be filled through userfaultfd");
+    }
+
+    public void Unregister(nint address, ulong length)
+    {
+        var range = new UffdioRange { Start = (ulong)address, Len = length };
+        if (LibC.Ioctl(_fd, UffdIoctls.UFFDIO_UNREGISTER, &range) != 0)
+            throw new KvmException("UFFDIO_UNREGISTER", Marshal.GetLastPInvokeError());
+    }
+
+    /// <summary>
+    /// Blocks until a page fault arrives and gives its page-aligned address and the faulting
+    /// thread (0 if the kernel does not say); false once <see cref="Interrupt"/> was called, or
+    /// at the timeout.
+    /// </summary>
+    public bool WaitForFault(TimeSpan timeout, out nint faultAddress, out int threadId)
+    {
+        faultAddress = 0;
+        threadId = 0;
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        UffdMsg msg;
+        while (true)
+        {
+            // Safe because both fds stay open for the call (the handles are kept alive by this object) and fds points to stack memory.
+            LibC.PollFd* fds = stackalloc LibC.PollFd[2];
+            bool added = false, addedInterrupt = false;
+            try
+            {
+                _fd.DangerousAddRef(ref added);
+                _interrupt.DangerousAddRef(ref addedInterrupt);
+                fds[0] = new LibC.PollFd { Fd = (int)_fd.DangerousGetHandle(), Events = LibC.POLLIN };
+                fds[1] = new LibC.PollFd { Fd = (int)_interrupt.DangerousGetHandle(), Events = LibC.POLLIN };
+                int wait = deadline == long.MaxValue ? -1 : (int)Math.Clamp(deadline - Environment.TickCount64, 0, int.MaxValue);
+                int n = LibC.Poll(fds, 2, wait);
+                if (n < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == LibC.EINTR) continue;
+                    throw new KvmException("poll(userfaultfd)", errno);
+                }
+                if (fds[1].Revents != 0) return false;
+                if (n == 0) return false;
+            }
+            finally
+            {
+                if (added) _fd.DangerousRelease();
+                if (addedInterrupt) _interrupt.DangerousRelease();
+            }
+            // Safe because msg is a local of exactly the size read asks for.
+            nint got = LibC.Read(_fd, &msg, (nuint)sizeof(UffdMsg));
+            if (got < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno is LibC.EAGAIN or LibC.EINTR) continue; // another reader, or nothing after all
+                throw new KvmException("read(userfaultfd)", errno);
+            }
+            if (got != sizeof(UffdMsg) || msg.Event != UffdMsg.EventPagefault) continue;
+            faultAddress = (nint)(msg.PagefaultAddress & ~(ulong)(PageSize - 1));
+            threadId = ReportsThreadId ? (int)msg.PagefaultPtid : 0;
+            return true;
+        }
+    }
+
+    /// <summary>Makes a thread blocked in <see cref="WaitForFault"/> return false, and every later call too.</summary>
+    public void Interrupt()
+    {
+        ulong one = 1;
+        // Safe because one is a local of the 8 bytes an eventfd write takes; a closed fd fails harmlessly.
+        try { LibC.Write(_interrupt, &one, 8); } catch (ObjectDisposedException) { }
+    }
+
+    /// <summary>
+    /// UFFDIO_COPY of <paramref name="source"/> (whole pages) to <paramref name="address"/>, waking
+    /// the threads waiting there. Returns the bytes it installed before it met a page already
+    /// present (then that page is left as it is); all of them if none was.
+    /// </summary>
+    public long Copy(nint address, ReadOnlySpan<byte> source)
+    {
+        if (source.Length % PageSize != 0 || address % PageSize != 0) throw new ArgumentException("UFFDIO_COPY takes whole, aligned pages");
+        long done = 0;
+        fixed (byte* src = source)
+        {
+            while (done < source.Length)
+            {
+                var copy = new UffdioCopy { Dst = (ulong)(address + (nint)done), Src = (ulong)(src + done), Len = (ulong)(source.Length - done) };
+                // Safe because src is pinned for the call and copy is a local.
+                int rc = LibC.Ioctl(_fd, UffdIoctls.UFFDIO_COPY, &copy);
+                if (copy.Copy > 0) done += copy.Copy;
+                if (rc == 0) continue;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == LibC.EEXIST) return done;
+                if (errno == LibC.EAGAIN) continue; // the mapping changed under the copy: retry the rest
+                throw new KvmException("UFFDIO_COPY", errno);
+            }
+        }
+        return done;
+    }
+
+    /// <summary>Installs <paramref name="source"/> where pages are missing, leaves present ones unchanged, wakes every waiter; returns pages installed.</summary>
+    public int CopySkippingPresent(nint address, ReadOnlySpan<byte> source)
+    {
+        int installed = 0;
+        for (int at = 0; at < source.Length;)
+        {
+            long n = Copy(address + at, source[at..]);
+            installed += (int)(n / PageSize);
+            at += (int)n;
+            if (at >= source.Length) break;
+            // A page that is present: whoever faulted on it before it arrived must still be woken.
+            Wake(address + at, PageSize);
+            at += PageSize;
+        }
+        return installed;
+    }
+
+    /// <summary>UFFDIO_ZEROPAGE where pages are missing, as <see cref="CopySkippingPresent"/> does; returns pages installed.</summary>
+    public int ZeroSkippingPresent(nint address, ulong length)
+    {
+        if (length % PageSize != 0 || address % PageSize != 0) throw new ArgumentException("UFFDIO_ZEROPAGE takes whole, aligned pages");
+        int installed = 0;
+        ulong at = 0;
+        while (at < length)
+        {
+            var zero = new UffdioZeropage { Range = new UffdioRange { Start = (ulong)address + at, Len = length - at } };
+            // Safe because zero is a local.
+            int rc = LibC.Ioctl(_fd, UffdIoctls.UFFDIO_ZEROPAGE, &zero);
+            if (zero.Zeropage > 0) { at += (ulong)zero.Zeropage; installed += (int)(zero.Zeropage / PageSize); }
+            if (rc == 0) continue;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == LibC.EAGAIN) continue;
+            if (errno != LibC.EEXIST) throw new KvmException("UFFDIO_ZEROPAGE", errno);
+            Wake(address + (nint)at, PageSize);
+            at += PageSize;
+        }
+        return installed;
+    }
+
+    public void Wake(nint address, ulong length)
+    {
+        var range = new UffdioRange { Start = (ulong)address, Len = length };
+        // Safe because range is a local.
+        if (LibC.Ioctl(_fd, UffdIoctls.UFFDIO_WAKE, &range) != 0)
+            throw new KvmException("UFFDIO_WAKE", Marshal.GetLastPInvokeError());
+    }
+
+    public void Dispose()
+    {
+        Interrupt();
+        _fd.Dispose();
+        _interrupt.Dispose();
+    }
+}
