@@ -11,7 +11,7 @@ namespace Ferry.Migration.PostCopy;
 /// source held is here:
 /// <code>
 ///   fault thread   WaitForFault → zero page (not at the source) | PageRequest on the fault stream
-///   reply reader   fault stream → Memory/ZeroPages sections → install, wake the waiters
+///   reply thread   fault stream → page replies (FaultChannel) → install, wake the waiters
 ///   push readers   one per bulk stream → the source's pushed sections → install; End when done
 /// </code>
 /// A page arriving by push and by request at once is installed once (the second install finds it
@@ -34,10 +34,10 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     private readonly List<long> _latencyTicks = [];
     private readonly TaskCompletionSource _complete = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
-    private readonly byte[] _request = new byte[8 + 8];
+    private readonly byte[] _request = new byte[FaultChannel.RequestBytes];
     private ulong[]? _pageHashes; // per page, for the test-only digest check; 0 = zero page
     private Thread? _faultThread;
-    private Task _replies = Task.CompletedTask;
+    private Thread? _replyThread;
     private long _remaining, _faults, _zeroFaults, _requested, _byRequest, _byPush;
     private long _resumedAt, _allPresentAt;
 
@@ -99,7 +99,8 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     {
         _faultThread = new Thread(ServeFaults) { IsBackground = true, Name = "postcopy-faults" };
         _faultThread.Start();
-        _replies = Task.Run(() => ReadRepliesAsync(_stop.Token));
+        _replyThread = new Thread(ReadReplies) { IsBackground = true, Name = "postcopy-replies" };
+        _replyThread.Start();
     }
 
     /// <summary>Marks the instant the VM resumed: the figures count the time to the last page from it.</summary>
@@ -173,31 +174,27 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     }
 
     /// <summary>Written on the fault thread itself: a hop to another thread would add its latency to every fault.</summary>
-    private void SendRequest(ulong gpa)
-    {
-        BinaryPrimitives.WriteUInt32LittleEndian(_request, (uint)MessageType.PageRequest);
-        BinaryPrimitives.WriteUInt32LittleEndian(_request.AsSpan(4), 8);
-        BinaryPrimitives.WriteUInt64LittleEndian(_request.AsSpan(8), gpa);
-        _faultStream.Write(_request);
-        _faultStream.Flush();
-    }
+    private void SendRequest(ulong gpa) => FaultChannel.WriteRequest(_faultStream, gpa, _request);
 
-    private async Task ReadRepliesAsync(CancellationToken cancellationToken)
+    /// <summary>Installs the source's replies, on a thread of its own with blocking reads (no pool hop between a reply and its install).</summary>
+    private void ReadReplies()
     {
-        var reader = new SectionReader(_faultStream);
-        var loader = new PageLoader(_layout, new Installer(this, byRequest: true));
+        var installer = new Installer(this, byRequest: true);
+        var buffer = new byte[FaultChannel.ReplyBufferBytes(_layout.PageSize)];
         try
         {
-            while (true)
+            while (FaultChannel.TryReadReply(_faultStream, buffer, _layout.PageSize, out ulong gpa, out bool zero))
             {
-                var frame = await reader.ReadFrameAsync(cancellationToken);
-                if (frame.Type is not (SectionType.Memory or SectionType.ZeroPages)) throw new ProtocolException($"unexpected {frame.Name} on the fault stream");
-                await loader.LoadAsync(reader, frame, cancellationToken);
+                if (_fetch.IndexOf(gpa) < 0 || gpa % (ulong)_layout.PageSize != 0)
+                    throw new ProtocolException($"the source replied with page 0x{gpa:x}, which is not a guest page");
+                if (zero) installer.InstallZero(gpa, 1);
+                else installer.Install(gpa, buffer.AsSpan(FaultChannel.ReplyHeaderBytes, _layout.PageSize));
             }
+            if (!_complete.Task.IsCompleted) Fail(new MigrationException("the source closed the fault stream"));
         }
         catch (Exception e)
         {
-            if (!_complete.Task.IsCompleted && !cancellationToken.IsCancellationRequested)
+            if (!_complete.Task.IsCompleted && !_stop.IsCancellationRequested)
                 Fail(e is MigrationException ? e : new MigrationException($"the fault stream to the source broke: {e.Message}", e));
         }
     }
@@ -301,7 +298,8 @@ public sealed class PostCopyReceiver : IAsyncDisposable
         _stop.Cancel();
         _missing.Interrupt();
         _faultThread?.Join();
-        try { await _replies; } catch (Exception) { /* its failure was reported through Completion */ }
+        // The reply thread blocks in a read: it ends when the caller closes the fault stream.
+        await Task.CompletedTask;
         _stop.Dispose();
     }
 

@@ -10,8 +10,8 @@ namespace Ferry.Migration.PostCopy;
 /// <summary>
 /// The source's side of post-copy. The VM is paused here, so its pages no longer change:
 /// <list type="bullet">
-/// <item>the request server answers each PageRequest on the fault stream at once, one section per
-/// request, uncompressed and never rate-limited (the guest waits for it);</item>
+/// <item>the request server answers each PageRequest on the fault stream at once (FaultChannel),
+/// uncompressed and never rate-limited: the guest waits for it;</item>
 /// <item>the pusher sends every page the destination lacks over the bulk streams, 2 MiB chunk
 /// by chunk, the chunks the guest faulted in first, then End on every stream.</item>
 /// </list>
@@ -48,30 +48,42 @@ public sealed class PostCopyServer
     public long BytesPushed => _pushers.Sum(p => p.BytesWritten);
     public long PagesLeft => Math.Max(0, PagesToSend - _sent.Count());
 
-    /// <summary>Answers the destination's page requests until the stream closes or <paramref name="cancellationToken"/> fires.</summary>
-    public async Task ServeRequestsAsync(Stream faultStream, CancellationToken cancellationToken)
+    /// <summary>
+    /// Answers the destination's page requests until the stream closes, on a thread of its own
+    /// with blocking I/O: a reply must not wait for a pool thread that the push keeps busy.
+    /// Closing the stream stops it.
+    /// </summary>
+    public Task ServeRequestsAsync(Stream faultStream)
     {
-        var channel = new ControlChannel(faultStream);
-        var writer = new SectionWriter(faultStream) { StallTimeout = SectionWriter.SourceStallTimeout };
-        var replies = new PageWriter(_vm, writer, new PageWriterOptions(SendZeroPages: true));
-        while (true)
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
-            var (type, payload) = await channel.ReceiveAsync(Timeout.InfiniteTimeSpan, "page request", cancellationToken);
-            if (type != MessageType.PageRequest || payload.Length == 0 || payload.Length % 8 != 0)
-                throw new ProtocolException($"the destination sent {type} ({payload.Length} bytes) on the fault stream");
-            for (int at = 0; at < payload.Length; at += 8)
+            try
             {
-                ulong gpa = BinaryPrimitives.ReadUInt64LittleEndian(payload.AsSpan(at));
-                long page = _fetch.IndexOf(gpa);
-                if (page < 0 || gpa % (ulong)_layout.PageSize != 0) throw new ProtocolException($"the destination asked for 0x{gpa:x}, which is not a guest page");
-                await replies.AddAsync(gpa, cancellationToken);
-                _sent.Set(page);
-                Interlocked.Increment(ref _served);
-                // Pages near a fault are likely next: the pusher moves to this chunk.
-                _hints[StreamPartition.StreamOf(gpa, _streams)].Enqueue(gpa);
+                ServeRequests(faultStream);
+                done.TrySetResult();
             }
-            await replies.FlushAsync(cancellationToken);
-            Interlocked.Exchange(ref _servedBytes, writer.BytesWritten);
+            catch (Exception e) { done.TrySetException(e); }
+        }) { IsBackground = true, Name = "postcopy-server" };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void ServeRequests(Stream faultStream)
+    {
+        var request = new byte[FaultChannel.RequestBytes];
+        var page = new byte[_layout.PageSize];
+        var reply = new byte[FaultChannel.ReplyBufferBytes(_layout.PageSize)];
+        while (FaultChannel.TryReadRequest(faultStream, request, out ulong gpa))
+        {
+            long index = _fetch.IndexOf(gpa);
+            if (index < 0 || gpa % (ulong)_layout.PageSize != 0) throw new ProtocolException($"the destination asked for 0x{gpa:x}, which is not a guest page");
+            _vm.ReadGuest(gpa, page);
+            Interlocked.Add(ref _servedBytes, FaultChannel.WriteReply(faultStream, gpa, page, reply));
+            _sent.Set(index);
+            Interlocked.Increment(ref _served);
+            // Pages near a fault are likely next: the pusher moves to this chunk.
+            _hints[StreamPartition.StreamOf(gpa, _streams)].Enqueue(gpa);
         }
     }
 

@@ -62,7 +62,6 @@ public sealed class PreCopySource(TimeProvider time)
         IDirtyLog? dirtyLog = null;
         PostCopyServer? server = null;
         Task serving = Task.CompletedTask;
-        using var stopServing = new CancellationTokenSource();
         try
         {
             var layout = vm.Memory;
@@ -131,7 +130,7 @@ public sealed class PreCopySource(TimeProvider time)
                 if (dirtyLog is null) run.UntouchedPages = fetch.Sum(s => s.PageCount - s.Count());
                 server = new PostCopyServer(vm, fetch, streams.Count);
                 run.PostCopy = server;
-                serving = server.ServeRequestsAsync(faultStream!, stopServing.Token);
+                serving = server.ServeRequestsAsync(faultStream!);
                 await run.Writers[0].WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(fetch), cancellationToken);
                 run.Phases.Add(new("post-copy pages", time.GetElapsedTime(mark)));
             }
@@ -162,7 +161,6 @@ public sealed class PreCopySource(TimeProvider time)
         catch (Exception e)
         {
             stopFeedback.Cancel();
-            stopServing.Cancel();
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             try { await channel.AbortAsync($"the source keeps the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
             vm.SetThrottle(0);
@@ -186,7 +184,7 @@ public sealed class PreCopySource(TimeProvider time)
         if (server is not null)
         {
             // The destination owns the VM now; its missing pages live only here until it says it has them all.
-            (outcome, detail, endedAt, postCopyReport) = await FinishPostCopyAsync(run, server, channel, serving, stopServing, committedAt, result);
+            (outcome, detail, endedAt, postCopyReport) = await FinishPostCopyAsync(run, server, channel, faultStream!, serving, committedAt, result);
         }
         await QuietDispose.AllAsync(all);
         return new MigrationReport(outcome, options.Mode,
@@ -197,7 +195,7 @@ public sealed class PreCopySource(TimeProvider time)
 
     /// <summary>After the commit: push every page the destination lacks, serve its faults meanwhile, and wait for its PostCopyDone.</summary>
     private async Task<(MigrationResult, string, long, PostCopyReport)> FinishPostCopyAsync(Run run, PostCopyServer server, ControlChannel channel,
-        Task serving, CancellationTokenSource stopServing, long committedAt, SwitchoverResult switchover)
+        Stream faultStream, Task serving, long committedAt, SwitchoverResult switchover)
     {
         run.Report("post-copy", server.PagesLeft * run.PageSize, 0, 0);
         using var reporting = new CancellationTokenSource();
@@ -225,7 +223,8 @@ public sealed class PreCopySource(TimeProvider time)
         long endedAt = time.GetTimestamp();
         reporting.Cancel();
         await reporter;
-        stopServing.Cancel();
+        // The request server blocks in a read: closing its stream ends it.
+        await QuietDispose.AllAsync([faultStream]);
         try { await serving; } catch (Exception) { /* stopped on purpose, or the link is gone */ }
         try { await pushing; } catch (Exception e) { failure ??= e.Message; }
         var report = new PostCopyReport(server.PagesToSend, server.PagesPushed, server.PagesServed, server.BytesPushed, server.BytesServed,
