@@ -1,0 +1,155 @@
+using System.Text.RegularExpressions;
+using Ferry.Cli.Tests.Infrastructure;
+using Ferry.Tests.Shared;
+
+namespace Ferry.Cli.Tests;
+
+/// <summary>
+/// Post-copy and hybrid migration between two VMM processes over loopback: the VM resumes at the
+/// destination before its memory, faults fetch pages from the source, and nothing is lost; a
+/// source that dies in the window loses the VM, and the destination says so.
+/// </summary>
+[Collection(KvmCollection.Name)]
+public sealed partial class PostCopyMigrationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-postcopy-").FullName;
+    private string Token => Path.Combine(_dir, "token");
+
+    public PostCopyMigrationTests() => File.WriteAllText(Token, "postcopy-secret\n");
+
+    private static FerryProcess Source(string name, string workload, string args) => FerryProcess.Start(
+        "run", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd, "--memory", "1G", "--cpus", "2", "--name", name,
+        "--cmdline", TestGuest.Run(workload, args, powerOff: false));
+
+    private FerryProcess Receiver(string name, int port) =>
+        FerryProcess.Start("receive", "--listen", $"127.0.0.1:{port}", "--name", name, "--token-file", Token);
+
+    private (int Code, string Stdout, string Stderr) Migrate(string name, int port, string mode, params string[] extra) =>
+        FerryProcess.Run(["migrate", "--name", name, "--to", $"127.0.0.1:{port}", "--mode", mode, "--token-file", Token, "--json", .. extra]);
+
+    private static long Figure(string json, string name) => long.Parse(Regex.Match(json, $"\"{name}\":(\\d+)").Groups[1].Value);
+
+    [KvmFact]
+    public void A_running_guest_moves_post_copy_with_its_heartbeat_continuing_and_memory_verified()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pc-src1", "memtouch", "--mb 128 --rate 20000 --threads 2 --hb-ms 5");
+        using var destination = Receiver("pc-dst1", port);
+        source.WaitFor("memtouch ready");
+        source.WaitFor("^HB ", from: source.Console.Count);
+
+        var r = Migrate("pc-src1", port, "postcopy", "--verify-memory", "--streams", "2");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Contains("\"phase\":\"completed\"", r.Stdout);
+        Assert.Contains("\"mode\":\"postcopy\"", r.Stdout);
+        Assert.True(Figure(r.Stdout, "pages_at_switchover") > 128 * 256); // the working set was all still here
+        Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
+
+        destination.WaitFor("^HB ");
+        destination.WaitFor("^HB ", from: destination.Console.Count);
+        Heartbeats.AssertContinues(source.Console, destination.Console); // not one heartbeat lost or repeated
+        Assert.Contains("post-copy complete", destination.Stderr);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst1").Code);
+    }
+
+    [KvmFact]
+    public void A_fault_storm_after_the_switchover_is_served_while_the_push_is_capped()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pc-src2", "memtouch", "--mb 192 --rate max --threads 2 --pattern random --hb-ms 5");
+        using var destination = Receiver("pc-dst2", port);
+        source.WaitFor("memtouch ready");
+
+        // Both vCPUs write all over 192 MiB at once; a 200 Mbit/s push would take ~8 s, so most pages come on faults.
+        var r = Migrate("pc-src2", port, "postcopy", "--bandwidth", "200Mbit", "--compress", "none", "--verify-memory");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.True(Figure(r.Stdout, "pages_requested") > 1000, r.Stdout);
+        Assert.True(Figure(r.Stdout, "faults") >= Figure(r.Stdout, "pages_requested"));
+        Assert.Matches("\"thread\":\"vcpu[01]\"", r.Stdout); // the vCPUs' blocked time is reported
+        Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
+        destination.WaitFor("^HB ", from: 0);
+        destination.WaitFor("^HB ", from: destination.Console.Count);
+        Heartbeats.AssertContinues(source.Console, destination.Console);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst2").Code);
+    }
+
+    [KvmFact]
+    public void A_guest_rewriting_its_memory_verifies_clean_after_hybrid_switches_to_post_copy_with_lz4()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pc-src3", "memverify", "--mb 256 --mode rewrite");
+        using var destination = Receiver("pc-dst3", port);
+        source.WaitFor("memverify OK", seconds: 120);
+
+        var r = Migrate("pc-src3", port, "hybrid", "--streams", "2", "--compress", "lz4", "--max-downtime", "1ms", "--max-rounds", "3", "--verify-memory");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Contains("switching to post-copy", r.Stdout);
+        Assert.Contains("\"post_copy\":{", r.Stdout);
+        int seen = destination.Console.Count;
+        destination.WaitFor("memverify OK", seconds: 60, from: seen);
+        destination.WaitFor("memverify OK", seconds: 60, from: destination.Console.Count);
+        Assert.DoesNotContain("BAD", destination.Console.Text);
+        Assert.DoesNotContain("FAIL", destination.Console.Text);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst3").Code);
+    }
+
+    [KvmFact]
+    public async Task Migrate_postcopy_switches_a_hybrid_migration_by_hand()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pc-src4", "memtouch", "--mb 64 --rate max --hb-ms 10");
+        using var destination = Receiver("pc-dst4", port);
+        source.WaitFor("memtouch ready");
+        var migrate = Task.Run(() => Migrate("pc-src4", port, "hybrid", "--max-downtime", "1ms", "--max-rounds", "1000", "--on-no-converge", "abort",
+            "--bandwidth", "400Mbit", "--compress", "none"));
+        await WaitForStatusAsync("pc-src4", "round 2");
+        var switched = FerryProcess.Run("migrate-postcopy", "--name", "pc-src4");
+        Assert.True(switched.Code == 0, switched.Stderr);
+        var r = await migrate;
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Contains("on request (ferry migrate-postcopy)", r.Stdout);
+        destination.WaitFor("^HB ", from: 0);
+        Heartbeats.AssertContinues(source.Console, destination.Console);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst4").Code);
+    }
+
+    [KvmFact]
+    public void A_pre_copy_cannot_be_switched_to_post_copy_and_says_why()
+    {
+        using var source = Source("pc-src5", "memtouch", "--mb 16 --rate 100 --hb-ms 10");
+        source.WaitFor("memtouch ready");
+        var r = FerryProcess.Run("migrate-postcopy", "--name", "pc-src5");
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("no live migration is in progress", r.Stderr);
+        FerryProcess.Run("stop", "--name", "pc-src5");
+    }
+
+    [KvmFact]
+    public async Task A_source_killed_during_post_copy_loses_the_vm_and_the_destination_says_so_and_exits_8()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pc-src6", "memtouch", "--mb 256 --rate 1000 --hb-ms 10");
+        using var destination = Receiver("pc-dst6", port);
+        source.WaitFor("memtouch ready");
+        // A 10 Mbit/s push of 256 MiB would take minutes: the window is wide open when the source dies.
+        var migrate = Task.Run(() => Migrate("pc-src6", port, "postcopy", "--bandwidth", "10Mbit", "--compress", "none"));
+        await WaitForStatusAsync("pc-dst6", "pages_at_source");
+        source.Dispose(); // SIGKILL of the only holder of the missing pages
+        Assert.Equal((int)ExitCode.VmLost, destination.WaitForExit(TimeSpan.FromSeconds(60)));
+        Assert.Contains("the VM is lost", destination.Stderr);
+        await migrate;
+    }
+
+    private static async Task WaitForStatusAsync(string name, string text)
+    {
+        for (int i = 0; i < 600; i++)
+        {
+            var status = FerryProcess.Run("migrate-status", "--name", name, "--json").Stdout;
+            if (status.Contains(text)) return;
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"the migration of {name} never reached \"{text}\"");
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
