@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Live pre-copy migration, Ferry side by side with QEMU in one run. Standard library only.
+"""Live migration (pre-copy, or with --technique post-copy and hybrid), Ferry side by side with
+QEMU in one run. Standard library only.
 
   precopy_bench.py --ferry BIN --guest DIR --peer QEMU_PEER_DIR [--runs 5] [--cases a,b]
-                   [--out DIR] [--settle 3] [--post-wait 2] [--timeout 60]
+                   [--technique precopy|postcopy|hybrid] [--out DIR] [--settle 3] [--post-wait 2] [--timeout 60]
+
+With --technique postcopy or hybrid, QEMU runs its post-copy (postcopy-ram; hybrid: after 1 s
+of pre-copy) and a second table gives the post-copy phase: faults, Ferry's fault latency as the
+guest felt it, the window in which losing the source loses the VM, bytes per resident byte.
 
 Both sides boot the same test guest (DIR/ferry-guest.elf, DIR/initrd.cpio) with 2 vCPUs, the
 same workload and memory size, and migrate it over loopback with a 50 ms downtime limit and
@@ -68,9 +73,16 @@ CASES = {
     # runs until --timeout every time (use --cases auto-converge --runs 3).
     'auto-converge': ('1G', 'memtouch', '--mb 256 --rate 200000 --threads 2 --hb-ms 1', ['memtouch ready'], GBIT,
                       'memtouch 200k pages/s, 1 Gbit/s limit; ferry --auto-converge --compress none'),
+    # Post-copy's worst case: the whole working set is written from both vCPUs right after the
+    # switchover, so nearly every page is fetched on a fault before the push gets to it.
+    'fault-storm': ('1G', 'memtouch', '--mb 256 --rate max --threads 2 --pattern random --hb-ms 1', ['memtouch ready'], None,
+                    'memtouch 256 MiB, max rate, random, 2 threads (fault storm)'),
 }
 FERRY_EXTRA = {'auto-converge': ['--auto-converge', '--compress', 'none']}
-DEFAULT_CASES = [c for c in CASES if c != 'auto-converge']
+DEFAULT_CASES = [c for c in CASES if c not in ('auto-converge', 'fault-storm')]
+# What the QEMU peer runs for each of Ferry's techniques: hybrid is pre-copy for a second, then post-copy.
+QEMU_MODE = {'precopy': ['--mode', 'precopy'], 'postcopy': ['--mode', 'postcopy'],
+             'hybrid': ['--mode', 'postcopy', '--postcopy-after', '1']}
 
 
 def now():
@@ -338,10 +350,11 @@ def ferry_case(a, case):
             pop_Bps = populate_beside(a, workload_mib(args))
             t_settle = now()
             time.sleep(a.settle)
-            cmd = [a.ferry, 'migrate', '--name', vm.name, '--to', f'127.0.0.1:{port}', '--mode', 'precopy',
-                   '--max-downtime', '50ms', '--timeout', f'{a.timeout:g}s', '--json',
-                   # Like QEMU: never abort for a missed downtime target, and an unthrottled final copy.
-                   '--on-no-converge', 'force']
+            cmd = [a.ferry, 'migrate', '--name', vm.name, '--to', f'127.0.0.1:{port}', '--mode', a.technique,
+                   '--max-downtime', '50ms', '--timeout', f'{a.timeout:g}s', '--json']
+            if a.technique == 'precopy':
+                # Like QEMU: never abort for a missed downtime target, and an unthrottled final copy.
+                cmd += ['--on-no-converge', 'force']
             if bw:
                 cmd += ['--bandwidth', f'{bw // 1_000_000}Mbit', '--switchover-bandwidth', 'unlimited']
             cmd += FERRY_EXTRA.get(case, [])
@@ -397,6 +410,16 @@ def ferry_case(a, case):
                    'message': j.get('message') or (err.strip().splitlines() or [''])[-1][:300],
                    'rounds': rounds,
                    'report_other': {k: v for k, v in rep.items() if k not in ('rounds',)}}
+            pc = rep.get('post_copy') or {}
+            if pc:
+                res.update({'pc_faults': pc.get('faults'), 'pc_requested': pc.get('pages_requested'),
+                            'pc_pushed': pc.get('pages_pushed'), 'pc_pages': pc.get('pages_at_switchover'),
+                            'pc_p50_us': pc.get('fault_latency_p50_us'), 'pc_p99_us': pc.get('fault_latency_p99_us'),
+                            'pc_max_us': pc.get('fault_latency_max_us'), 'pc_window_ms': pc.get('window_ms'),
+                            'pc_blocked': {b['thread']: b['blocked_ms'] for b in pc.get('blocked_time') or []},
+                            # every byte sent over what the source held at the switchover (plus what earlier rounds sent)
+                            'bytes_per_resident_byte': (rep['bytes_transferred'] / ((pc['pages_at_switchover'] + sum(x['pages_sent'] for x in rounds)) * 4096)
+                                                        if pc.get('pages_at_switchover') else None)})
             src_hb = [h for h in vm.console.hb if h[0] >= t0 - 1]
             res['precopy_max_gap_ms'] = round(max_gap(src_hb, t0, src_hb[-1][0])[0] * 1000, 1) if src_hb else None
             if moved and vm.console.hb and dst.console.hb:
@@ -446,7 +469,7 @@ def qemu_case(a, case):
     g = a.guest
     out = os.path.join(a.casedir, 'qemu')
     os.makedirs(out, exist_ok=True)
-    cmd = [os.path.join(a.peer, 'run-migration.sh'), '--mode', 'precopy', '--repeat', str(a.runs),
+    cmd = [os.path.join(a.peer, 'run-migration.sh'), *QEMU_MODE[a.technique], '--repeat', str(a.runs),
            '--mem', mem, '--cpus', '2', '--kernel', f'{g}/ferry-guest.elf', '--initrd', f'{g}/initrd.cpio',
            '--base-append', f'console=ttyS0 ferry.workload={workloads} ferry.args="{args}"',
            # memverify's fill is the slow part, and run-migration.sh waits for one regex
@@ -502,6 +525,7 @@ def qemu_result(case, q):
             'guest_gap_ms': gd, 'baseline_gap_ms': base,
             'guest_downtime_ms': round(gd - base, 1) if gd is not None and base is not None else None,
             'switchover_hb_gap_ms': q.get('switchover_hb_gap_ms'),
+            'pc_requested': q.get('postcopy_requests'),
             'mbps': q.get('mbps'), 'error': q.get('error'), 'peer': q}
 
 
@@ -527,7 +551,7 @@ def summarize(a, limits, by_case):
     lim = limits['limit_Bps']
     lines = [f"Loopback TCP (iperf3) {limits['loopback_tcp_Bps'] / 1e6:,.0f} MB/s, populating fresh memory "
              f"{limits['populate_4k_Bps'] / 1e6:,.0f} MB/s (4 KiB pages; {limits['populate_thp_Bps'] / 1e6:,.0f} MB/s with THP); "
-             f"limit = min = {lim / 1e6:,.0f} MB/s. Medians of {a.runs} runs per side; 2 vCPUs, 50 ms downtime limit. "
+             f"limit = min = {lim / 1e6:,.0f} MB/s. Technique {a.technique}. Medians of {a.runs} runs per side; 2 vCPUs, 50 ms downtime limit. "
              f"guest-observed = largest heartbeat gap during the migration minus the largest in the baseline window.", '']
     head = '| case | ok ferry/qemu |'
     sep = '|---|---|'
@@ -566,6 +590,21 @@ def summarize(a, limits, by_case):
                                    and r['guest_gap_ms'] > r['switchover_hb_gap_ms'] + 0.05)
         lines.append(f'| {CASES[case][5]} | {fmt(f)} | {fmt(q)} | {ratio(f, q)} | {elsewhere(fr)}/{len(fr)} | '
                      f'{elsewhere(qr)}/{len(qr)} | {fmt(med(fr, "precopy_max_gap_ms"))} |')
+    if a.technique != 'precopy':
+        lines += ['', f'Post-copy phase ({a.technique}): | case | ferry faults | ferry pages requested | qemu postcopy requests '
+                  '| ferry fault latency p50 / p99 / max µs | ferry window ms (source loss = VM loss) | ferry bytes / resident bytes '
+                  '| ferry blocked ms per vCPU |',
+                  '|---|---:|---:|---:|---:|---:|---:|---|']
+        for case, (fr, qr) in by_case.items():
+            blocked = {}
+            for r in fr:
+                for t, ms in (r.get('pc_blocked') or {}).items():
+                    if t.startswith('vcpu'):
+                        blocked.setdefault(t, []).append(ms)
+            lines.append(f"| {CASES[case][5]} | {fmt(med(fr, 'pc_faults'), 0)} | {fmt(med(fr, 'pc_requested'), 0)} | "
+                         f"{fmt(med(qr, 'pc_requested'), 0)} | {fmt(med(fr, 'pc_p50_us'), 0)} / {fmt(med(fr, 'pc_p99_us'), 0)} / "
+                         f"{fmt(med(fr, 'pc_max_us'), 0)} | {fmt(med(fr, 'pc_window_ms'))} | {fmt(med(fr, 'bytes_per_resident_byte'), 3)} | "
+                         + ', '.join(f'{t} {statistics.median(v):.1f}' for t, v in sorted(blocked.items())) + ' |')
     notes = []
     for case, (fr, qr) in by_case.items():
         for r in fr + qr:
@@ -598,6 +637,8 @@ def main():
     ap.add_argument('--timeout', type=float, default=60.0, help='give up a migration after this (s)')
     ap.add_argument('--boot-timeout', type=float, default=300.0)
     ap.add_argument('--sides', default='ferry,qemu')
+    ap.add_argument('--technique', default='precopy', choices=['precopy', 'postcopy', 'hybrid'],
+                    help="ferry's --mode; QEMU runs the same (hybrid: QEMU's post-copy after 1 s of pre-copy)")
     a = ap.parse_args()
     cases = [c for c in a.cases.split(',') if c]
     unknown = [c for c in cases if c not in CASES]

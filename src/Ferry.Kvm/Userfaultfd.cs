@@ -88,28 +88,43 @@ public sealed unsafe class Userfaultfd : IDisposable
     }
 
     /// <summary>
-    /// Blocks until a page fault arrives and gives its page-aligned address and the faulting
-    /// thread (0 if the kernel does not say); false once <see cref="Interrupt"/> was called, or
-    /// at the timeout.
+    /// Blocks until a page fault arrives and gives its address, aligned down to its 4 KiB page;
+    /// false once <see cref="Interrupt"/> or <see cref="Dispose"/> was called, or at the timeout
+    /// (<see cref="Timeout.InfiniteTimeSpan"/> waits for ever).
+    /// </summary>
+    public bool WaitForFault(TimeSpan timeout, out nint faultAddress) => WaitForFault(timeout, out faultAddress, out _);
+
+    /// <summary>
+    /// As <see cref="WaitForFault(TimeSpan, out nint)"/>, also giving the faulting thread (0 if
+    /// the kernel does not say, see <see cref="ReportsThreadId"/>). Events other than page faults
+    /// (none arrive: Open asks for no such feature) are skipped, not returned: false always means
+    /// interrupted or timed out.
     /// </summary>
     public bool WaitForFault(TimeSpan timeout, out nint faultAddress, out int threadId)
     {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(timeout));
         faultAddress = 0;
         threadId = 0;
-        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-        UffdMsg msg;
-        while (true)
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+        bool added = false, addedInterrupt = false;
+        try
         {
-            // Safe because both fds stay open for the call (the handles are kept alive by this object) and fds points to stack memory.
-            LibC.PollFd* fds = stackalloc LibC.PollFd[2];
-            bool added = false, addedInterrupt = false;
+            // Both fds stay open (their numbers valid) from here to the end, poll and read included;
+            // once Dispose has closed them, there is nothing to wait on: interrupted.
             try
             {
                 _fd.DangerousAddRef(ref added);
                 _interrupt.DangerousAddRef(ref addedInterrupt);
-                fds[0] = new LibC.PollFd { Fd = (int)_fd.DangerousGetHandle(), Events = LibC.POLLIN };
-                fds[1] = new LibC.PollFd { Fd = (int)_interrupt.DangerousGetHandle(), Events = LibC.POLLIN };
+            }
+            catch (ObjectDisposedException) { return false; }
+            int fd = (int)_fd.DangerousGetHandle(), interrupt = (int)_interrupt.DangerousGetHandle();
+            while (true)
+            {
+                LibC.PollFd* fds = stackalloc LibC.PollFd[2];
+                fds[0] = new LibC.PollFd { Fd = fd, Events = LibC.POLLIN };
+                fds[1] = new LibC.PollFd { Fd = interrupt, Events = LibC.POLLIN };
                 int wait = deadline == long.MaxValue ? -1 : (int)Math.Clamp(deadline - Environment.TickCount64, 0, int.MaxValue);
+                // Safe because fds points to two initialised entries on the stack and both fds are held open by the refs above.
                 int n = LibC.Poll(fds, 2, wait);
                 if (n < 0)
                 {
@@ -117,26 +132,30 @@ public sealed unsafe class Userfaultfd : IDisposable
                     if (errno == LibC.EINTR) continue;
                     throw new KvmException("poll(userfaultfd)", errno);
                 }
-                if (fds[1].Revents != 0) return false;
-                if (n == 0) return false;
+                if (fds[1].Revents != 0) return false; // Interrupt (the eventfd stays readable for ever)
+                if (n == 0) return false;                // timed out
+                // POLLERR would mean a blocking or uninitialised fd: Open makes neither.
+                if ((fds[0].Revents & LibC.POLLIN) == 0) throw new KvmException("poll(userfaultfd)", 5 /* EIO */, $"revents 0x{fds[0].Revents:x}");
+                UffdMsg msg;
+                // Safe because msg is a local of exactly the size read asks for, and the fd is nonblocking: a fault
+                // another reader took, or one already served, gives EAGAIN rather than a read that never returns.
+                nint got = LibC.Read(_fd, &msg, (nuint)sizeof(UffdMsg));
+                if (got < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno is LibC.EAGAIN or LibC.EINTR) continue;
+                    throw new KvmException("read(userfaultfd)", errno);
+                }
+                if (got != sizeof(UffdMsg) || msg.Event != UffdMsg.EventPagefault) continue;
+                faultAddress = (nint)(msg.PagefaultAddress & ~(ulong)(PageSize - 1));
+                threadId = ReportsThreadId ? (int)msg.PagefaultPtid : 0;
+                return true;
             }
-            finally
-            {
-                if (added) _fd.DangerousRelease();
-                if (addedInterrupt) _interrupt.DangerousRelease();
-            }
-            // Safe because msg is a local of exactly the size read asks for.
-            nint got = LibC.Read(_fd, &msg, (nuint)sizeof(UffdMsg));
-            if (got < 0)
-            {
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno is LibC.EAGAIN or LibC.EINTR) continue; // another reader, or nothing after all
-                throw new KvmException("read(userfaultfd)", errno);
-            }
-            if (got != sizeof(UffdMsg) || msg.Event != UffdMsg.EventPagefault) continue;
-            faultAddress = (nint)(msg.PagefaultAddress & ~(ulong)(PageSize - 1));
-            threadId = ReportsThreadId ? (int)msg.PagefaultPtid : 0;
-            return true;
+        }
+        finally
+        {
+            if (added) _fd.DangerousRelease();
+            if (addedInterrupt) _interrupt.DangerousRelease();
         }
     }
 

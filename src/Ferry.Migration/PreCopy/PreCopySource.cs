@@ -71,9 +71,13 @@ public sealed class PreCopySource(TimeProvider time)
             bool postCopy = options.Mode == MigrationMode.PostCopy;
             if (postCopy)
             {
+                // Which pages exist is read while the guest still runs (mincore of a large guest
+                // takes milliseconds); the dirty log catches any page it writes from then on.
+                dirtyLog = vm.StartDirtyLog();
                 run.SetupTime = time.GetElapsedTime(started);
                 run.SwitchoverReason = "post-copy: switched over at once";
-                dirty = [];
+                dirty = layout.Regions.Select(vm.ResidentPages).ToList();
+                run.UntouchedPages = dirty.Sum(s => s.PageCount - s.Count());
             }
             else
             {
@@ -124,10 +128,9 @@ public sealed class PreCopySource(TimeProvider time)
             long mark = time.GetTimestamp();
             if (postCopy)
             {
-                // What the destination lacks: every resident page (post-copy), or what was dirty
-                // at the decision plus what the guest wrote until it stopped (hybrid).
-                var fetch = dirtyLog is null ? layout.Regions.Select(vm.ResidentPages).ToList() : dirty;
-                if (dirtyLog is null) run.UntouchedPages = fetch.Sum(s => s.PageCount - s.Count());
+                // What the destination lacks: every page the guest had (post-copy), or what was
+                // dirty at the decision (hybrid), plus what it wrote until it stopped.
+                var fetch = dirty;
                 server = new PostCopyServer(vm, fetch, streams.Count);
                 run.PostCopy = server;
                 serving = server.ServeRequestsAsync(faultStream!);
