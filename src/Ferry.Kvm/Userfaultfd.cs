@@ -23,16 +23,16 @@ public sealed unsafe class Userfaultfd : IDisposable
     /// <summary>Whether faults carry the faulting thread's id (UFFD_FEATURE_THREAD_ID; Linux 4.14+).</summary>
     public bool ReportsThreadId { get; private init; }
 
+    /// <summary>
+    /// userfaultfd(O_CLOEXEC | O_NONBLOCK) and the UFFDIO_API handshake (UFFD_API, asking for
+    /// UFFD_FEATURE_THREAD_ID and falling back to no features). Nonblocking because the kernel
+    /// answers poll() on a blocking userfaultfd with POLLERR at once (a read after poll may
+    /// block: the fault can be served before it is read), and <see cref="WaitForFault(TimeSpan, out nint)"/>
+    /// polls it together with the eventfd <see cref="Interrupt"/> writes.
+    /// </summary>
     public static Userfaultfd Open()
     {
-        long fd = LibC.Syscall(LibC.SYS_userfaultfd, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
-        if (fd < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            throw new KvmException("userfaultfd", errno, errno == 1 /* EPERM */
-                ? "post-copy needs root, CAP_SYS_PTRACE or sysctl vm.unprivileged_userfaultfd=1" : null);
-        }
-        var handle = new KvmFd((int)fd);
+        var handle = OpenFd();
         int efd = LibC.Eventfd(0, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
         if (efd < 0)
         {
@@ -47,11 +47,10 @@ public sealed unsafe class Userfaultfd : IDisposable
             bool threadIds = Handshake(handle, UffdioApi.FeatureThreadId);
             if (!threadIds)
             {
-                // A refused UFFDIO_API leaves the fd unusable: start over with a fresh one.
+                // Older kernels leave the fd unusable after a refused UFFDIO_API (newer ones allow
+                // a retry): start over with a fresh one.
                 handle.Dispose();
-                fd = LibC.Syscall(LibC.SYS_userfaultfd, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
-                if (fd < 0) throw new KvmException("userfaultfd", Marshal.GetLastPInvokeError());
-                handle = new KvmFd((int)fd);
+                handle = OpenFd();
                 if (!Handshake(handle, 0)) throw new KvmException("UFFDIO_API", Marshal.GetLastPInvokeError());
             }
             return new Userfaultfd(handle, interrupt) { ReportsThreadId = threadIds };
@@ -64,15 +63,26 @@ public sealed unsafe class Userfaultfd : IDisposable
         }
     }
 
+    private static KvmFd OpenFd()
+    {
+        long fd = LibC.Syscall(LibC.SYS_userfaultfd, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
+        if (fd >= 0) return new KvmFd((int)fd);
+        int errno = Marshal.GetLastPInvokeError();
+        throw new KvmException("userfaultfd", errno, errno == 1 /* EPERM */
+            ? "post-copy needs root, CAP_SYS_PTRACE or sysctl vm.unprivileged_userfaultfd=1" : null);
+    }
+
     private static bool Handshake(KvmFd fd, ulong features)
     {
         var api = new UffdioApi { ApiVersion = UffdioApi.Api, Features = features };
+        // Safe because api is a local uffdio_api, the size UFFDIO_API encodes.
         return LibC.Ioctl(fd, UffdIoctls.UFFDIO_API, &api) == 0;
     }
 
     public void RegisterMissing(nint address, ulong length)
     {
         var reg = new UffdioRegister { Range = new UffdioRange { Start = (ulong)address, Len = length }, Mode = UffdioRegister.ModeMissing };
+        // Safe because reg is a local uffdio_register, the size UFFDIO_REGISTER encodes.
         if (LibC.Ioctl(_fd, UffdIoctls.UFFDIO_REGISTER, &reg) != 0)
             throw new KvmException("UFFDIO_REGISTER", Marshal.GetLastPInvokeError());
         // _UFFDIO_COPY is bit 3 and _UFFDIO_ZEROPAGE bit 4 of the ioctls a range allows.
@@ -83,6 +93,7 @@ public sealed unsafe class Userfaultfd : IDisposable
     public void Unregister(nint address, ulong length)
     {
         var range = new UffdioRange { Start = (ulong)address, Len = length };
+        // Safe because range is a local uffdio_range, the size UFFDIO_UNREGISTER encodes.
         if (LibC.Ioctl(_fd, UffdIoctls.UFFDIO_UNREGISTER, &range) != 0)
             throw new KvmException("UFFDIO_UNREGISTER", Marshal.GetLastPInvokeError());
     }
@@ -118,9 +129,9 @@ public sealed unsafe class Userfaultfd : IDisposable
             }
             catch (ObjectDisposedException) { return false; }
             int fd = (int)_fd.DangerousGetHandle(), interrupt = (int)_interrupt.DangerousGetHandle();
+            LibC.PollFd* fds = stackalloc LibC.PollFd[2];
             while (true)
             {
-                LibC.PollFd* fds = stackalloc LibC.PollFd[2];
                 fds[0] = new LibC.PollFd { Fd = fd, Events = LibC.POLLIN };
                 fds[1] = new LibC.PollFd { Fd = interrupt, Events = LibC.POLLIN };
                 int wait = deadline == long.MaxValue ? -1 : (int)Math.Clamp(deadline - Environment.TickCount64, 0, int.MaxValue);
@@ -139,7 +150,9 @@ public sealed unsafe class Userfaultfd : IDisposable
                 UffdMsg msg;
                 // Safe because msg is a local of exactly the size read asks for, and the fd is nonblocking: a fault
                 // another reader took, or one already served, gives EAGAIN rather than a read that never returns.
-                nint got = LibC.Read(_fd, &msg, (nuint)sizeof(UffdMsg));
+                nint got;
+                try { got = LibC.Read(_fd, &msg, (nuint)sizeof(UffdMsg)); }
+                catch (ObjectDisposedException) { return false; } // Dispose came between poll and read
                 if (got < 0)
                 {
                     int errno = Marshal.GetLastPInvokeError();
@@ -159,7 +172,7 @@ public sealed unsafe class Userfaultfd : IDisposable
         }
     }
 
-    /// <summary>Makes a thread blocked in <see cref="WaitForFault"/> return false, and every later call too.</summary>
+    /// <summary>Makes a thread blocked in <see cref="WaitForFault(TimeSpan, out nint)"/> return false, and every later call too.</summary>
     public void Interrupt()
     {
         ulong one = 1;
@@ -170,7 +183,11 @@ public sealed unsafe class Userfaultfd : IDisposable
     /// <summary>
     /// UFFDIO_COPY of <paramref name="source"/> (whole pages) to <paramref name="address"/>, waking
     /// the threads waiting there. Returns the bytes it installed before it met a page already
-    /// present (then that page is left as it is); all of them if none was.
+    /// present (then that page is left as it is); all of them if none was, 0 if the first page is
+    /// present. The kernel stops a copy at a present page: it installs and wakes the pages
+    /// before it and fails with EAGAIN (<c>copy</c> = bytes installed), and a copy that starts on
+    /// a present page fails with EEXIST. EAGAIN with nothing installed (the mapping was changing)
+    /// is retried.
     /// </summary>
     public long Copy(nint address, ReadOnlySpan<byte> source)
     {
@@ -194,7 +211,11 @@ public sealed unsafe class Userfaultfd : IDisposable
         return done;
     }
 
-    /// <summary>Installs <paramref name="source"/> where pages are missing, leaves present ones unchanged, wakes every waiter; returns pages installed.</summary>
+    /// <summary>
+    /// Installs <paramref name="source"/> where pages are missing and leaves present ones
+    /// unchanged (UFFDIO_WAKE on each, in case a thread faulted on it before it arrived): every
+    /// page of the range is present and no thread waits on it afterwards. Returns pages installed.
+    /// </summary>
     public int CopySkippingPresent(nint address, ReadOnlySpan<byte> source)
     {
         int installed = 0;

@@ -12,13 +12,13 @@ public sealed partial class KvmVm : IPostCopyTarget
     /// <summary>Whether part of guest RAM is still at a post-copy source: a snapshot or another migration now would miss those pages.</summary>
     public bool AwaitingPages => Volatile.Read(ref _missingPages) is { } m && !m.Disposed;
 
-    public IMissingPages ArmMissingPages(IReadOnlyList<PageSet> fetch)
+    public IMissingPages ArmMissingPages(IReadOnlyList<PageSet> fetch, bool dropStaleCopies)
     {
         lock (_controlLock)
         {
             if (State is not (VmRunState.Created or VmRunState.Paused)) throw new InvalidOperationException("guest RAM can only be armed for post-copy before the VM runs");
             // Pages an earlier round left here are stale: dropped, they fault like pages never sent.
-            foreach (var set in fetch)
+            foreach (var set in dropStaleCopies ? fetch : [])
                 foreach (var (first, count) in Runs(set))
                     _memory.Discard(set.Region.Gpa + (ulong)first * HostMemory.PageSize, (ulong)count * HostMemory.PageSize);
             var uffd = Userfaultfd.Open();

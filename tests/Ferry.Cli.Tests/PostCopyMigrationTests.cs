@@ -21,8 +21,8 @@ public sealed partial class PostCopyMigrationTests : IDisposable
         "run", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd, "--memory", "1G", "--cpus", "2", "--name", name,
         "--cmdline", TestGuest.Run(workload, args, powerOff: false));
 
-    private FerryProcess Receiver(string name, int port) =>
-        FerryProcess.Start("receive", "--listen", $"127.0.0.1:{port}", "--name", name, "--token-file", Token);
+    private FerryProcess Receiver(string name, int port, params string[] extra) =>
+        FerryProcess.Start(["receive", "--listen", $"127.0.0.1:{port}", "--name", name, "--token-file", Token, .. extra]);
 
     private (int Code, string Stdout, string Stderr) Migrate(string name, int port, string mode, params string[] extra) =>
         FerryProcess.Run(["migrate", "--name", name, "--to", $"127.0.0.1:{port}", "--mode", mode, "--token-file", Token, "--json", .. extra]);
@@ -129,7 +129,7 @@ public sealed partial class PostCopyMigrationTests : IDisposable
     {
         int port = Heartbeats.FreePort();
         using var source = Source("pc-src6", "memtouch", "--mb 256 --rate 1000 --hb-ms 10");
-        using var destination = Receiver("pc-dst6", port);
+        using var destination = Receiver("pc-dst6", port, "--recovery-timeout", "5s");
         source.WaitFor("memtouch ready");
         // A 10 Mbit/s push of 256 MiB would take minutes: the window is wide open when the source dies.
         var migrate = Task.Run(() => Migrate("pc-src6", port, "postcopy", "--bandwidth", "10Mbit", "--compress", "none"));
@@ -137,7 +137,53 @@ public sealed partial class PostCopyMigrationTests : IDisposable
         source.Dispose(); // SIGKILL of the only holder of the missing pages
         Assert.Equal((int)ExitCode.VmLost, destination.WaitForExit(TimeSpan.FromSeconds(60)));
         Assert.Contains("the VM is lost", destination.Stderr);
+        Assert.Contains("did not come back within 5 s", destination.Stderr);
         await migrate;
+    }
+
+    [KvmFact]
+    public async Task A_link_cut_during_post_copy_is_reconnected_and_nothing_is_lost()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pc-src7", "memtouch", "--mb 128 --rate 5000 --hb-ms 10");
+        using var destination = Receiver("pc-dst7", port);
+        source.WaitFor("memtouch ready");
+        await using var link = new CuttableLink(port);
+        // ~100 Mbit/s: the push of 128 MiB takes ~10 s, so the cut lands in the window.
+        var migrate = Task.Run(() => Migrate("pc-src7", link.Port, "postcopy", "--bandwidth", "100Mbit", "--compress", "none", "--verify-memory"));
+        await WaitForStatusAsync("pc-dst7", "pages_at_source");
+        await Task.Delay(500);
+        link.Cut();
+        await WaitForStatusAsync("pc-src7", "reconnect");   // both sides say the migration is paused, and why
+        var r = await migrate;
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Matches("\"recoveries\":[1-9]", r.Stdout);
+        Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
+        destination.WaitFor("^HB ", from: 0);
+        destination.WaitFor("^HB ", from: destination.Console.Count);
+        Heartbeats.AssertContinues(source.Console, destination.Console);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst7").Code);
+    }
+
+    [KvmFact]
+    public async Task Migrate_recover_moves_a_broken_post_copy_to_a_new_address()
+    {
+        int port = Heartbeats.FreePort();
+        using var source = Source("pc-src8", "memtouch", "--mb 128 --rate 5000 --hb-ms 10");
+        using var destination = Receiver("pc-dst8", port);
+        source.WaitFor("memtouch ready");
+        await using var oldPath = new CuttableLink(port);
+        var migrate = Task.Run(() => Migrate("pc-src8", oldPath.Port, "postcopy", "--bandwidth", "100Mbit", "--compress", "none"));
+        await WaitForStatusAsync("pc-dst8", "pages_at_source");
+        oldPath.CutForGood();
+        await WaitForStatusAsync("pc-src8", "reconnect");
+        var recover = FerryProcess.Run("migrate-recover", "--name", "pc-src8", "--to", $"127.0.0.1:{port}");
+        Assert.True(recover.Code == 0, recover.Stderr);
+        var r = await migrate;
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        destination.WaitFor("^HB ", from: 0);
+        Heartbeats.AssertContinues(source.Console, destination.Console);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst8").Code);
     }
 
     private static async Task WaitForStatusAsync(string name, string text)

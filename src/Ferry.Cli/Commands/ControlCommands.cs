@@ -49,6 +49,15 @@ public static class ControlCommands
                 var r = await client.SwitchToPostCopyAsync(ct);
                 Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "post-copy requested: it starts after the round on the wire (see `ferry migrate-status`)");
             });
+        var recoverTo = new Option<string?>("--to") { Description = "Reconnect to this ADDR:PORT instead of the original destination (its `ferry receive` still listens there)" };
+        var recover = Make("migrate-recover", "Reconnect a post-copy migration whose link broke, now (it retries by itself every second until --recovery-timeout).",
+            async (client, json, parse, ct) =>
+            {
+                var r = await client.RecoverMigrationAsync(parse.GetValue(recoverTo), ct);
+                Console.WriteLine(json ? JsonSerializer.Serialize(r, ApiJson.Default.ApiOk) : "reconnecting (see `ferry migrate-status`)");
+            });
+        recover.Options.Add(recoverTo);
+        yield return recover;
         yield return Make("migrate-cancel", "Cancel a running migration. Before its commit point the VM keeps running here; after it, cancelling does nothing.",
             async (client, json, _, ct) =>
             {

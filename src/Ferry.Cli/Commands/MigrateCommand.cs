@@ -25,6 +25,10 @@ public static class MigrateCommand
         };
         onNoConverge.AcceptOnlyFromAmong("abort", "force", "postcopy");
         var postCopyAfter = new Option<string?>("--postcopy-after") { Description = "hybrid: switch to post-copy once this long has passed, e.g. 10s" };
+        var recoveryTimeout = new Option<string?>("--recovery-timeout")
+        {
+            Description = "postcopy, hybrid: when the link breaks after the switchover, keep reconnecting this long, e.g. 60s (default 60s); the VM is held paused here with every page meanwhile",
+        };
         var switchoverBandwidth = new Option<string?>("--switchover-bandwidth")
         {
             Description = "The stop-and-copy's rate, e.g. 10Gbit, or unlimited when the link allows more than --bandwidth (default: --bandwidth)",
@@ -54,7 +58,9 @@ public static class MigrateCommand
 
             WARNING (postcopy, hybrid): from the post-copy switchover until the last page has
             arrived, the VM's memory lives on two hosts. Losing either host, or the link for good,
-            in that window loses the VM. The report says how long the window lasted.
+            in that window loses the VM. The report says how long the window lasted. A link that
+            breaks is reconnected (by itself, or now with `ferry migrate-recover`, also --to a new
+            address) for --recovery-timeout, while the guest waits for the pages it touches.
 
             Examples:
               ferry migrate --name demo --to 10.0.0.2:7000 --mode cold --token-file /etc/ferry/token
@@ -63,7 +69,7 @@ public static class MigrateCommand
               ferry migrate --name demo --to 10.0.0.2:7000 --mode hybrid --max-downtime 20ms \
                   --postcopy-after 30s --token-file /etc/ferry/token
             """)
-        { socket, name, to, mode, tokenFile, maxDowntime, bandwidth, streams, compress, autoConverge, maxRounds, timeout, onNoConverge, postCopyAfter, switchoverBandwidth, verifyMemory, json };
+        { socket, name, to, mode, tokenFile, maxDowntime, bandwidth, streams, compress, autoConverge, maxRounds, timeout, onNoConverge, postCopyAfter, switchoverBandwidth, recoveryTimeout, verifyMemory, json };
         foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
@@ -85,6 +91,7 @@ public static class MigrateCommand
                 PostCopyAfterSeconds = Duration(parse.GetValue(postCopyAfter), "--postcopy-after")?.TotalSeconds,
                 SwitchoverBandwidthBitsPerSecond = parse.GetValue(switchoverBandwidth) is { } sb && sb != "unlimited" ? Bandwidth(sb, "--switchover-bandwidth") : null,
                 UnlimitedSwitchover = parse.GetValue(switchoverBandwidth) == "unlimited",
+                RecoveryTimeoutSeconds = Duration(parse.GetValue(recoveryTimeout), "--recovery-timeout")?.TotalSeconds,
                 TlsCert = TlsOptions.Absolute(parse.GetValue(tls.Cert)),
                 TlsKey = TlsOptions.Absolute(parse.GetValue(tls.Key)),
                 TlsCa = TlsOptions.Absolute(parse.GetValue(tls.Ca)),

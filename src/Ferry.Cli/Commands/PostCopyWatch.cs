@@ -19,7 +19,8 @@ public static class PostCopyWatch
         long pageSize = ((Ferry.Migration.Vm.IMigratableVm)vm).Memory.PageSize;
         while (!postCopy.IsCompleted)
         {
-            progress.Report(new MigrationProgress("post-copy", 0, 0, receiver.RemainingPages * pageSize, 0, 0, TimeSpan.Zero, 0)
+            string phase = receiver.LinkDown is { } why ? $"post-copy paused: {why}; waiting for the source to reconnect" : "post-copy";
+            progress.Report(new MigrationProgress(phase, 0, 0, receiver.RemainingPages * pageSize, 0, 0, TimeSpan.Zero, 0)
             {
                 PostCopy = new PostCopyProgress(receiver.RemainingPages, receiver.PagesByRequest, receiver.PagesByPush),
             });

@@ -17,6 +17,10 @@ public static class ReceiveCommand
         var name = CommonOptions.Name();
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
+        var recoveryTimeout = new Option<string?>("--recovery-timeout")
+        {
+            Description = "Post-copy: when the link to the source breaks, wait this long for it to reconnect before the VM is given up as lost, e.g. 60s (default 60s)",
+        };
         var tokenFile = new Option<string?>("--token-file") { Description = "File holding the secret shared with the source (off loopback: this or TLS)" };
         var tls = new TlsOptions();
         var command = new Command("receive",
@@ -32,13 +36,16 @@ public static class ReceiveCommand
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
               ferry receive --listen 0.0.0.0:7000 --tls-cert dst.pem --tls-key dst.key --tls-ca ca.pem
             """)
-        { listen, name, apiSocket, console, tokenFile };
+        { listen, name, apiSocket, console, tokenFile, recoveryTimeout };
         foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
             string address = parse.GetValue(listen)!;
             if (!TcpEndpoint.TryParse(address, out var host, out int port)) throw new UsageException($"--listen {address}: write ADDR:PORT");
             string? tokenPath = parse.GetValue(tokenFile);
+            var recovery = TimeSpan.FromSeconds(60);
+            if (parse.GetValue(recoveryTimeout) is { } r && (!RateParser.TryParseDuration(r, out recovery) || recovery <= TimeSpan.Zero))
+                throw new UsageException($"--recovery-timeout {r}: not a duration (write e.g. 30s, 2m)");
             var tlsSettings = tls.Load(parse);
             if (tokenPath is null && tlsSettings is null && !TcpEndpoint.IsLoopback(host))
                 throw new UsageException($"a receiver on {host}, which is not a loopback address, needs --token-file or TLS (--tls-cert, --tls-key, --tls-ca)");
@@ -52,11 +59,23 @@ public static class ReceiveCommand
             Console.Error.WriteLine($"ferry: waiting for a migration on {address}");
             AcceptedMigration accepted;
             try { accepted = await MigrationListener.AcceptAsync(listener, token, tlsSettings, ct); }
-            finally { listener.Stop(); }
+            catch { listener.Stop(); throw; }
+            // A post-copy source whose link breaks comes back here: keep listening until every page is in.
+            if (!accepted.Mode.MayPostCopy()) listener.Stop();
 
             try
             {
-                var destination = new MigrationDestination();
+                var destination = new MigrationDestination
+                {
+                    RecoveryTimeout = recovery,
+                    AcceptReconnection = async accept =>
+                    {
+                        var again = await MigrationListener.AcceptAsync(listener, token, tlsSettings, accept);
+                        if (again.Session == accepted.Session) return again;
+                        foreach (var stream in again.Streams) await stream.DisposeAsync();
+                        throw new Ferry.Migration.MigrationException("a connection of another migration was refused while post-copy waits for its source");
+                    },
+                };
                 var outcome = await destination.RunAsync(accepted,
                     configuration =>
                     {
@@ -71,6 +90,7 @@ public static class ReceiveCommand
                 if (outcome.Result == DestinationResult.Running && outcome.PostCopy is { } postCopy)
                 {
                     Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
+                    _ = postCopy.ContinueWith(_ => listener.Stop(), TaskScheduler.Default);
                     return await VmHost.ServeAsync(vm, socket, sink, () => { },
                         api => api.ShowOperation("receive", (progress, _) => PostCopyWatch.RunAsync(vm, outcome, postCopy, progress)));
                 }
@@ -83,6 +103,7 @@ public static class ReceiveCommand
             }
             finally
             {
+                listener.Stop();
                 foreach (var stream in accepted.Streams) await stream.DisposeAsync();
             }
         });

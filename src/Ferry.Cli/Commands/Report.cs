@@ -34,7 +34,8 @@ public static class Report
                               $"p99 {pc.FaultLatencyP99Us:F0} µs, max {pc.FaultLatencyMaxUs:F0} µs; every page there {pc.AllPresentAfterResumeMs:F0} ms after the resume");
             if (pc.BlockedTime is { Count: > 0 } blocked)
                 Console.WriteLine("  blocked on missing pages: " + string.Join(", ", blocked.Select(b => $"{b.Thread} {b.BlockedMs:F1} ms")));
-            Console.WriteLine($"  the VM depended on both hosts for {pc.WindowMs:F0} ms (losing the source in that window would have lost it)");
+            Console.WriteLine($"  the VM depended on both hosts for {pc.WindowMs:F0} ms (losing the source in that window would have lost it)" +
+                              (pc.Recoveries > 0 ? $"; the link broke and was reconnected {pc.Recoveries} time{(pc.Recoveries == 1 ? "" : "s")}" : ""));
         }
         if (r.Rounds is not { Count: > 0 } rounds) return;
         Console.WriteLine($"  setup {r.SetupMs:F1} ms, {rounds.Count} rounds, throughput {Units.Bytes((long)r.ThroughputBytesPerSecond)}/s; switched over: {r.SwitchoverReason}");

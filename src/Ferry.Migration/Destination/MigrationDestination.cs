@@ -21,6 +21,15 @@ public sealed class MigrationDestination
     /// <summary>A source that sends nothing for this long during the transfer is given up on.</summary>
     public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Post-copy: accepts the source's streams again after the link broke (the caller's listener,
+    /// authenticated, this session only). Null: a broken link loses the VM at once.
+    /// </summary>
+    public Func<CancellationToken, Task<AcceptedMigration>>? AcceptReconnection { get; init; }
+
+    /// <summary>Post-copy: how long to wait for the source to come back before the VM is given up as lost.</summary>
+    public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>One connection: authenticates it first (single-stream migrations and tests).</summary>
     public async Task<DestinationOutcome> RunAsync(Stream stream, byte[] token,
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
@@ -76,7 +85,8 @@ public sealed class MigrationDestination
                 if (faultStream is null) throw new ProtocolException("unexpected post-copy pages section in a migration without a fault stream");
                 var target = image.Vm as IPostCopyTarget ?? throw new MigrationException("this VM cannot run before its memory has arrived (post-copy)");
                 // Armed before the state loads: from here on any touch of a missing page is served.
-                missing = target.ArmMissingPages(fetch);
+                // Only a hybrid sent pages before the switchover; a pure post-copy's RAM is untouched.
+                missing = target.ArmMissingPages(fetch, dropStaleCopies: accepted.Mode == MigrationMode.Hybrid);
                 postCopy = new PostCopyReceiver(missing, image.Vm.Memory, fetch, faultStream, TimeProvider.System) { ExpectedDigest = image.MemoryDigest };
                 postCopy.PrepareDigest(image.Vm);
                 postCopy.Start();
@@ -124,33 +134,89 @@ public sealed class MigrationDestination
         if (postCopy is null) return new DestinationOutcome(DestinationResult.Running, received, "running");
         return new DestinationOutcome(DestinationResult.Running, received, "running; its memory is still arriving (post-copy)")
         {
-            PostCopy = FinishPostCopyAsync(postCopy, missing!, readers, channel),
+            PostCopy = FinishPostCopyAsync(postCopy, missing!, readers, channel, accepted.Streams),
             PostCopyReceiver = postCopy,
         };
     }
 
-    /// <summary>Receives the pushed pages until every page is here, then disarms the fault path and tells the source.</summary>
-    private static async Task<PostCopyFigures> FinishPostCopyAsync(PostCopyReceiver postCopy, IMissingPages missing, SectionReader[] readers,
-        ControlChannel channel)
+    /// <summary>
+    /// Receives the pushed pages until every page is here, then disarms the fault path and tells
+    /// the source. A broken link waits for the source to come back (<see cref="AcceptReconnection"/>),
+    /// up to <see cref="RecoveryTimeout"/>, as often as it breaks.
+    /// </summary>
+    private async Task<PostCopyFigures> FinishPostCopyAsync(PostCopyReceiver postCopy, IMissingPages missing, SectionReader[] readers,
+        ControlChannel channel, IReadOnlyList<Stream> streams)
     {
         try
         {
-            var pushes = readers.Select(r => postCopy.ReceivePushAsync(r, CancellationToken.None)).ToList();
-            var pushed = Task.WhenAll(pushes).ContinueWith(t => { if (t.IsCompletedSuccessfully) postCopy.PushEnded(); }, TaskScheduler.Default);
-            await postCopy.Completion;
-            await postCopy.DisposeAsync();
-            var figures = postCopy.Figures(missing.ThreadName);
-            // Every page is present: faults on the rest (never touched anywhere) are the kernel's again.
-            missing.Dispose();
-            postCopy.VerifyDigest();
-            await channel.SendAsync(MessageType.PostCopyDone, figures.Encode(), CancellationToken.None);
-            try { await pushed; } catch (Exception) { }
-            return figures;
+            while (true)
+            {
+                var linkLost = postCopy.LinkLost;
+                var pushes = readers.Select(r => postCopy.ReceivePushAsync(r, CancellationToken.None)).ToList();
+                var pushed = Task.WhenAll(pushes).ContinueWith(t => { if (t.IsCompletedSuccessfully) postCopy.PushEnded(); }, TaskScheduler.Default);
+                if (await Task.WhenAny(postCopy.Completion, linkLost) == postCopy.Completion)
+                {
+                    await postCopy.Completion;
+                    await postCopy.DisposeAsync();
+                    var figures = postCopy.Figures(missing.ThreadName);
+                    // Every page is present: faults on the rest (never touched anywhere) are the kernel's again.
+                    missing.Dispose();
+                    postCopy.VerifyDigest();
+                    try { await channel.SendAsync(MessageType.PostCopyDone, figures.Encode(), CancellationToken.None); }
+                    catch (Exception) { /* the VM is whole here; a source that misses this holds its copy paused */ }
+                    try { await pushed; } catch (Exception) { }
+                    return figures;
+                }
+                string why = await linkLost;
+                await QuietDispose.AllAsync(streams);
+                try { await pushed; } catch (Exception) { /* the streams are closed */ }
+                if (AcceptReconnection is null) throw new MigrationException($"the link to the source broke during post-copy ({why})");
+                while (true)
+                {
+                    var accepted = await ReconnectAsync(why);
+                    streams = accepted.Streams;
+                    try
+                    {
+                        // Tell the source what is still missing here; it sends those pages again from scratch.
+                        await new SectionWriter(streams[0]).WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(postCopy.StillMissing()), CancellationToken.None);
+                        break;
+                    }
+                    catch (IOException e)
+                    {
+                        // The link broke again before the transfer could go on: wait for the next attempt.
+                        why = $"the link broke again during the reconnection: {e.Message}";
+                        await QuietDispose.AllAsync(streams);
+                    }
+                }
+                var bulk = streams.Take(streams.Count - 1).ToList();
+                channel = new ControlChannel(bulk[0]);
+                readers = [.. bulk.Select(s => new SectionReader(s) { StallTimeout = StallTimeout })];
+                postCopy.Reattach(streams[^1]);
+            }
         }
-        catch (Exception)
+        catch (Exception e)
         {
+            postCopy.GiveUp(e is MigrationException ? e : new MigrationException(e.Message, e));
             await postCopy.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <summary>Waits for the source's streams again; past the recovery timeout the VM is lost.</summary>
+    private async Task<AcceptedMigration> ReconnectAsync(string why)
+    {
+        using var deadline = new CancellationTokenSource(RecoveryTimeout);
+        while (true)
+        {
+            try { return await AcceptReconnection!(deadline.Token); }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                throw new MigrationException($"the link to the source broke during post-copy ({why}) and the source did not come back within {RecoveryTimeout.TotalSeconds:0} s");
+            }
+            catch (MigrationException) when (!deadline.IsCancellationRequested)
+            {
+                // A connection that failed its handshake, or belongs to another migration: wait for the next.
+            }
         }
     }
 

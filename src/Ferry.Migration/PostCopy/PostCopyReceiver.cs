@@ -16,8 +16,10 @@ namespace Ferry.Migration.PostCopy;
 /// </code>
 /// A page arriving by push and by request at once is installed once (the second install finds it
 /// present). The fault stream carries nothing but requests and their replies, so a request never
-/// waits behind pushed megabytes. <see cref="Completion"/> fails if the link to the source breaks:
-/// the VM cannot run on with pages missing.
+/// waits behind pushed megabytes. When the link breaks, nothing is lost: faulting threads keep
+/// waiting, requests made meanwhile are kept, and <see cref="Reattach"/> picks up on the source's
+/// new streams (sending every outstanding request again). <see cref="Completion"/> fails only when
+/// the caller gives up on the source: the VM cannot run on with pages missing.
 /// </summary>
 public sealed class PostCopyReceiver : IAsyncDisposable
 {
@@ -25,7 +27,8 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     private readonly GuestMemoryLayout _layout;
     private readonly AtomicPageMap _fetch;
     private readonly AtomicPageMap _received;
-    private readonly Stream _faultStream;
+    private volatile Stream? _faultStream;
+    private TaskCompletionSource _linkLost = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TimeProvider _time;
     private readonly object _lock = new();
     // Pages requested and not yet here: when each was first faulted on, and who waits.
@@ -60,6 +63,68 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     public long Faults => Interlocked.Read(ref _faults);
     public long PagesByRequest => Interlocked.Read(ref _byRequest);
     public long PagesByPush => Interlocked.Read(ref _byPush);
+
+    /// <summary>Completes when the current link to the source broke (why, as its message); a new one comes with <see cref="Reattach"/>.</summary>
+    public Task<string> LinkLost => _linkLost.Task.ContinueWith(_ => _lostReason ?? "the link broke", TaskScheduler.Default);
+    private volatile string? _lostReason;
+
+    /// <summary>Why the link is down now, or null while it is up.</summary>
+    public string? LinkDown => _faultStream is null ? _lostReason ?? "the link broke" : null;
+
+    /// <summary>The link broke (a push stream, the fault stream): wait for the source to come back.</summary>
+    public void Detach(string reason)
+    {
+        lock (_lock)
+        {
+            if (_faultStream is null) return;
+            _lostReason = reason;
+            _faultStream = null;
+        }
+        _linkLost.TrySetResult();
+    }
+
+    /// <summary>
+    /// The source is back on a new fault stream: serve replies from it and ask again for every
+    /// page still waited for (a request or its reply may have died with the old link).
+    /// </summary>
+    public void Reattach(Stream faultStream)
+    {
+        List<long> outstanding;
+        lock (_lock)
+        {
+            _linkLost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _lostReason = null;
+            _faultStream = faultStream;
+            outstanding = [.. _pending.Keys];
+        }
+        StartReplyThread(faultStream);
+        try
+        {
+            lock (_sendLock)
+                foreach (long page in outstanding) FaultChannel.WriteRequest(faultStream, _fetch.GpaOf(page), _request);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        {
+            Detach($"the new fault stream broke at once: {e.Message}");
+        }
+    }
+
+    /// <summary>The pages still missing here, one set per region: what a reconnected source must send.</summary>
+    public IReadOnlyList<PageSet> StillMissing()
+    {
+        var sets = _layout.Regions.Select(r => new PageSet(r, _layout.PageSize)).ToList();
+        for (long i = 0; i < _fetch.PageCount; i++)
+        {
+            if (!_fetch.Contains(i) || _received.Contains(i)) continue;
+            ulong gpa = _fetch.GpaOf(i);
+            int r = sets.FindIndex(s => s.Region.Contains(gpa));
+            sets[r].Add((long)((gpa - sets[r].Region.Gpa) / (ulong)_layout.PageSize));
+        }
+        return sets;
+    }
+
+    /// <summary>The caller gives up on the source: the VM is lost.</summary>
+    public void GiveUp(Exception why) => Fail(why);
 
     /// <summary>The source's <see cref="MemoryDigest.ComputeByPage"/> at the switchover, to check once every page is here (a test option).</summary>
     public ulong? ExpectedDigest { get; init; }
@@ -99,7 +164,12 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     {
         _faultThread = new Thread(ServeFaults) { IsBackground = true, Name = "postcopy-faults" };
         _faultThread.Start();
-        _replyThread = new Thread(ReadReplies) { IsBackground = true, Name = "postcopy-replies" };
+        StartReplyThread(_faultStream!);
+    }
+
+    private void StartReplyThread(Stream faultStream)
+    {
+        _replyThread = new Thread(() => ReadReplies(faultStream)) { IsBackground = true, Name = "postcopy-replies" };
         _replyThread.Start();
     }
 
@@ -122,15 +192,15 @@ public sealed class PostCopyReceiver : IAsyncDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException || !_complete.Task.IsCompleted)
         {
-            Fail(e);
+            Detach($"a push stream broke: {e.Message}");
             throw;
         }
     }
 
-    /// <summary>Every push stream ended: anything still missing would never come.</summary>
+    /// <summary>Every push stream ended: anything still missing would never come on this link.</summary>
     public void PushEnded()
     {
-        if (RemainingPages > 0) Fail(new ProtocolException($"the source ended its push with {RemainingPages} pages not sent"));
+        if (RemainingPages > 0) Detach($"the source ended its push with {RemainingPages} pages not sent");
     }
 
     private void ServeFaults()
@@ -167,35 +237,52 @@ public sealed class PostCopyReceiver : IAsyncDisposable
                 SendRequest(gpa);
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+        catch (Exception e)
         {
-            Fail(new MigrationException($"the fault stream to the source broke: {e.Message}"));
+            Fail(new MigrationException($"the post-copy fault thread failed: {e.Message}", e));
         }
     }
 
-    /// <summary>Written on the fault thread itself: a hop to another thread would add its latency to every fault.</summary>
-    private void SendRequest(ulong gpa) => FaultChannel.WriteRequest(_faultStream, gpa, _request);
+    private readonly object _sendLock = new();
+
+    /// <summary>
+    /// Written on the fault thread itself: a hop to another thread would add its latency to every
+    /// fault. With the link down the request waits in the pending list; Reattach sends it.
+    /// </summary>
+    private void SendRequest(ulong gpa)
+    {
+        var stream = _faultStream;
+        if (stream is null) return;
+        try
+        {
+            lock (_sendLock) FaultChannel.WriteRequest(stream, gpa, _request);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
+        {
+            Detach($"the fault stream broke: {e.Message}");
+        }
+    }
 
     /// <summary>Installs the source's replies, on a thread of its own with blocking reads (no pool hop between a reply and its install).</summary>
-    private void ReadReplies()
+    private void ReadReplies(Stream faultStream)
     {
         var installer = new Installer(this, byRequest: true);
         var buffer = new byte[FaultChannel.ReplyBufferBytes(_layout.PageSize)];
         try
         {
-            while (FaultChannel.TryReadReply(_faultStream, buffer, _layout.PageSize, out ulong gpa, out bool zero))
+            while (FaultChannel.TryReadReply(faultStream, buffer, _layout.PageSize, out ulong gpa, out bool zero))
             {
                 if (_fetch.IndexOf(gpa) < 0 || gpa % (ulong)_layout.PageSize != 0)
                     throw new ProtocolException($"the source replied with page 0x{gpa:x}, which is not a guest page");
                 if (zero) installer.InstallZero(gpa, 1);
                 else installer.Install(gpa, buffer.AsSpan(FaultChannel.ReplyHeaderBytes, _layout.PageSize));
             }
-            if (!_complete.Task.IsCompleted) Fail(new MigrationException("the source closed the fault stream"));
+            if (!_complete.Task.IsCompleted && _faultStream == faultStream) Detach("the source closed the fault stream");
         }
         catch (Exception e)
         {
-            if (!_complete.Task.IsCompleted && !_stop.IsCancellationRequested)
-                Fail(e is MigrationException ? e : new MigrationException($"the fault stream to the source broke: {e.Message}", e));
+            if (!_complete.Task.IsCompleted && !_stop.IsCancellationRequested && _faultStream == faultStream)
+                Detach($"the fault stream broke: {e.Message}");
         }
     }
 

@@ -27,6 +27,8 @@ public sealed record PreCopyOptions
     public TimeSpan? PostCopyAfter { get; init; }
     /// <summary>What happens when the rounds cannot meet MaxDowntime; null takes the mode's default (pre-copy aborts, hybrid goes post-copy).</summary>
     public NoConvergeAction? OnNoConverge { get; init; }
+    /// <summary>Post-copy: how long a source whose link broke keeps reconnecting (its VM held paused, every page kept) before it gives up.</summary>
+    public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Send a digest of all guest RAM taken at the switchover; the destination refuses Ready on a mismatch. Costs downtime.</summary>
     public bool VerifyMemory { get; init; }
 

@@ -44,8 +44,13 @@ public sealed class PreCopySource(TimeProvider time)
     /// Opens options.Streams authenticated streams, stream 0 first, and for a mode that may
     /// post-copy one more: the fault stream, last.
     /// </param>
+    /// <param name="reconnectAsync">
+    /// Post-copy: opens the same set of streams again, with the same session, to the original
+    /// destination or to the HOST:PORT given; null, and a broken link ends the post-copy at once.
+    /// </param>
     public async Task<MigrationReport> RunAsync(IMigratableVm vm, Func<CancellationToken, Task<IReadOnlyList<Stream>>> connectAsync,
-        PreCopyOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+        PreCopyOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken,
+        Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>>? reconnectAsync = null)
     {
         long started = time.GetTimestamp();
         var all = await connectAsync(cancellationToken);
@@ -187,7 +192,8 @@ public sealed class PreCopySource(TimeProvider time)
         if (server is not null)
         {
             // The destination owns the VM now; its missing pages live only here until it says it has them all.
-            (outcome, detail, endedAt, postCopyReport) = await FinishPostCopyAsync(run, server, channel, faultStream!, serving, committedAt, result);
+            _layout = vm.Memory;
+            (outcome, detail, endedAt, postCopyReport) = await FinishPostCopyAsync(run, vm, server, channel, all, serving, committedAt, result, reconnectAsync, options);
         }
         await QuietDispose.AllAsync(all);
         return new MigrationReport(outcome, options.Mode,
@@ -196,46 +202,122 @@ public sealed class PreCopySource(TimeProvider time)
         { DowntimePhases = run.Phases, PostCopy = postCopyReport };
     }
 
-    /// <summary>After the commit: push every page the destination lacks, serve its faults meanwhile, and wait for its PostCopyDone.</summary>
-    private async Task<(MigrationResult, string, long, PostCopyReport)> FinishPostCopyAsync(Run run, PostCopyServer server, ControlChannel channel,
-        Stream faultStream, Task serving, long committedAt, SwitchoverResult switchover)
+    /// <summary>
+    /// After the commit: push every page the destination lacks, serve its faults meanwhile, and
+    /// wait for its PostCopyDone. A broken link is not the end: every page stays here, and the
+    /// source reconnects (every second, or at once on `ferry migrate-recover`, also to a new
+    /// address) until options.RecoveryTimeout; the destination then says what it still lacks.
+    /// </summary>
+    private async Task<(MigrationResult, string, long, PostCopyReport)> FinishPostCopyAsync(Run run, IMigratableVm vm, PostCopyServer server,
+        ControlChannel channel, IReadOnlyList<Stream> streams, Task serving, long committedAt, SwitchoverResult switchover,
+        Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>>? reconnectAsync, PreCopyOptions options)
     {
-        run.Report("post-copy", server.PagesLeft * run.PageSize, 0, 0);
+        long pagesAtSwitchover = server.PagesToSend;
+        string phase = "post-copy";
         using var reporting = new CancellationTokenSource();
         var reporter = Task.Run(async () =>
         {
             while (!reporting.IsCancellationRequested)
             {
-                run.Report("post-copy", server.PagesLeft * run.PageSize, 0, 0);
+                run.Report(phase, (run.PostCopy?.PagesLeft ?? 0) * run.PageSize, 0, 0);
                 try { await Task.Delay(TimeSpan.FromMilliseconds(100), time, reporting.Token); } catch (OperationCanceledException) { }
             }
         });
-        var pushing = server.PushAsync(run.Writers, run.PushOptions, CancellationToken.None);
         PostCopyFigures? figures = null;
         string? failure = null;
-        try
+        int recoveries = 0;
+        while (true)
         {
-            var done = await channel.ExpectAsync(MessageType.PostCopyDone, Timeout.InfiniteTimeSpan, CancellationToken.None);
-            figures = PostCopyFigures.Decode(done);
-            await pushing;
-        }
-        catch (Exception e) when (e is MigrationException or IOException or ObjectDisposedException)
-        {
-            failure = e.Message;
+            var pushing = server.PushAsync(run.Writers, run.PushOptions, CancellationToken.None);
+            try
+            {
+                var done = await channel.ExpectAsync(MessageType.PostCopyDone, Timeout.InfiniteTimeSpan, CancellationToken.None);
+                figures = PostCopyFigures.Decode(done);
+                try { await pushing; } catch (Exception) { /* every page is there: a push cut short by the close does not matter */ }
+                break;
+            }
+            catch (Exception e) when (e is MigrationException or IOException or ObjectDisposedException)
+            {
+                failure = e.Message;
+            }
+            // The link broke. The request server blocks in a read: closing its stream ends it.
+            await QuietDispose.AllAsync(streams);
+            try { await serving; } catch (Exception) { /* the link is gone */ }
+            try { await pushing; } catch (Exception) { /* the link is gone */ }
+            if (reconnectAsync is null) break;
+            phase = $"post-copy paused: the link broke ({failure}); reconnecting";
+            var reconnected = await ReconnectAsync(reconnectAsync, options.RecoveryTimeout, why => phase = $"post-copy paused: {why}; reconnecting");
+            if (reconnected is null) { failure = $"{failure}; the destination could not be reached again within {options.RecoveryTimeout.TotalSeconds:0} s"; break; }
+            (streams, var stillMissing) = reconnected.Value;
+            var bulk = streams.Take(streams.Count - 1).ToList();
+            run.ReplaceStreams(bulk);
+            channel = new ControlChannel(bulk[0]);
+            server = new PostCopyServer(vm, stillMissing, bulk.Count);
+            run.PostCopy = server;
+            serving = server.ServeRequestsAsync(streams[^1]);
+            recoveries++;
+            phase = $"post-copy (recovered {recoveries}×)";
+            failure = null;
         }
         long endedAt = time.GetTimestamp();
         reporting.Cancel();
         await reporter;
-        // The request server blocks in a read: closing its stream ends it.
-        await QuietDispose.AllAsync([faultStream]);
+        await QuietDispose.AllAsync(streams);
         try { await serving; } catch (Exception) { /* stopped on purpose, or the link is gone */ }
-        try { await pushing; } catch (Exception e) { failure ??= e.Message; }
-        var report = new PostCopyReport(server.PagesToSend, server.PagesPushed, server.PagesServed, server.BytesPushed, server.BytesServed,
-            time.GetElapsedTime(committedAt, endedAt), figures);
-        if (failure is null && figures is not null)
+        var report = new PostCopyReport(pagesAtSwitchover, run.PagesPushed, run.PagesRequested, run.BytesPushed, run.BytesRequested,
+            time.GetElapsedTime(committedAt, endedAt), figures) { Recoveries = recoveries };
+        if (figures is not null)
             return (MigrationResult.Completed, switchover.Confirmed ? switchover.Detail : "the destination runs the VM and holds every page", endedAt, report);
         return (MigrationResult.PostCopyInterrupted,
-            $"the link broke during post-copy with {server.PagesLeft} of {server.PagesToSend} pages not yet sent ({failure})", endedAt, report);
+            $"the link broke during post-copy with {server.PagesLeft} of {pagesAtSwitchover} pages not yet confirmed there ({failure})", endedAt, report);
+    }
+
+    /// <summary>
+    /// Opens the streams again with the same session and reads what the destination still lacks;
+    /// null once <paramref name="timeout"/> passed. Tries every second, or at once when asked.
+    /// </summary>
+    private async Task<(IReadOnlyList<Stream>, IReadOnlyList<PageSet>)?> ReconnectAsync(
+        Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>> reconnectAsync, TimeSpan timeout, Action<string> onFailure)
+    {
+        long deadline = time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency);
+        while (time.GetTimestamp() < deadline)
+        {
+            string? to;
+            lock (_recoverNow) to = _recoverTo;
+            IReadOnlyList<Stream>? streams = null;
+            try
+            {
+                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(15), time);
+                streams = await reconnectAsync(to, attempt.Token);
+                var (type, payload) = await new SectionReader(streams[0]) { StallTimeout = TimeSpan.FromSeconds(15) }.ReadAsync(attempt.Token);
+                if (type != SectionType.PostCopyPages) throw new ProtocolException($"the destination answered the reconnection with {SectionNames.Of(type)}");
+                return (streams, PostCopyPages.Decode(payload.Span, _layout!));
+            }
+            catch (Exception e) when (e is MigrationException or IOException or OperationCanceledException or System.Net.Sockets.SocketException)
+            {
+                if (streams is not null) await QuietDispose.AllAsync(streams);
+                onFailure(e is OperationCanceledException ? "the reconnection timed out" : e.Message);
+            }
+            // Wait a second, or less if someone asks for an attempt now.
+            await _recoverNow.WaitAsync(TimeSpan.FromSeconds(1));
+        }
+        return null;
+    }
+
+    private readonly SemaphoreSlim _recoverNow = new(0, 1);
+    private string? _recoverTo;
+    private GuestMemoryLayout? _layout;
+
+    /// <summary>
+    /// `ferry migrate-recover`: a post-copy whose link broke tries to reconnect now, to
+    /// <paramref name="to"/> (HOST:PORT) if given; false when no post-copy is waiting to recover.
+    /// </summary>
+    public bool RequestRecovery(string? to)
+    {
+        if (!Committed || _layout is null) return false;
+        lock (_recoverNow) _recoverTo = to ?? _recoverTo;
+        try { _recoverNow.Release(); } catch (SemaphoreFullException) { }
+        return true;
     }
 
     /// <summary>The state of one migration's rounds: writers per stream, counters, the reports so far.</summary>
@@ -266,7 +348,22 @@ public sealed class PreCopySource(TimeProvider time)
         public PageWriterOptions PushOptions => new(true, _options.Compress, _limiter);
 
         public int PageSize => _vm.Memory.PageSize;
-        public PostCopyServer? PostCopy { get; set; }
+        /// <summary>The post-copy server now; a new one after each reconnection, the old one's figures carried.</summary>
+        public PostCopyServer? PostCopy
+        {
+            get => _postCopy;
+            set
+            {
+                if (_postCopy is { } old)
+                {
+                    _pushedBefore += old.PagesPushed;
+                    _requestedBefore += old.PagesServed;
+                    _pushedBytesBefore += old.BytesPushed;
+                    _requestedBytesBefore += old.BytesServed;
+                }
+                _postCopy = value;
+            }
+        }
 
         private readonly DestinationFeedback _feedback;
         private readonly PreCopyOptions _options;
@@ -285,7 +382,23 @@ public sealed class PreCopySource(TimeProvider time)
             _pages = Writers.Select(w => new PageWriter(vm, w, new PageWriterOptions(false, options.Compress, _limiter))).ToArray();
         }
 
-        public SectionWriter[] Writers { get; }
+        public SectionWriter[] Writers { get; private set; }
+
+        // What streams and post-copy servers before a reconnection sent: the report counts it all.
+        private long _bytesBefore, _pushedBefore, _requestedBefore, _pushedBytesBefore, _requestedBytesBefore;
+        private PostCopyServer? _postCopy;
+
+        /// <summary>After a reconnection: the new streams' writers; what the old ones sent stays counted.</summary>
+        public void ReplaceStreams(IReadOnlyList<Stream> streams)
+        {
+            _bytesBefore += Writers.Sum(w => w.BytesWritten);
+            Writers = [.. streams.Select(s => new SectionWriter(s) { StallTimeout = SectionWriter.SourceStallTimeout })];
+        }
+
+        public long PagesPushed => _pushedBefore + (_postCopy?.PagesPushed ?? 0);
+        public long PagesRequested => _requestedBefore + (_postCopy?.PagesServed ?? 0);
+        public long BytesPushed => _pushedBytesBefore + (_postCopy?.BytesPushed ?? 0);
+        public long BytesRequested => _requestedBytesBefore + (_postCopy?.BytesServed ?? 0);
         public List<RoundReport> Rounds { get; } = [];
         public TimeSpan SetupTime { get; set; }
         public long UntouchedPages { get; set; }
@@ -294,8 +407,8 @@ public sealed class PreCopySource(TimeProvider time)
         public int Throttle { get; set; }
         public string SwitchoverReason { get; set; } = "";
         // Post-copy's pushed pages go through writers of their own, on the same streams.
-        public long BytesSent => Writers.Sum(w => w.BytesWritten) + (PostCopy?.BytesServed ?? 0);
-        public long PagesSent => _pages.Sum(p => p.PagesSent) + (PostCopy is { } pc ? pc.PagesPushed + pc.PagesServed : 0);
+        public long BytesSent => _bytesBefore + Writers.Sum(w => w.BytesWritten) + BytesRequested;
+        public long PagesSent => _pages.Sum(p => p.PagesSent) + PagesPushed + PagesRequested;
         public long ZeroPages => _pages.Sum(p => p.ZeroPages);
 
         /// <summary>Measured bytes per second on the wire while rounds were being sent.</summary>
@@ -361,7 +474,7 @@ public sealed class PreCopySource(TimeProvider time)
             _progress?.Report(new MigrationProgress(_phase, Rounds.Count, BytesSent, remainingBytes, dirtyRate, Bandwidth,
                 ConvergencePolicy.ExpectedDowntime(remainingBytes, Bandwidth), throttle)
             {
-                PostCopy = PostCopy is { } pc ? new PostCopyProgress(pc.PagesLeft, pc.PagesServed, pc.PagesPushed) : null,
+                PostCopy = PostCopy is { } pc ? new PostCopyProgress(pc.PagesLeft, PagesRequested, PagesPushed) : null,
             });
         }
     }

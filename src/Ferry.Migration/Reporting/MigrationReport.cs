@@ -47,4 +47,8 @@ public sealed record RoundReport(int Round, long PagesSent, long ZeroPages, long
 /// destination measured (fault latency, blocked time), or null if it never said.
 /// </summary>
 public sealed record PostCopyReport(long PagesAtSwitchover, long PagesPushed, long PagesRequested, long BytesPushed, long BytesRequested,
-    TimeSpan Window, PostCopy.PostCopyFigures? Destination);
+    TimeSpan Window, PostCopy.PostCopyFigures? Destination)
+{
+    /// <summary>How often the link broke and the transfer picked up again after a reconnection.</summary>
+    public int Recoveries { get; init; }
+}

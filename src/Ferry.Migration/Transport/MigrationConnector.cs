@@ -10,11 +10,12 @@ public static class MigrationConnector
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
+    /// <param name="session">The migration's session; a post-copy source that reconnects names the one it began with.</param>
     public static async Task<IReadOnlyList<Stream>> ConnectAsync(string host, int port, int streamCount, MigrationMode mode, byte[] token,
-        TlsSettings? tls, CancellationToken cancellationToken)
+        TlsSettings? tls, CancellationToken cancellationToken, Guid? session = null)
     {
         if (streamCount is < 1 or > Handshake.MaxStreams) throw new ArgumentOutOfRangeException(nameof(streamCount));
-        var session = Guid.NewGuid();
+        var id = session ?? Guid.NewGuid();
         var streams = new Stream?[streamCount];
         try
         {
@@ -22,11 +23,11 @@ public static class MigrationConnector
             // certificate) is reported as such, not as the reset of a later connection. The
             // others then open side by side: their round trips need not add up.
             streams[0] = await ConnectOneAsync(host, port, tls, cancellationToken);
-            await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, session), cancellationToken);
+            await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, id), cancellationToken);
             var opening = Enumerable.Range(1, streamCount - 1).Select(i => Task.Run(async () =>
             {
                 streams[i] = await ConnectOneAsync(host, port, tls, cancellationToken);
-                await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, session), cancellationToken);
+                await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, id), cancellationToken);
             }, cancellationToken)).ToList();
             try { await WhenAllOrFirstFailure(opening); }
             catch

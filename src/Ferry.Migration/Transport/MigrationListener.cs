@@ -44,7 +44,7 @@ public static class MigrationListener
                     throw new ProtocolException($"stream {other.Index} does not belong to this migration");
                 ordered[other.Index] = next;
             }
-            return new AcceptedMigration(hello.Mode, ordered.Select(s => s!).ToList());
+            return new AcceptedMigration(hello.Mode, ordered.Select(s => s!).ToList()) { Session = hello.Session };
         }
         catch (Exception e)
         {
@@ -68,4 +68,8 @@ public static class MigrationListener
 }
 
 /// <summary>The authenticated connections of one migration, stream 0 first, and its mode.</summary>
-public sealed record AcceptedMigration(MigrationMode Mode, IReadOnlyList<Stream> Streams);
+public sealed record AcceptedMigration(MigrationMode Mode, IReadOnlyList<Stream> Streams)
+{
+    /// <summary>The session the source named: a post-copy source that reconnects names the same one.</summary>
+    public Guid Session { get; init; }
+}

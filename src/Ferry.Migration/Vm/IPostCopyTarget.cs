@@ -7,11 +7,12 @@ namespace Ferry.Migration.Vm;
 public interface IPostCopyTarget
 {
     /// <summary>
-    /// Drops whatever this VM holds of the pages in <paramref name="fetch"/> (a stale copy from an
-    /// earlier round) and from now on turns every access to a page not present, by a vCPU or by
-    /// the VMM itself, into a fault that the returned object reports, until it is disposed.
+    /// From now on turns every access to a page not present, by a vCPU or by the VMM itself, into
+    /// a fault that the returned object reports, until it is disposed. With
+    /// <paramref name="dropStaleCopies"/> it first drops whatever this VM holds of the pages in
+    /// <paramref name="fetch"/> (copies an earlier round left, now out of date).
     /// </summary>
-    IMissingPages ArmMissingPages(IReadOnlyList<PageSet> fetch);
+    IMissingPages ArmMissingPages(IReadOnlyList<PageSet> fetch, bool dropStaleCopies);
 }
 
 /// <summary>Faults on missing guest pages, and the means to resolve them. Dispose stops intercepting (a page not present then reads as zero).</summary>

@@ -19,6 +19,8 @@ public sealed class ApiClient(string socketPath)
     public Task<ApiOk> MigrateAsync(MigrateRequest request, CancellationToken cancellationToken) =>
         SendAsync("PUT", "/vm/migrate", ApiJson.Default.ApiOk, cancellationToken, Encode(request, ApiJson.Default.MigrateRequest));
     public Task<ApiOk> SwitchToPostCopyAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/migrate/postcopy", ApiJson.Default.ApiOk, cancellationToken);
+    public Task<ApiOk> RecoverMigrationAsync(string? to, CancellationToken cancellationToken) =>
+        SendAsync("PUT", "/vm/migrate/recover", ApiJson.Default.ApiOk, cancellationToken, Encode(new RecoverRequest(to), ApiJson.Default.RecoverRequest));
     public Task<ApiOk> CancelOperationAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/operation/cancel", ApiJson.Default.ApiOk, cancellationToken);
     public Task<Operations.OperationStatus> OperationAsync(CancellationToken cancellationToken) =>
         SendAsync("GET", "/vm/operation", ApiJson.Default.OperationStatus, cancellationToken);

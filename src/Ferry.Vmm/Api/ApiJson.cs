@@ -10,6 +10,7 @@ namespace Ferry.Vmm.Api;
 [JsonSerializable(typeof(ApiOk))]
 [JsonSerializable(typeof(SnapshotRequest))]
 [JsonSerializable(typeof(MigrateRequest))]
+[JsonSerializable(typeof(RecoverRequest))]
 [JsonSerializable(typeof(ResumeRequest))]
 [JsonSerializable(typeof(Operations.OperationStatus))]
 public sealed partial class ApiJson : JsonSerializerContext;

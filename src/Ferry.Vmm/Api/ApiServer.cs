@@ -112,10 +112,11 @@ public sealed class ApiServer : IAsyncDisposable
                 ("PUT", "/vm/migrate") => Accepted(() => StartMigration(Body(body, ApiJson.Default.MigrateRequest))),
                 ("PUT", "/vm/operation/cancel") => Accepted(_operations.Cancel),
                 ("PUT", "/vm/migrate/postcopy") => Accepted(Operations.MigrateOperation.RequestPostCopy),
+                ("PUT", "/vm/migrate/recover") => Accepted(() => Recover(Body(body, ApiJson.Default.RecoverRequest))),
                 ("GET", "/vm/operation") => (delivered = _operations.Status) is { } op
                     ? ("200 OK", Json(op, ApiJson.Default.OperationStatus))
                     : ("404 Not Found", Json(new ApiError("no snapshot or migration has run"), ApiJson.Default.ApiError)),
-                (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop" or "/vm/snapshot" or "/vm/migrate" or "/vm/operation" or "/vm/operation/cancel" or "/vm/migrate/postcopy") =>
+                (_, "/vm" or "/vm/pause" or "/vm/resume" or "/vm/stop" or "/vm/snapshot" or "/vm/migrate" or "/vm/operation" or "/vm/operation/cancel" or "/vm/migrate/postcopy" or "/vm/migrate/recover") =>
                     ("405 Method Not Allowed", Json(new ApiError($"{method} is not allowed on {path}"), ApiJson.Default.ApiError)),
                 _ => ("404 Not Found", Json(new ApiError($"no such endpoint: {path}"), ApiJson.Default.ApiError)),
             };
@@ -165,6 +166,12 @@ public sealed class ApiServer : IAsyncDisposable
     /// <summary>Shows work that this process did not start through the API (a post-copy destination's incoming pages) as its operation.</summary>
     public void ShowOperation(string kind, Func<Operations.OperationTracker.OperationProgress, CancellationToken, Task<Operations.OperationStatus>> work) =>
         _operations.Start(kind, work);
+
+    private static void Recover(RecoverRequest? request)
+    {
+        try { Operations.MigrateOperation.RequestRecovery(request?.To); }
+        catch (ArgumentException e) { throw new BadRequestException(e.Message); }
+    }
 
     private void EnsureRunningOrPaused()
     {

@@ -35,10 +35,15 @@ public sealed record MigrateRequest(string To, string Mode, string Token)
     /// <summary>The stop-and-copy's rate; null keeps --bandwidth.</summary>
     public long? SwitchoverBandwidthBitsPerSecond { get; init; }
     public bool UnlimitedSwitchover { get; init; }
+    /// <summary>Post-copy: how long to keep reconnecting after the link broke.</summary>
+    public double? RecoveryTimeoutSeconds { get; init; }
     public string? TlsCert { get; init; }
     public string? TlsKey { get; init; }
     public string? TlsCa { get; init; }
 }
+
+/// <summary>PUT /vm/migrate/recover: reconnect a broken post-copy now, optionally to a new address.</summary>
+public sealed record RecoverRequest(string? To);
 
 /// <summary>PUT /vm/resume, optionally forcing a held VM to run.</summary>
 public sealed record ResumeRequest(bool Force);

@@ -32,6 +32,17 @@ public static class MigrateOperation
         }
     }
 
+    /// <summary>`ferry migrate-recover`: a post-copy whose link broke reconnects now, to <paramref name="to"/> if given.</summary>
+    public static void RequestRecovery(string? to)
+    {
+        if (to is not null && !TcpEndpoint.TryParse(to, out _, out _)) throw new ArgumentException($"--to {to}: write ADDR:PORT");
+        lock (LiveLock)
+        {
+            if (_live is not { } live || !live.Source.RequestRecovery(to))
+                throw new InvalidOperationException("no post-copy migration is waiting to recover (only a post-copy whose link broke can be recovered)");
+        }
+    }
+
     public static async Task<OperationStatus> RunAsync(KvmVm vm, MigrationPlan plan, OperationTracker.OperationProgress progress, CancellationToken cancellationToken)
     {
         string where = plan.Destination;
@@ -59,9 +70,18 @@ public static class MigrateOperation
                 try
                 {
                     int streams = plan.PreCopy.Streams + (plan.Mode.MayPostCopy() ? 1 : 0);
+                    var session = Guid.NewGuid();
                     report = await source.RunAsync(vm,
-                        ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct),
-                        plan.PreCopy, progress, cancellationToken);
+                        ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct, session),
+                        plan.PreCopy, progress, cancellationToken,
+                        // Post-copy after a broken link: the same session, to where it went or where `ferry migrate-recover --to` says.
+                        (to, ct) =>
+                        {
+                            string host = plan.Host;
+                            int port = plan.Port;
+                            if (to is not null && !TcpEndpoint.TryParse(to, out host, out port)) throw new MigrationException($"--to {to}: write ADDR:PORT");
+                            return MigrationConnector.ConnectAsync(host, port, streams, plan.Mode, plan.Token, plan.Tls, ct, session);
+                        });
                 }
                 finally
                 {

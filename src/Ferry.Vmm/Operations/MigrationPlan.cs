@@ -36,6 +36,8 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
             throw new MigrationException("--on-no-converge postcopy needs --mode hybrid (a pre-copy opens no fault stream)");
         if (request.PostCopyAfterSeconds is not null && mode != MigrationMode.Hybrid) throw new MigrationException("--postcopy-after applies to --mode hybrid");
         if (request.PostCopyAfterSeconds is <= 0) throw new MigrationException("--postcopy-after must be positive");
+        if (request.RecoveryTimeoutSeconds is <= 0) throw new MigrationException("--recovery-timeout must be positive");
+        if (request.RecoveryTimeoutSeconds is not null && !mode.MayPostCopy()) throw new MigrationException("--recovery-timeout applies to --mode postcopy and hybrid");
         if (request.SwitchoverBandwidthBitsPerSecond is < 10_000_000) throw new MigrationException("--switchover-bandwidth must be at least 10Mbit");
         // Post-copy's fault stream is one of the session's streams.
         int maxStreams = mode.MayPostCopy() ? Handshake.MaxStreams - 1 : Handshake.MaxStreams;
@@ -67,6 +69,7 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
             MaxRounds = request.MaxRounds ?? new PreCopyOptions().MaxRounds,
             Timeout = request.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
             VerifyMemory = request.VerifyMemory,
+            RecoveryTimeout = request.RecoveryTimeoutSeconds is { } r ? TimeSpan.FromSeconds(r) : new PreCopyOptions().RecoveryTimeout,
         };
         var tls = TlsSettings.Load(request.TlsCert, request.TlsKey, request.TlsCa);
         return new MigrationPlan(host, port, mode, System.Text.Encoding.UTF8.GetBytes(request.Token), tls, options);

@@ -58,10 +58,13 @@ public sealed record PostCopyPhase(long PagesAtSwitchover, long PagesPushed, lon
     public IReadOnlyList<LatencyBucket>? FaultLatencyHistogram { get; init; }
     public IReadOnlyList<BlockedThread>? BlockedTime { get; init; }
     public double AllPresentAfterResumeMs { get; init; }
+    /// <summary>How often the link broke after the switchover and the transfer picked up again.</summary>
+    public int Recoveries { get; init; }
 
     public static PostCopyPhase From(Migration.Reporting.PostCopyReport r)
     {
-        var figures = new PostCopyPhase(r.PagesAtSwitchover, r.PagesPushed, r.PagesRequested, r.BytesPushed, r.BytesRequested, r.Window.TotalMilliseconds);
+        var figures = new PostCopyPhase(r.PagesAtSwitchover, r.PagesPushed, r.PagesRequested, r.BytesPushed, r.BytesRequested, r.Window.TotalMilliseconds)
+        { Recoveries = r.Recoveries };
         if (r.Destination is not { } d) return figures;
         var bounds = Migration.PostCopy.PostCopyFigures.HistogramBoundsMicroseconds;
         return figures with

@@ -21,19 +21,47 @@ public sealed class LoopbackMigration : IDisposable
     public bool RanAtDestination { get; private set; }
 
     /// <summary>The destination: accepts, receives into a new SimulatedVm, runs it on Go.</summary>
-    public async Task<DestinationOutcome> ReceiveAsync(ulong size, byte[]? token = null, CancellationToken cancellationToken = default)
+    /// <param name="recoveryTimeout">Post-copy: accept the source again after a broken link for this long (null: a broken link loses the VM).</param>
+    public async Task<DestinationOutcome> ReceiveAsync(ulong size, byte[]? token = null, CancellationToken cancellationToken = default, TimeSpan? recoveryTimeout = null)
     {
         var accepted = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, cancellationToken);
-        return await new MigrationDestination().RunAsync(accepted, _ => Created = new SimulatedVm(size),
+        var destination = recoveryTimeout is { } timeout
+            ? new MigrationDestination
+            {
+                RecoveryTimeout = timeout,
+                AcceptReconnection = async ct =>
+                {
+                    var again = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, ct);
+                    if (again.Session == accepted.Session) return again;
+                    foreach (var s in again.Streams) await s.DisposeAsync();
+                    throw new MigrationException("a connection of another migration");
+                },
+            }
+            : new MigrationDestination();
+        return await destination.RunAsync(accepted, _ => Created = new SimulatedVm(size),
             _ => { RanAtDestination = true; return Task.CompletedTask; }, null, cancellationToken);
     }
 
-    /// <summary>The source, in the options' mode (a mode that may post-copy opens the fault stream too).</summary>
+    /// <summary>
+    /// The source, in the options' mode (a mode that may post-copy opens the fault stream too),
+    /// to <paramref name="viaPort"/> (a proxy) or straight to the destination; a post-copy source
+    /// reconnects with the same session, to the HOST:PORT it is told or where it went first.
+    /// </summary>
     public Task<MigrationReport> SendAsync(IMigratableVm vm, PreCopyOptions options, CancellationToken cancellationToken = default, byte[]? token = null,
-        IProgress<MigrationProgress>? progress = null, PreCopySource? source = null) =>
-        (source ?? new PreCopySource(TimeProvider.System)).RunAsync(vm,
-            ct => MigrationConnector.ConnectAsync("127.0.0.1", Port, options.Streams + (options.Mode.MayPostCopy() ? 1 : 0), options.Mode, token ?? Token, null, ct),
-            options, progress, cancellationToken);
+        IProgress<MigrationProgress>? progress = null, PreCopySource? source = null, int? viaPort = null)
+    {
+        var session = Guid.NewGuid();
+        int streams = options.Streams + (options.Mode.MayPostCopy() ? 1 : 0);
+        int port = viaPort ?? Port;
+        return (source ?? new PreCopySource(TimeProvider.System)).RunAsync(vm,
+            ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session),
+            options, progress, cancellationToken,
+            (to, ct) =>
+            {
+                TcpEndpoint.TryParse(to ?? $"127.0.0.1:{port}", out var host, out int p);
+                return MigrationConnector.ConnectAsync(host, p, streams, options.Mode, token ?? Token, null, ct, session);
+            });
+    }
 
     public void Dispose() => _listener.Stop();
 }

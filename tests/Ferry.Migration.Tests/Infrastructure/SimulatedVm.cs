@@ -129,13 +129,13 @@ public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IDisposable
     private MissingPages? _armed;
     public int FaultsRaised;
 
-    public IMissingPages ArmMissingPages(IReadOnlyList<PageSet> fetch)
+    public IMissingPages ArmMissingPages(IReadOnlyList<PageSet> fetch, bool dropStaleCopies)
     {
         lock (_presence)
         {
             _missing = new bool[_resident.Length];
             for (long p = 0; p < _resident.Length; p++) _missing[p] = !_resident[p];
-            foreach (long p in fetch[0].Pages())
+            foreach (long p in dropStaleCopies ? fetch[0].Pages() : [])
             {
                 _memory.AsSpan((int)(p * PageSize), PageSize).Clear(); // the stale copy goes
                 _resident[p] = false;
