@@ -393,6 +393,7 @@ def ferry_case(a, case):
                    'zero_pages_skipped': rep.get('zero_pages_skipped'),
                    'untouched_pages_skipped': rep.get('untouched_pages_skipped'),
                    'setup_ms': rep.get('setup_ms'), 'throughput_Bps': rep.get('throughput_bytes_per_second'),
+                   'source_vmm_cpu_ms': rep.get('vmm_cpu_ms'),
                    'switchover_reason': rep.get('switchover_reason'), 'n_rounds': len(rounds),
                    'warmup_bytes': w0.get('bytes_sent'), 'warmup_ms': w0.get('duration_ms'),
                    # guest bytes of the non-zero pages it moved (with LZ4, far more than went on the wire)
@@ -605,6 +606,8 @@ def summarize(a, limits, by_case):
                          f"{fmt(med(qr, 'pc_requested'), 0)} | {fmt(med(fr, 'pc_p50_us'), 0)} / {fmt(med(fr, 'pc_p99_us'), 0)} / "
                          f"{fmt(med(fr, 'pc_max_us'), 0)} | {fmt(med(fr, 'pc_window_ms'))} | {fmt(med(fr, 'bytes_per_resident_byte'), 3)} | "
                          + ', '.join(f'{t} {statistics.median(v):.1f}' for t, v in sorted(blocked.items())) + ' |')
+        lines += ['', 'Source VMM CPU outside its vCPU threads during the migration (ms, median): '
+                  + ', '.join(f"{CASES[c][5]} {fmt(med(fr, 'source_vmm_cpu_ms'), 0)}" for c, (fr, _) in by_case.items())]
     notes = []
     for case, (fr, qr) in by_case.items():
         for r in fr + qr:

@@ -11,22 +11,16 @@ namespace Ferry.Cli.Tests;
 [Collection(KvmCollection.Name)]
 public sealed class PreCopyMigrationTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ferry-precopy-").FullName;
-    private string Token => Path.Combine(_dir, "token");
+    private readonly LiveMigrationRig _rig = new("ferry-precopy-");
+    private string Token => _rig.Token;
 
-    public PreCopyMigrationTests() => File.WriteAllText(Token, "live-secret\n");
+    private static FerryProcess Source(string name, string workload, string args, string memory = "1G") => LiveMigrationRig.Source(name, workload, args, memory);
 
-    private static FerryProcess Source(string name, string workload, string args, string memory = "1G") => FerryProcess.Start(
-        "run", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd, "--memory", memory, "--cpus", "2", "--name", name,
-        "--cmdline", TestGuest.Run(workload, args, powerOff: false));
-
-    private FerryProcess Receiver(string name, int port, params string[] extra) =>
-        FerryProcess.Start(["receive", "--listen", $"127.0.0.1:{port}", "--name", name, "--token-file", Token, .. extra]);
+    private FerryProcess Receiver(string name, int port, params string[] extra) => _rig.Receiver(name, port, extra);
 
     // Tests that must stay in the rounds (kill, cut, cancel, timeout) cap the bandwidth and turn
     // off LZ4, the default under a cap: the test guest's pages would compress to almost nothing.
-    private (int Code, string Stdout, string Stderr) Migrate(string name, int port, params string[] extra) =>
-        FerryProcess.Run(["migrate", "--name", name, "--to", $"127.0.0.1:{port}", "--mode", "precopy", "--token-file", Token, .. extra]);
+    private (int Code, string Stdout, string Stderr) Migrate(string name, int port, params string[] extra) => _rig.Migrate(name, port, "precopy", extra);
 
     private static void AssertRunningHere(FerryProcess source, string name)
     {
@@ -212,7 +206,7 @@ public sealed class PreCopyMigrationTests : IDisposable
     public void A_wrong_token_is_refused_and_the_vm_keeps_running()
     {
         int port = Heartbeats.FreePort();
-        string wrong = Path.Combine(_dir, "wrong");
+        string wrong = Path.Combine(_rig.Directory, "wrong");
         File.WriteAllText(wrong, "not-the-secret");
         using var source = Source("pre-src10", "memtouch", "--mb 16 --rate 100 --hb-ms 10");
         using var destination = Receiver("pre-dst10", port);
@@ -241,42 +235,11 @@ public sealed class PreCopyMigrationTests : IDisposable
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 
-    private static async Task WaitForStatusAsync(string name, string text)
-    {
-        for (int i = 0; i < 600; i++)
-        {
-            var status = FerryProcess.Run("migrate-status", "--name", name, "--json").Stdout;
-            if (status.Contains(text)) return;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"the migration of {name} never reached \"{text}\"");
-    }
+    private static Task WaitForStatusAsync(string name, string text) => LiveMigrationRig.WaitForStatusAsync(name, text);
 
-    /// <summary>A CA and two leaf certificates it signed, as PEM files.</summary>
-    private (string Ca, string SrcCert, string SrcKey, string DstCert, string DstKey) MakeCertificates(string prefix = "ferry")
-    {
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest($"CN={prefix}-test-ca", caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        using var caCert = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        string Write(string file, string pem) { string path = Path.Combine(_dir, $"{prefix}-{file}"); File.WriteAllText(path, pem); return path; }
-        string ca = Write("ca.pem", caCert.ExportCertificatePem());
-        (string, string) Leaf(string name)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
-            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
-            using var cert = request.Create(caCert, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(12), RandomNumberGenerator.GetBytes(8));
-            return (Write($"{name}.pem", cert.ExportCertificatePem()), Write($"{name}.key", key.ExportPkcs8PrivateKeyPem()));
-        }
-        var (srcCert, srcKey) = Leaf("source");
-        var (dstCert, dstKey) = Leaf("destination");
-        return (ca, srcCert, srcKey, dstCert, dstKey);
-    }
+    private (string Ca, string SrcCert, string SrcKey, string DstCert, string DstKey) MakeCertificates(string prefix = "ferry") => _rig.MakeCertificates(prefix);
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _rig.Dispose();
 }
 
 /// <summary>Forwards one connection to the receiver and cuts both directions after some bytes from the source (then calls onCut).</summary>

@@ -99,6 +99,9 @@ public static class MigrateCommand
             try { Vmm.Operations.MigrationPlan.From(request); }
             catch (Ferry.Migration.MigrationException e) { throw new UsageException(e.Message); }
             var client = new ApiClient(CommonOptions.ResolveSocket(parse, socket, name));
+            if (request.Mode is "postcopy" or "hybrid")
+                Console.Error.WriteLine("ferry: warning: from the post-copy switchover until the last page has arrived, the VM's memory lives on both hosts; " +
+                                        "losing either loses the VM (the report says how long that lasted)");
             await client.MigrateAsync(request, ct);
             var status = await OperationWatcher.WatchAsync(client, $"migrating to {destination}", ct);
             return Report.Print(status, parse.GetValue(json));

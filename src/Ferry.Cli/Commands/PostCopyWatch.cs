@@ -16,6 +16,7 @@ public static class PostCopyWatch
         OperationTracker.OperationProgress progress)
     {
         var receiver = outcome.PostCopyReceiver!;
+        var cpuBefore = VmmCpuTime.Now();
         long pageSize = ((Ferry.Migration.Vm.IMigratableVm)vm).Memory.PageSize;
         while (!postCopy.IsCompleted)
         {
@@ -30,7 +31,8 @@ public static class PostCopyWatch
         {
             var figures = await postCopy;
             Console.Error.WriteLine($"ferry: {vm.Config.Name}: post-copy complete: every page is here " +
-                                    $"({figures.PagesByPush} pushed, {figures.PagesByRequest} fetched on {figures.Faults} faults, fault latency p50 {figures.LatencyP50.TotalMicroseconds:F0} µs)");
+                                    $"({figures.PagesByPush} pushed, {figures.PagesByRequest} fetched on {figures.Faults} faults, fault latency p50 {figures.LatencyP50.TotalMicroseconds:F0} µs; " +
+                                    $"VMM CPU outside the vCPUs since the resume {(VmmCpuTime.Now() - cpuBefore).TotalMilliseconds:F0} ms)");
             return new OperationStatus("receive", OperationStatus.Completed, 0, 0, 0, "post-copy complete: every page is here", null);
         }
         catch (Exception e)

@@ -26,6 +26,7 @@ public static class Report
     {
         Console.WriteLine($"  {Units.Bytes(r.BytesTransferred)} in {r.TotalMs:F0} ms (downtime {r.DowntimeMs:F1} ms): " +
                           $"{r.PagesSent} pages sent, {r.ZeroPagesSkipped} zero pages and {r.UntouchedPagesSkipped} untouched pages skipped");
+        if (r.VmmCpuMs > 0) Console.WriteLine($"  VMM CPU outside the vCPUs: {r.VmmCpuMs:F0} ms (taken from the guest on a host without spare cores)");
         if (r.PostCopy is { } pc)
         {
             Console.WriteLine($"  post-copy: {pc.PagesAtSwitchover} pages were still here at the switchover: {pc.PagesPushed} pushed ({Units.Bytes(pc.BytesPushed)}), " +

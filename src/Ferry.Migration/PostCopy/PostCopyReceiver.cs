@@ -36,7 +36,6 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     private readonly Dictionary<int, long> _blockedTicks = [];
     private readonly List<long> _latencyTicks = [];
     private readonly TaskCompletionSource _complete = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly CancellationTokenSource _stop = new();
     private readonly byte[] _request = new byte[FaultChannel.RequestBytes];
     private ulong[]? _pageHashes; // per page, for the test-only digest check; 0 = zero page
     private Thread? _faultThread;
@@ -281,7 +280,7 @@ public sealed class PostCopyReceiver : IAsyncDisposable
         }
         catch (Exception e)
         {
-            if (!_complete.Task.IsCompleted && !_stop.IsCancellationRequested && _faultStream == faultStream)
+            if (!_complete.Task.IsCompleted && !_stopped && _faultStream == faultStream)
                 Detach($"the fault stream broke: {e.Message}");
         }
     }
@@ -379,16 +378,19 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     private TimeSpan Percentile(long[] sorted, double q) =>
         sorted.Length == 0 ? TimeSpan.Zero : Elapsed(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)]);
 
-    /// <summary>Stops the fault thread and the reply reader; guest RAM is left as it is (the caller disarms it).</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops the fault thread (idempotent). The reply thread blocks in a read: it ends when the caller closes the fault stream.</summary>
+    public ValueTask DisposeAsync()
     {
-        _stop.Cancel();
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return ValueTask.CompletedTask;
+        _stopped = true;
         _missing.Interrupt();
-        _faultThread?.Join();
-        // The reply thread blocks in a read: it ends when the caller closes the fault stream.
-        await Task.CompletedTask;
-        _stop.Dispose();
+        // The fault thread blocks in the fault wait; Interrupt ends it (a fault thread that is the caller cannot join itself).
+        if (_faultThread is { } t && t != Thread.CurrentThread) t.Join();
+        return ValueTask.CompletedTask;
     }
+
+    private int _disposed;
+    private volatile bool _stopped;
 
     private sealed class PendingFault(long firstFault)
     {

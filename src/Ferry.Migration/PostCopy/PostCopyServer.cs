@@ -45,7 +45,9 @@ public sealed class PostCopyServer
     public long PagesServed => Interlocked.Read(ref _served);
     public long PagesPushed => Interlocked.Read(ref _pushed);
     public long BytesServed => Interlocked.Read(ref _servedBytes);
-    public long BytesPushed => _pushers.Sum(p => p.BytesWritten);
+    /// <summary>Bytes the push put on the bulk streams (they carried the pre-copy rounds before: those are not counted).</summary>
+    public long BytesPushed => _pushers.Sum(p => p.BytesWritten) - _bytesBeforePush;
+    private long _bytesBeforePush;
     public long PagesLeft => Math.Max(0, PagesToSend - _sent.Count());
 
     /// <summary>
@@ -90,6 +92,7 @@ public sealed class PostCopyServer
     /// <summary>Pushes every page not yet sent over the bulk streams, then End on each.</summary>
     public async Task PushAsync(IReadOnlyList<SectionWriter> writers, PageWriterOptions options, CancellationToken cancellationToken)
     {
+        _bytesBeforePush = writers.Sum(w => w.BytesWritten);
         _pushers = [.. writers.Select(w => new PageWriter(_vm, w, options with { SendZeroPages = true }) { SendFromGuestRam = !options.Compress })];
         await Task.WhenAll(Enumerable.Range(0, writers.Count).Select(k => Task.Run(() => PushStreamAsync(k, writers[k], cancellationToken), cancellationToken)));
     }

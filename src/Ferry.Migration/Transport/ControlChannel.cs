@@ -15,7 +15,7 @@ public enum MessageType : uint
     Abort = 13,
     /// <summary>Destination → source during a live migration: every stream applied round k (u32).</summary>
     RoundApplied = 14,
-    /// <summary>Destination → source on the fault stream during post-copy: the guest waits for these pages (<c>u64 gpa*</c>).</summary>
+    /// <summary>Destination → source on the fault stream during post-copy: the guest waits for this page (<c>u64 gpa</c>; see PostCopy/FaultChannel).</summary>
     PageRequest = 15,
     /// <summary>Destination → source on stream 0: every page the source held has arrived; its payload is the destination's post-copy figures.</summary>
     PostCopyDone = 16,

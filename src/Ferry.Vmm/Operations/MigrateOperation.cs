@@ -46,6 +46,7 @@ public static class MigrateOperation
     public static async Task<OperationStatus> RunAsync(KvmVm vm, MigrationPlan plan, OperationTracker.OperationProgress progress, CancellationToken cancellationToken)
     {
         string where = plan.Destination;
+        var cpuBefore = VmmCpuTime.Now();
         MigrationReport report;
         try
         {
@@ -97,7 +98,7 @@ public static class MigrateOperation
         {
             return Failed($"migration to {where} failed: {e.Message}; the VM keeps running here");
         }
-        var figures = ToFigures(report);
+        var figures = ToFigures(report) with { VmmCpuMs = (VmmCpuTime.Now() - cpuBefore).TotalMilliseconds };
         if (report.Result == MigrationResult.Completed)
         {
             vm.End(new VmExit(VmExitKind.Migrated, $"migrated to {where}"));

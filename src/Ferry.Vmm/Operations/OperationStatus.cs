@@ -39,6 +39,8 @@ public sealed record OperationReport(double TotalMs, double DowntimeMs, long Byt
     public IReadOnlyList<DowntimePhase>? DowntimePhases { get; init; }
     /// <summary>The post-copy phase (post-copy and hybrid migrations that switched to it).</summary>
     public PostCopyPhase? PostCopy { get; init; }
+    /// <summary>CPU time (user + system) this VMM process spent on the migration outside its vCPU threads.</summary>
+    public double VmmCpuMs { get; init; }
 }
 
 /// <summary>

@@ -116,6 +116,8 @@ public sealed class PostCopyMigrationTests
         Assert.True(report.Rounds.Count >= 2);                  // the warm-up and the rounds went first
         Assert.DoesNotContain(report.Rounds, r => r.StopAndCopy); // and no stop-and-copy after them
         Assert.True(report.PostCopy!.PagesAtSwitchover > 0);
+        // The push counts only its own bytes, not the rounds that went before on the same streams.
+        Assert.InRange(report.PostCopy.BytesPushed, 0, (report.PostCopy.PagesPushed + 64) * 4200L);
         Assert.Equal(source.Bytes, ((SimulatedVm)outcome.Vm).Bytes);
     }
 
@@ -150,6 +152,27 @@ public sealed class PostCopyMigrationTests
         Assert.False(source.Paused);
         Assert.Equal(0, source.Resumes);
         await Assert.ThrowsAnyAsync<MigrationException>(() => receiving);
+        Assert.False(link.RanAtDestination);
+    }
+
+    [Fact]
+    public async Task A_destination_that_vanishes_before_the_commit_leaves_the_vm_running_at_the_source_unchanged()
+    {
+        using var source = new SimulatedVm(Size).Fill(seed: 9, pages: 3000);
+        using var link = new LoopbackMigration();
+        using var kill = new CancellationTokenSource();
+        var receiving = link.ReceiveAsync(Size, cancellationToken: kill.Token);
+        byte[]? atPause = null;
+        source.OnPaused = () => { atPause = source.Bytes.ToArray(); kill.Cancel(); };
+
+        await Assert.ThrowsAnyAsync<Exception>(() => link.SendAsync(source, PostCopy()));
+        await Assert.ThrowsAnyAsync<Exception>(() => receiving);
+
+        Assert.NotNull(atPause);             // it failed at the switchover, before the commit
+        Assert.False(source.Paused);         // the VM runs here again, as it was
+        Assert.Equal(1, source.Resumes);
+        Assert.False(source.DirtyLogActive);
+        Assert.Equal(atPause, source.Bytes);
         Assert.False(link.RanAtDestination);
     }
 
