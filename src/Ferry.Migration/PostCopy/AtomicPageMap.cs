@@ -44,6 +44,26 @@ public sealed class AtomicPageMap
         return map;
     }
 
+    /// <summary>The pages in this map and not in <paramref name="other"/>, one set per region: word by word, as <see cref="Of"/> builds it.</summary>
+    public IReadOnlyList<PageSet> Except(AtomicPageMap other)
+    {
+        var sets = new List<PageSet>();
+        for (int r = 0; r < _layout.Regions.Count; r++)
+        {
+            var set = new PageSet(_layout.Regions[r], _layout.PageSize);
+            long first = _firstPage[r];
+            var bits = set.Bits;
+            if (first % 64 == 0)
+                for (int w = 0; w < bits.Length; w++)
+                    bits[w] = Volatile.Read(ref _bits[first / 64 + w]) & ~Volatile.Read(ref other._bits[first / 64 + w]);
+            else
+                for (long p = 0; p < set.PageCount; p++)
+                    if (Contains(first + p) && !other.Contains(first + p)) set.Add(p);
+            sets.Add(set);
+        }
+        return sets;
+    }
+
     /// <summary>The global index of the page at <paramref name="gpa"/>, or -1 outside guest RAM.</summary>
     public long IndexOf(ulong gpa)
     {

@@ -109,18 +109,7 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     }
 
     /// <summary>The pages still missing here, one set per region: what a reconnected source must send.</summary>
-    public IReadOnlyList<PageSet> StillMissing()
-    {
-        var sets = _layout.Regions.Select(r => new PageSet(r, _layout.PageSize)).ToList();
-        for (long i = 0; i < _fetch.PageCount; i++)
-        {
-            if (!_fetch.Contains(i) || _received.Contains(i)) continue;
-            ulong gpa = _fetch.GpaOf(i);
-            int r = sets.FindIndex(s => s.Region.Contains(gpa));
-            sets[r].Add((long)((gpa - sets[r].Region.Gpa) / (ulong)_layout.PageSize));
-        }
-        return sets;
-    }
+    public IReadOnlyList<PageSet> StillMissing() => _fetch.Except(_received);
 
     /// <summary>The caller gives up on the source: the VM is lost.</summary>
     public void GiveUp(Exception why) => Fail(why);
