@@ -14,13 +14,39 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
         if (CommandLine.Contains('\0')) throw new VmConfigException("the command line contains a NUL byte");
     }
 
-    /// <summary>The checks that also apply to a VM restored from an image: vCPUs and memory, not the boot files.</summary>
+    /// <summary>The longest path a configuration may name (PATH_MAX).</summary>
+    public const int MaxPathLength = 4096;
+
+    /// <summary>
+    /// The checks that also apply to a VM restored from an image (whose configuration may come
+    /// from a peer or a damaged file): name, vCPUs, memory and the limits of every field. Not
+    /// whether the boot files exist: a restored guest's kernel is already in its RAM, and the
+    /// destination host need not hold the source's files; their paths are only recorded.
+    /// </summary>
     public void ValidateShape(ulong hostMemoryBytes)
     {
+        VmName.Check(Name, "the configuration");
+        CheckPath(KernelPath, "kernel", required: true);
+        CheckPath(InitrdPath, "initrd", required: false);
+        if (CommandLine is null) throw new VmConfigException("the configuration has no command line");
+        int commandLineBytes = System.Text.Encoding.UTF8.GetByteCount(CommandLine);
+        if (commandLineBytes >= Boot.BootLayout.CommandLineCapacity)
+            throw new VmConfigException($"the command line is {commandLineBytes} bytes; at most {Boot.BootLayout.CommandLineCapacity - 1} fit");
         if (CpuCount < 1 || CpuCount > MaxCpus)
             throw new VmConfigException($"--cpus {CpuCount} is not supported: choose 1 to {MaxCpus}");
         if (MemoryBytes > hostMemoryBytes)
             throw new VmConfigException($"--memory {MemoryBytes >> 20} MiB is more than this host has ({hostMemoryBytes >> 20} MiB)");
+    }
+
+    private static void CheckPath(string? path, string what, bool required)
+    {
+        if (path is null)
+        {
+            if (required) throw new VmConfigException($"the configuration names no {what}");
+            return;
+        }
+        if (path.Length == 0 || path.Length > MaxPathLength || path.Any(char.IsControl))
+            throw new VmConfigException($"the configuration's {what} path is not a usable path ({path.Length} characters{(path.Any(char.IsControl) ? ", with control characters" : "")})");
     }
 
     /// <summary>MemTotal of /proc/meminfo.</summary>

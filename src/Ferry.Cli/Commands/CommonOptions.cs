@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ferry.Vmm.Api;
+using Ferry.Vmm;
 
 namespace Ferry.Cli.Commands;
 
@@ -27,8 +28,8 @@ public static class CommonOptions
             result =>
             {
                 string? value = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
-                if (value is not null && !ApiSocketPaths.IsValidName(value))
-                    result.AddError($"--name {value}: use letters, digits, '-', '_' and '.' (at most 64)");
+                if (value is not null && !VmName.IsValid(value))
+                    result.AddError($"--name {VmName.Printable(value)}: {VmName.Rule}");
             },
         },
     };

@@ -63,6 +63,7 @@ public static class ReceiveCommand
             // A post-copy source whose link breaks comes back here: keep listening until every page is in.
             if (!accepted.Mode.MayPostCopy()) listener.Stop();
 
+            ApiSocket? socket = null;
             try
             {
                 var destination = new MigrationDestination
@@ -81,28 +82,33 @@ public static class ReceiveCommand
                     {
                         var config = VmConfigJson.Decode(configuration.Span);
                         if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
+                        else VmName.Check(config.Name, "the migration's configuration");
+                        // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
+                        socket = ApiSocket.Bind(parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(config.Name));
                         return KvmVm.CreateForRestore(config, sink.Write);
                     },
                     vm => { ((KvmVm)vm).Start(); return Task.CompletedTask; },
                     progress: null, ct);
                 using var vm = (KvmVm)outcome.Vm;
-                string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vm.Config.Name);
+                var served = socket!;
+                socket = null; // VmHost owns it now
                 if (outcome.Result == DestinationResult.Running && outcome.PostCopy is { } postCopy)
                 {
                     Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
                     _ = postCopy.ContinueWith(_ => listener.Stop(), TaskScheduler.Default);
-                    return await VmHost.ServeAsync(vm, socket, sink, () => { },
+                    return await VmHost.ServeAsync(vm, served, sink, () => { },
                         api => api.ShowOperation("receive", (progress, _) => PostCopyWatch.RunAsync(vm, outcome, postCopy, progress)));
                 }
                 if (outcome.Result == DestinationResult.Running)
-                    return await VmHost.ServeAsync(vm, socket, sink, () => { });
+                    return await VmHost.ServeAsync(vm, served, sink, () => { });
                 string reason = $"the source never said to run it ({outcome.Detail}); it may still run there";
                 Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
-                                        $"`ferry resume --force --api-socket {socket}`; otherwise `ferry stop --api-socket {socket}`.");
-                return await VmHost.ServeAsync(vm, socket, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
+                                        $"`ferry resume --force --api-socket {served.Path}`; otherwise `ferry stop --api-socket {served.Path}`.");
+                return await VmHost.ServeAsync(vm, served, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
             }
             finally
             {
+                socket?.Dispose(); // the migration failed before a VM was served on it
                 listener.Stop();
                 foreach (var stream in accepted.Streams) await stream.DisposeAsync();
             }

@@ -33,6 +33,7 @@ public static class RestoreCommand
             try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"cannot open snapshot {path}: {e.Message}"); }
             KvmVm vm;
+            ApiSocket? socket = null;
             await using (stream)
             try
             {
@@ -42,18 +43,25 @@ public static class RestoreCommand
                 {
                     var config = VmConfigJson.Decode(configuration.Span);
                     if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
+                    else VmName.Check(config.Name, $"snapshot {path}: its configuration");
+                    socket = ApiSocket.Bind(parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(config.Name));
                     return KvmVm.CreateForRestore(config, sink.Write);
                 }, progress: null, ct);
             }
             catch (Exception e) when (e is Ferry.Migration.ProtocolException or InvalidDataException)
             {
+                socket?.Dispose();
                 throw new UsageException($"snapshot {path} cannot be restored: {e.Message}");
+            }
+            catch
+            {
+                socket?.Dispose();
+                throw;
             }
             using (vm)
             {
-                string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vm.Config.Name);
                 bool startPaused = parse.GetValue(paused);
-                return await VmHost.ServeAsync(vm, socket, sink, () => vm.Start(paused: startPaused));
+                return await VmHost.ServeAsync(vm, socket!, sink, () => vm.Start(paused: startPaused));
             }
         });
         return command;

@@ -43,7 +43,10 @@ public static class RunCommand
     private static async Task<int> RunAsync(VmConfig config, string socketPath, string consoleSpec)
     {
         using var sink = ConsoleSink.Open(consoleSpec);
-        using var vm = KvmVm.Create(config, sink.Write);
-        return await VmHost.ServeAsync(vm, socketPath, sink, () => vm.Start());
+        var socket = ApiSocket.Bind(socketPath);
+        KvmVm vm;
+        try { vm = KvmVm.Create(config, sink.Write); }
+        catch { socket.Dispose(); throw; }
+        using (vm) return await VmHost.ServeAsync(vm, socket, sink, () => vm.Start());
     }
 }

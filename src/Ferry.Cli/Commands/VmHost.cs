@@ -11,12 +11,13 @@ namespace Ferry.Cli.Commands;
 /// </summary>
 public static class VmHost
 {
-    public static async Task<int> ServeAsync(KvmVm vm, string socketPath, ConsoleSink sink, Action start, Action<ApiServer>? serving = null)
+    /// <summary>Serves <paramref name="socket"/> (which it takes over) until the VM ends.</summary>
+    public static async Task<int> ServeAsync(KvmVm vm, ApiSocket socket, ConsoleSink sink, Action start, Action<ApiServer>? serving = null)
     {
         // A migration keeps a pool thread per stream busy; the API must still get threads at once.
         ThreadPool.GetMinThreads(out int workers, out int io);
         ThreadPool.SetMinThreads(Math.Max(workers, 16), io);
-        await using var api = ApiServer.Start(vm, socketPath);
+        await using var api = ApiServer.Start(vm, socket);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         if (sink.IsStdio) StartKeyboardForwarding(vm);

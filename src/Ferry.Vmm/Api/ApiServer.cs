@@ -11,49 +11,28 @@ namespace Ferry.Vmm.Api;
 public sealed class ApiServer : IAsyncDisposable
 {
     private readonly KvmVm _vm;
+    private readonly ApiSocket _socket;
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _acceptLoop;
     private readonly Operations.OperationTracker _operations = new();
     private readonly List<Task> _inFlight = [];
 
-    private ApiServer(KvmVm vm, string socketPath, Socket listener)
+    private ApiServer(KvmVm vm, ApiSocket socket)
     {
         _vm = vm;
-        SocketPath = socketPath;
-        _listener = listener;
+        _socket = socket;
+        _listener = socket.Listener;
         _acceptLoop = AcceptLoopAsync(_stop.Token);
     }
 
-    public string SocketPath { get; }
+    public string SocketPath => _socket.Path;
 
     /// <summary>Completes when a client has read the final status of a snapshot or migration.</summary>
     public Task OperationResultRead => _operations.FinalStatusRead;
 
-    /// <summary>Binds the socket; refuses when another live VM already owns it, and replaces a stale one.</summary>
-    public static ApiServer Start(KvmVm vm, string socketPath)
-    {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(socketPath))!;
-        Directory.CreateDirectory(directory);
-        if (File.Exists(socketPath))
-        {
-            if (ApiClient.IsAlive(socketPath))
-                throw new VmConfigException($"API socket {socketPath} is in use by a running VM (choose another --name or --api-socket)");
-            File.Delete(socketPath);
-        }
-        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            listener.Listen(64);
-        }
-        catch (SocketException e)
-        {
-            listener.Dispose();
-            throw new VmConfigException($"cannot listen on API socket {socketPath}: {e.Message}");
-        }
-        return new ApiServer(vm, socketPath, listener);
-    }
+    /// <summary>Serves the API on <paramref name="socket"/>, which it now owns (and removes when disposed).</summary>
+    public static ApiServer Start(KvmVm vm, ApiSocket socket) => new(vm, socket);
 
     private async Task AcceptLoopAsync(CancellationToken cancellationToken)
     {
@@ -204,12 +183,11 @@ public sealed class ApiServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        _listener.Dispose();
+        _socket.Dispose(); // stops new connections and removes the file
         try { await _acceptLoop; } catch (OperationCanceledException) { }
         // Let requests already accepted (such as the stop that ended this VM) get their answer.
         Task[] pending;
         lock (_inFlight) pending = [.. _inFlight];
         await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(2)));
-        try { File.Delete(SocketPath); } catch (IOException) { }
     }
 }

@@ -16,8 +16,10 @@ public static class ApiSocketPaths
         }
     }
 
-    public static string ForName(string name) => Path.Combine(Directory, name + ".sock");
-
-    public static bool IsValidName(string name) =>
-        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') && name[0] != '.';
+    /// <summary>The socket of the VM called <paramref name="name"/>, which must follow <see cref="VmName"/>'s rule.</summary>
+    public static string ForName(string name)
+    {
+        VmName.Check(name, "--name");
+        return Path.Combine(Directory, name + ".sock");
+    }
 }

@@ -43,6 +43,18 @@ public sealed class FerryProcess : IDisposable
     public System.Text.RegularExpressions.Match WaitFor(string pattern, int seconds = 60, int from = 0) =>
         Console.WaitFor(pattern, TimeSpan.FromSeconds(seconds), from, () => !_process.HasExited);
 
+    /// <summary>Waits until stderr holds <paramref name="text"/> (ferry's own messages, such as a receiver listening).</summary>
+    public void WaitForStderr(string text, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!Stderr.Contains(text))
+        {
+            if (_process.HasExited || DateTime.UtcNow > deadline)
+                throw new Xunit.Sdk.XunitException($"ferry did not print \"{text}\". Stderr:\n{Stderr}");
+            Thread.Sleep(20);
+        }
+    }
+
     public int WaitForExit(TimeSpan timeout)
     {
         if (!_process.WaitForExit(timeout))
