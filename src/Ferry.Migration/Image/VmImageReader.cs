@@ -6,10 +6,12 @@ namespace Ferry.Migration.Image;
 
 /// <summary>
 /// Reads an image into a new VM that the caller's factory creates from the Configuration
-/// section. The primary stream is Header, Configuration, then in any order memory sections
-/// (Memory, CompressedMemory, ZeroPages), exactly one DeviceState and at most one MemoryDigest,
-/// then End: a snapshot puts the device state first, a live migration last. Further streams of
-/// a live migration hold only memory sections and End. The VM is handed back only when every
+/// section. The primary stream is Header, Configuration, then one of two shapes: DeviceState
+/// and memory sections (Memory, CompressedMemory, ZeroPages) — a snapshot or a cold migration —
+/// or memory sections in rounds (each ended by RoundEnd), then at most one PostCopyPages and at
+/// most one MemoryDigest, then DeviceState — a live migration; End closes both. Each page comes
+/// at most once per round (<see cref="PageClaims"/>). Anything else is refused, naming the
+/// section. Further streams of a live migration hold only memory sections, RoundEnd and End. The VM is handed back only when every
 /// section arrived intact; on any error it is disposed, so nothing is ever half-restored.
 /// </summary>
 public static class VmImageReader
@@ -56,27 +58,49 @@ public static class VmImageReader
         ulong? digest = null;
         IReadOnlyList<PageSet>? postCopyPages = null;
         long total = (long)layout.TotalBytes, received = 0;
+        bool live = onRoundEnd is not null, first = true, stateFirst = false;
         while (true)
         {
             var frame = await reader.ReadFrameAsync(cancellationToken);
+            // Two shapes: state first, then memory (a snapshot, a cold migration), or memory in
+            // rounds, then the switchover's sections and the state last (a live migration).
+            bool switchedOver = postCopyPages is not null || digest is not null || (deviceState is not null && !stateFirst);
             if (PageLoader.Handles(frame.Type))
             {
+                if (switchedOver) throw OutOfPlace(frame, "guest memory after the switchover's sections");
                 received += await loader.LoadAsync(reader, frame, cancellationToken);
                 progress?.Report(new ImageProgress(Math.Min(received, total), total, reader.BytesRead));
+                first = false;
                 continue;
             }
             (type, payload) = (frame.Type, await reader.ReadPayloadAsync(cancellationToken));
             if (type == SectionType.End) break;
-            if (type == SectionType.DeviceState && deviceState is null)
-                deviceState = payload.ToArray(); // the reader reuses its buffer
-            else if (type == SectionType.RoundEnd && onRoundEnd is not null && payload.Length == 4)
-                await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
-            else if (type == SectionType.PostCopyPages && postCopyPages is null && onRoundEnd is not null)
-                postCopyPages = PostCopy.PostCopyPages.Decode(payload.Span, layout);
-            else if (type == SectionType.MemoryDigest && digest is null && payload.Length == 8)
-                digest = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
-            else
-                throw new ProtocolException($"unexpected {SectionNames.Of(type)} section");
+            switch (type)
+            {
+                case SectionType.DeviceState:
+                    if (deviceState is not null) throw OutOfPlace(frame, "a second device state");
+                    deviceState = payload.ToArray(); // the reader reuses its buffer
+                    stateFirst = first;
+                    break;
+                case SectionType.RoundEnd when live:
+                    if (switchedOver || deviceState is not null) throw OutOfPlace(frame, "a round's end after the switchover");
+                    if (payload.Length != 4) throw new ProtocolException($"{frame.Name} is malformed ({payload.Length} bytes, not 4)");
+                    loader.NewRound();
+                    await onRoundEnd!((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
+                    break;
+                case SectionType.PostCopyPages when live:
+                    if (switchedOver || deviceState is not null) throw OutOfPlace(frame, "post-copy pages after the switchover's other sections, or twice");
+                    postCopyPages = PostCopy.PostCopyPages.Decode(payload.Span, layout);
+                    break;
+                case SectionType.MemoryDigest:
+                    if (digest is not null || deviceState is not null) throw OutOfPlace(frame, "a memory digest after the device state, or twice");
+                    if (payload.Length != 8) throw new ProtocolException($"{frame.Name} is malformed ({payload.Length} bytes, not 8)");
+                    digest = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(payload.Span);
+                    break;
+                default:
+                    throw new ProtocolException($"unexpected {SectionNames.Of(type)} section ({frame.Name}{(live ? "" : " in an image")})");
+            }
+            first = false;
         }
         if (deviceState is null) throw new ProtocolException("the image ended without its device state section");
         progress?.Report(new ImageProgress(total, total, reader.BytesRead));
@@ -99,11 +123,17 @@ public static class VmImageReader
             var (type, payload) = (frame.Type, await reader.ReadPayloadAsync(cancellationToken));
             if (type == SectionType.End) break;
             if (type == SectionType.RoundEnd && payload.Length == 4)
+            {
+                loader.NewRound();
                 await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
+            }
             else
                 throw new ProtocolException($"unexpected {SectionNames.Of(type)} section in a memory stream");
         }
     }
+
+    private static ProtocolException OutOfPlace(SectionFrame frame, string what) =>
+        new($"{frame.Name} is out of order: {what} (a sender writes each section once, in the order of docs/migration-protocol.md)");
 
     private static void Expect(SectionType actual, SectionType expected)
     {

@@ -20,8 +20,12 @@ public sealed class PageLoader(IMigratableVm? vm, GuestMemoryLayout layout, IPag
     public PageLoader(GuestMemoryLayout layout, IPageInstaller installer) : this(null, layout, installer) { }
 
     private readonly byte[] _runHeader = new byte[PageWriter.RunHeaderBytes];
+    private readonly PageClaims _claims = new(layout);
     private byte[] _decompressed = [];
     private static readonly byte[] ZeroPage = new byte[4096];
+
+    /// <summary>A RoundEnd arrived on this loader's stream: each page may come once more.</summary>
+    public void NewRound() => _claims.NewRound();
 
     public static bool Handles(SectionType type) => type is SectionType.Memory or SectionType.CompressedMemory or SectionType.ZeroPages;
 
@@ -103,6 +107,7 @@ public sealed class PageLoader(IMigratableVm? vm, GuestMemoryLayout layout, IPag
         long length = (long)pages * layout.PageSize;
         if (pages == 0 || length > left || !InsideRam(gpa, length))
             throw new ProtocolException($"{section} holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+        _claims.Claim(gpa, pages, section);
         return (gpa, length);
     }
 
@@ -118,6 +123,7 @@ public sealed class PageLoader(IMigratableVm? vm, GuestMemoryLayout layout, IPag
             long length = (long)pages * pageSize;
             if (pages == 0 || !InsideRam(gpa, length))
                 throw new ProtocolException($"a zero-pages section holds an invalid run (gpa 0x{gpa:x}, {pages} pages)");
+            _claims.Claim(gpa, pages, "a zero-pages section");
             if (installer is not null) installer.InstallZero(gpa, (int)pages);
             else for (uint p = 0; p < pages; p++) vm!.WriteGuest(gpa + p * (ulong)pageSize, ZeroPage.AsSpan(0, pageSize));
             bytes += length;
