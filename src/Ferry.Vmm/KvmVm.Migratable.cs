@@ -10,9 +10,6 @@ namespace Ferry.Vmm;
 /// <summary>The KVM VM as the migration engine sees it.</summary>
 public sealed partial class KvmVm : IMigratableVm
 {
-    private const ulong StateMagic = 0x5441_5453_5952_5246; // "FRRYSTAT"
-    private const uint StateVersion = 1;
-
     GuestMemoryLayout IMigratableVm.Memory => _memory.Layout;
 
     public void ReadGuest(ulong gpa, Span<byte> destination) => _memory.Span(gpa, destination.Length).CopyTo(destination);
@@ -49,8 +46,8 @@ public sealed partial class KvmVm : IMigratableVm
         {
             if (State != VmRunState.Paused) throw new InvalidOperationException("the VM must be paused to save its state");
             var w = new StateWriter();
-            w.U64(StateMagic);
-            w.U32(StateVersion);
+            w.U64(VmState.Magic);
+            w.U32(VmState.Version);
             int xsaveSize = Math.Max(_kvm.CheckExtension(KvmCapability.Xsave2), 4096);
             var msrIndices = _kvm.GetMsrIndexList();
             w.U32((uint)xsaveSize);
@@ -74,59 +71,45 @@ public sealed partial class KvmVm : IMigratableVm
         }
     }
 
-    /// <summary>Loads SaveState's output into this VM, which must not have started yet (or be paused).</summary>
+    /// <summary>
+    /// Loads SaveState's output into this VM, which must not have started yet (or be paused).
+    /// The whole state is decoded and checked first (<see cref="VmState"/>); a value KVM still
+    /// refuses is reported with the vCPU and the part it belongs to. Errors start with "the
+    /// device state section".
+    /// </summary>
     public void LoadState(ReadOnlySpan<byte> state)
     {
         lock (_controlLock)
         {
             if (State is not (VmRunState.Created or VmRunState.Paused)) throw new InvalidOperationException("state can only be loaded into a VM that is not running");
-            var r = new StateReader(state);
-            if (r.U64("magic") != StateMagic) throw new InvalidDataException("not Ferry VM state (bad magic)");
-            uint version = r.U32("version");
-            if (version != StateVersion) throw new InvalidDataException($"VM state version {version} is not supported ({StateVersion})");
-            uint xsaveSize = r.U32("xsave size");
-            int hostXsaveSize = Math.Max(_kvm.CheckExtension(KvmCapability.Xsave2), 4096);
-            if (xsaveSize > hostXsaveSize)
-                throw new VmConfigException($"the guest's XSAVE area is {xsaveSize} bytes; this host's KVM offers only {hostXsaveSize} (its CPU lacks state the guest uses)");
-            uint vcpus = r.U32("vCPU count");
-            if (vcpus != _vcpus.Count) throw new InvalidDataException($"VM state has {vcpus} vCPUs, this VM {_vcpus.Count}");
-            var vcpuStates = new VcpuState[vcpus];
-            var cpuids = new KvmCpuidEntry2[vcpus][];
-            var hostCpuid = _kvm.GetSupportedCpuid();
-            for (int i = 0; i < vcpus; i++)
-            {
-                uint entries = r.U32("cpuid count");
-                if (entries > 1024) throw new InvalidDataException($"cpuid count {entries} is implausible");
-                cpuids[i] = new KvmCpuidEntry2[entries];
-                for (int e = 0; e < entries; e++) cpuids[i][e] = r.Struct<KvmCpuidEntry2>("cpuid entry");
-                var missing = CpuFeatureCheck.Missing(cpuids[i], hostCpuid);
-                if (missing.Count > 0)
-                    throw new VmConfigException($"this host's CPU lacks features the guest was given: {string.Join(", ", missing)}");
-                vcpuStates[i] = VcpuState.Read(ref r);
-            }
-            var chips = new KvmIrqchip[3];
-            for (int i = 0; i < 3; i++) chips[i] = r.Struct<KvmIrqchip>("irqchip");
-            var pit = r.Struct<KvmPitState2>("pit");
-            var clock = r.Struct<KvmClockData>("kvmclock");
-            uint serialVersion = r.U32("serial version");
-            if (serialVersion != SerialState.Version)
-                throw new InvalidDataException($"device serial0: state version {serialVersion} is not supported ({SerialState.Version})");
-            var serial = new SerialState((byte)r.U32("serial ier"), (byte)r.U32("serial lcr"), (byte)r.U32("serial mcr"),
-                (byte)r.U32("serial scratch"), (ushort)r.U32("serial divisor"), r.U32("serial thre") != 0, r.Blob("serial input").ToArray());
-            if (!r.AtEnd) throw new InvalidDataException("VM state has trailing bytes");
+            VmState decoded;
+            try { decoded = VmState.Decode(state, _vcpus.Count, HostStateLimits.Of(_kvm)); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"the device state section: {e.Message}"); }
 
-            // Everything parsed: only now change the VM.
-            for (int i = 0; i < vcpus; i++)
+            // Everything parsed and checked: only now change the VM.
+            string part = "";
+            try
             {
-                _vcpus[i].Fd.SetCpuid(cpuids[i]);
-                _cpuid[i] = cpuids[i];
-                vcpuStates[i].Apply(_vcpus[i].Fd);
+                for (int i = 0; i < decoded.Vcpus.Length; i++)
+                {
+                    part = $"vCPU {i}";
+                    _vcpus[i].Fd.SetCpuid(decoded.Cpuids[i]);
+                    _cpuid[i] = decoded.Cpuids[i];
+                    decoded.Vcpus[i].Apply(_vcpus[i].Fd);
+                }
+                part = "irqchip";
+                foreach (var chip in decoded.Irqchips) _vm.SetIrqchip(chip);
+                part = "pit";
+                _vm.SetPit2(decoded.Pit);
+                part = "kvmclock";
+                _clockAtPause = decoded.Clock with { Flags = 0, Realtime = 0, HostTsc = 0 };
+                _vm.SetClock(_clockAtPause);
             }
-            foreach (var chip in chips) _vm.SetIrqchip(chip);
-            _vm.SetPit2(pit);
-            _clockAtPause = clock with { Flags = 0, Realtime = 0, HostTsc = 0 };
-            _vm.SetClock(_clockAtPause);
-            Serial.LoadFrom(serial);
+            catch (KvmException e)
+            {
+                throw new InvalidDataException($"the device state section: {part}: KVM refused the saved value ({e.Operation}: {e.Message})");
+            }
+            Serial.LoadFrom(decoded.Serial);
         }
     }
 }

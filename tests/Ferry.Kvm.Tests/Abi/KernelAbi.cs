@@ -10,5 +10,6 @@ public static class KernelAbi
     public static int Size(string cStruct) => (int)Probe.Get("size", cStruct);
     public static int Offset(string cStruct, string field) => (int)Probe.Get("offset", $"{cStruct}.{field}");
     public static ulong Ioctl(string name) => Probe.Get("ioctl", name);
+    public static ulong Const(string name) => Probe.Get("const", name);
     public static IEnumerable<string> IoctlNames => Probe.Names("ioctl");
 }

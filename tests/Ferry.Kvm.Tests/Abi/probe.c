@@ -32,6 +32,18 @@ int main(void)
     SIZE(kvm_pit_config); SIZE(kvm_enable_cap); OFF(kvm_enable_cap, cap); OFF(kvm_enable_cap, args);
     SIZE(kvm_lapic_state); SIZE(kvm_xsave); SIZE(kvm_vcpu_events); SIZE(kvm_irqchip); SIZE(kvm_pit_state2);
     SIZE(kvm_debugregs); SIZE(kvm_xcrs); SIZE(kvm_fpu);
+    OFF(kvm_vcpu_events, exception.injected); OFF(kvm_vcpu_events, exception.nr); OFF(kvm_vcpu_events, exception.has_error_code);
+    OFF(kvm_vcpu_events, exception.pending); OFF(kvm_vcpu_events, interrupt.injected); OFF(kvm_vcpu_events, interrupt.soft);
+    OFF(kvm_vcpu_events, interrupt.shadow); OFF(kvm_vcpu_events, nmi.injected); OFF(kvm_vcpu_events, nmi.pending);
+    OFF(kvm_vcpu_events, nmi.masked); OFF(kvm_vcpu_events, sipi_vector); OFF(kvm_vcpu_events, flags);
+    OFF(kvm_vcpu_events, smi.smm); OFF(kvm_vcpu_events, smi.pending); OFF(kvm_vcpu_events, smi.smm_inside_nmi);
+    OFF(kvm_vcpu_events, smi.latched_init); OFF(kvm_vcpu_events, exception_has_payload);
+    OFF(kvm_xcrs, nr_xcrs); OFF(kvm_xcrs, flags); OFF(kvm_xcrs, xcrs); SIZE(kvm_xcr); OFF(kvm_xcr, xcr); OFF(kvm_xcr, value);
+    OFF(kvm_debugregs, dr6); OFF(kvm_debugregs, dr7); OFF(kvm_debugregs, flags);
+    OFF(kvm_irqchip, chip_id);
+    OFF(kvm_pit_state2, channels); SIZE(kvm_pit_channel_state); OFF(kvm_pit_channel_state, rw_mode);
+    OFF(kvm_pit_channel_state, mode); OFF(kvm_pit_channel_state, bcd); OFF(kvm_pit_channel_state, gate);
+    printf("const KVM_MAX_XCRS %d\n", KVM_MAX_XCRS);
     OFF(kvm_run, request_interrupt_window); OFF(kvm_run, immediate_exit); OFF(kvm_run, exit_reason);
     OFF(kvm_run, ready_for_interrupt_injection); OFF(kvm_run, if_flag); OFF(kvm_run, flags); OFF(kvm_run, cr8); OFF(kvm_run, apic_base);
     OFF(kvm_run, io); OFF(kvm_run, io.direction); OFF(kvm_run, io.size); OFF(kvm_run, io.port); OFF(kvm_run, io.count); OFF(kvm_run, io.data_offset);

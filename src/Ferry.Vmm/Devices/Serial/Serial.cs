@@ -15,7 +15,7 @@ public sealed class Serial : IPortDevice
     private const byte LcrDlab = 0x80;
     private const byte LsrDataReady = 1, LsrThrEmpty = 0x20, LsrTransmitterEmpty = 0x40;
     private const byte MsrCtsDsrDcd = 0xb0;
-    private const int MaxPendingInput = 4096;
+    public const int MaxPendingInput = 4096;
 
     private readonly object _lock = new();
     private readonly Queue<byte> _input = new();
