@@ -43,13 +43,26 @@ public sealed class ApiClient(string socketPath)
         }
     }
 
+    /// <summary>A VM's process answers in milliseconds; one that says nothing this long is stuck, and the caller must hear so.</summary>
+    public static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
+
     private async Task<T> SendAsync<T>(string method, string path, JsonTypeInfo<T> type, CancellationToken cancellationToken, byte[]? body = null)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(AnswerTimeout);
         try
         {
-            return await ExchangeAsync(method, path, type, cancellationToken, body);
+            return await ExchangeAsync(method, path, type, timeout.Token, body);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ApiException($"no answer from {SocketPath} within {AnswerTimeout.TotalSeconds:F0} s: the VM's process may be stuck");
         }
         catch (IOException e)
+        {
+            throw new ApiException($"the connection to {SocketPath} broke: {e.Message}");
+        }
+        catch (SocketException e)
         {
             throw new ApiException($"the connection to {SocketPath} broke: {e.Message}");
         }

@@ -96,7 +96,7 @@ public static class MigrateOperation
         }
         catch (Exception e) when (e is MigrationException or IOException or SocketException or InvalidOperationException or InvalidDataException)
         {
-            return Failed($"migration to {where} failed: {e.Message}; the VM keeps running here");
+            return Failed($"migration to {where} failed: {e.Message.TrimEnd('.')}; the VM keeps running here");
         }
         var figures = ToFigures(report) with { VmmCpuMs = (VmmCpuTime.Now() - cpuBefore).TotalMilliseconds };
         if (report.Result == MigrationResult.Completed)
