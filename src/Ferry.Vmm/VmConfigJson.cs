@@ -18,7 +18,14 @@ public sealed partial class VmConfigJson : JsonSerializerContext
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"the VM configuration is malformed: {e.Message}");
+            throw new InvalidDataException($"the VM configuration is malformed: {Where(e)}");
         }
     }
+
+    /// <summary>
+    /// Where JSON went wrong, without the parser's own message: that quotes the input, which may
+    /// hold anything (newlines, terminal escapes) and comes from a peer or a file.
+    /// </summary>
+    public static string Where(JsonException e) =>
+        $"invalid JSON at {(string.IsNullOrEmpty(e.Path) ? "$" : e.Path)} (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})";
 }

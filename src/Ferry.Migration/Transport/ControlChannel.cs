@@ -94,7 +94,14 @@ public sealed class ControlChannel(Stream input, Stream output)
 }
 
 /// <summary>The peer ended the migration on purpose and said why.</summary>
-public sealed class PeerAbortedException(string reason) : MigrationException($"the peer aborted: {reason}")
+public sealed class PeerAbortedException(string reason) : MigrationException($"the peer aborted: {OneLine(reason)}")
 {
-    public string Reason { get; } = reason;
+    public string Reason { get; } = OneLine(reason);
+
+    /// <summary>The peer's words go into logs and the console: one line of printable text, at most 300 characters.</summary>
+    private static string OneLine(string text)
+    {
+        var line = new string([.. text.Take(300).Select(c => char.IsControl(c) ? ' ' : c)]);
+        return text.Length > 300 ? line + "..." : line;
+    }
 }

@@ -114,7 +114,7 @@ public sealed class ApiServer : IAsyncDisposable
     {
         if (body.Length == 0) return null;
         try { return JsonSerializer.Deserialize(body, type); }
-        catch (JsonException e) { throw new BadRequestException($"malformed request body: {e.Message}"); }
+        catch (JsonException e) { throw new BadRequestException($"malformed request body: {VmConfigJson.Where(e)}"); }
     }
 
     private (string, byte[]) Accepted(Action start)

@@ -34,7 +34,8 @@ public static class HttpMessage
         }
         if (contentLength < 0 || contentLength > MaxBodyBytes) return null;
         var body = new byte[contentLength];
-        await stream.ReadExactlyAsync(body, cancellationToken);
+        try { await stream.ReadExactlyAsync(body, cancellationToken); }
+        catch (EndOfStreamException) { return null; } // the body is shorter than its Content-Length says
         return (lines[0], body);
     }
 

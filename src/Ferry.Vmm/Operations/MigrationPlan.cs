@@ -15,7 +15,12 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
     /// <summary>Validates every field; throws MigrationException with a one-line reason.</summary>
     public static MigrationPlan From(MigrateRequest request)
     {
-        if (!TcpEndpoint.TryParse(request.To, out var host, out int port)) throw new MigrationException($"--to {request.To}: write ADDR:PORT");
+        // The request may come from any API client, not only ferry's CLI: every field is checked, none assumed.
+        if (request.To is null || !TcpEndpoint.TryParse(request.To, out var host, out int port)) throw new MigrationException($"--to {request.To}: write ADDR:PORT");
+        CheckDuration(request.PostCopyAfterSeconds, "--postcopy-after");
+        CheckDuration(request.TimeoutSeconds, "--timeout");
+        CheckDuration(request.RecoveryTimeoutSeconds, "--recovery-timeout");
+        CheckDuration(request.MaxDowntimeMs / 1000, "--max-downtime");
         var mode = request.Mode switch
         {
             "cold" => MigrationMode.Cold,
@@ -72,6 +77,14 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
             RecoveryTimeout = request.RecoveryTimeoutSeconds is { } r ? TimeSpan.FromSeconds(r) : new PreCopyOptions().RecoveryTimeout,
         };
         var tls = TlsSettings.Load(request.TlsCert, request.TlsKey, request.TlsCa);
-        return new MigrationPlan(host, port, mode, System.Text.Encoding.UTF8.GetBytes(request.Token), tls, options);
+        return new MigrationPlan(host, port, mode, System.Text.Encoding.UTF8.GetBytes(request.Token ?? ""), tls, options);
+    }
+
+    /// <summary>The longest duration any option takes: beyond it a TimeSpan would overflow, and no migration waits that long.</summary>
+    private static readonly double MaxSeconds = TimeSpan.FromDays(30).TotalSeconds;
+
+    private static void CheckDuration(double? seconds, string option)
+    {
+        if (seconds is > 0 && seconds > MaxSeconds) throw new MigrationException($"{option} is longer than 30 days");
     }
 }
