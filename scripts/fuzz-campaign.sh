@@ -128,7 +128,8 @@ for t in "${runnable[@]}"; do
     echo "fuzz-campaign: fuzzing $t for ${seconds}s" >&2
     if ! fuzz_one "$t"; then
         # On a shared machine every core may already be taken by another fuzzer: run unbound.
-        if grep -qiE "free CPU|bind|affinity" "$out/$t.log" && [ -z "${AFL_NO_AFFINITY:-}" ]; then
+        if grep -qE "No more free CPU cores|setaffinity failed|cores on your system are allocated" "$out/$t.log" \
+            && [ -z "${AFL_NO_AFFINITY:-}" ]; then
             echo "fuzz-campaign: binding to a CPU failed; running $t with AFL_NO_AFFINITY=1" >&2
             export AFL_NO_AFFINITY=1
             fuzz_one "$t" || true
@@ -137,7 +138,7 @@ for t in "${runnable[@]}"; do
     if [ ! -f "$out/$t/default/fuzzer_stats" ]; then
         # Typically a seed that already crashes or hangs: AFL++ 4.04c stops in its dry run.
         echo "fuzz-campaign: afl-fuzz did not fuzz $t (see $out/$t.log):" >&2
-        grep -E "PROGRAM ABORT|Location|\[-\]" "$out/$t.log" | head -6 >&2 || tail -5 "$out/$t.log" >&2
+        sed 's/\x1b[[(][0-9;?]*[a-zA-Z]//g' "$out/$t.log" | grep -E "PROGRAM ABORT|Location|\[-\]" | head -6 >&2 || true
         failed+=("$t")
     fi
 done
@@ -172,7 +173,7 @@ for t in "${runnable[@]}"; do
     tot_corpus=$((tot_corpus + corpus)); tot_crashes=$((tot_crashes + crashes)); tot_hangs=$((tot_hangs + hangs))
 done
 # Coverage maps of different targets do not add up: the total counts edges, not a percentage.
-tot_eps=$(awk -v e="$tot_execs" -v s="$tot_time" 'BEGIN { printf "%.2f", s > 0 ? e / s : 0 }')
+tot_eps=$(awk -v e="$tot_execs" -v s="$tot_time" 'BEGIN { printf "%.2f", (s > 0 ? e / s : 0) }')
 rows+=("total|$tot_execs|$tot_eps|-|$tot_edges|$tot_corpus|$tot_crashes|$tot_hangs")
 
 echo

@@ -30,10 +30,13 @@ switch (args)
     }
     case [var name]:
     {
-        var target = FuzzTargets.Named(name);
+        // Instrumented code may run only inside Run, which points SharpFuzz at AFL's coverage map;
+        // FuzzTargets' static initializer already runs Ferry code, so the target is looked up there.
         // A clean refusal is a normal outcome; anything else escapes and AFL records a crash.
+        FuzzTarget? target = null;
         SharpFuzz.Fuzzer.OutOfProcess.Run(stream =>
         {
+            target ??= FuzzTargets.Named(name);
             using var copy = new MemoryStream();
             stream.CopyTo(copy);
             try { target.Run(copy.ToArray()); }

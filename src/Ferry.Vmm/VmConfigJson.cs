@@ -27,5 +27,13 @@ public sealed partial class VmConfigJson : JsonSerializerContext
     /// hold anything (newlines, terminal escapes) and comes from a peer or a file.
     /// </summary>
     public static string Where(JsonException e) =>
-        $"invalid JSON at {(string.IsNullOrEmpty(e.Path) ? "$" : e.Path)} (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})";
+        $"invalid JSON at {Printable(e.Path)} (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})";
+
+    // The path quotes the input's property names: printable characters only, and not many.
+    private static string Printable(string? path)
+    {
+        if (string.IsNullOrEmpty(path)) return "$";
+        var shown = new string([.. path.Take(80).Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+        return path.Length > 80 ? shown + "..." : shown;
+    }
 }
