@@ -29,6 +29,9 @@ public static class RateParser
         return bitsPerSecond > 0;
     }
 
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
+
+    /// <summary>A positive duration with a unit, at most <see cref="MaxDuration"/>.</summary>
     public static bool TryParseDuration(string text, out TimeSpan duration)
     {
         duration = default;
@@ -38,6 +41,8 @@ public static class RateParser
         {
             if (!s.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)) continue;
             if (!double.TryParse(s[..^suffix.Length], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value) || value <= 0) return false;
+            // No option waits longer than this; beyond it a TimeSpan overflows (found by fuzzing).
+            if (value * ms > MaxDuration.TotalMilliseconds) return false;
             duration = TimeSpan.FromMilliseconds(value * ms);
             return true;
         }

@@ -24,4 +24,14 @@ public sealed class SizeParserTests
     [InlineData("1.5G")]
     [InlineData("99999999999999999999G")]
     public void Nonsense_is_refused(string text) => Assert.False(SizeParser.TryParse(text, out _));
+
+    [Theory]
+    [InlineData("2000000000000000000000000000s")] // found by the fuzzing campaign: a TimeSpan overflow
+    [InlineData("5000800000000000000000M")]
+    [InlineData("31d")]
+    [InlineData("721h")]
+    public void Durations_beyond_30_days_or_without_a_unit_are_refused(string text) => Assert.False(RateParser.TryParseDuration(text, out _));
+
+    [Fact]
+    public void Thirty_days_is_the_longest_duration() => Assert.True(RateParser.TryParseDuration("720h", out var d) && d == TimeSpan.FromDays(30));
 }
