@@ -59,6 +59,11 @@ public sealed partial class KvmVm
                 if (_state != VmRunState.Paused) throw new InvalidOperationException($"the VM is {Describe(_state)}, not paused");
                 if (_holdReason is not null && !force)
                     throw new InvalidOperationException($"the VM is held: {_holdReason}. Resume it with --force only once you are sure it runs nowhere else");
+                // A post-copy destination held before Go has only part of the guest's memory: the
+                // rest is at the source, which alone holds the whole VM (found by the failure matrix).
+                if (_holdReason is not null && AwaitingPages)
+                    throw new InvalidOperationException("the VM is held and part of its memory is still at its post-copy source: it cannot run here. " +
+                                                        "The source holds the whole VM: `ferry resume --force` there; `ferry stop` this copy");
                 _holdReason = null;
                 _vm.SetClock(_clockAtPause with { Flags = 0, Realtime = 0, HostTsc = 0 });
                 _state = VmRunState.Running;

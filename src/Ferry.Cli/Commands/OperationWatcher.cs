@@ -69,11 +69,12 @@ public static class OperationWatcher
                 last = await client.OperationAsync(cancellationToken);
                 failingSince = null;
             }
-            catch (ApiException e) when (Remember(e) && File.Exists(client.SocketPath) &&
+            catch (ApiException e) when (Remember(e) && ApiClient.IsAlive(client.SocketPath) &&
                                        System.Diagnostics.Stopwatch.GetElapsedTime(failingSince ??= System.Diagnostics.Stopwatch.GetTimestamp()) < BusyPatience)
             {
-                // A VM process busy moving gigabytes may answer slowly; as long as its socket exists
-                // it is alive, so keep asking.
+                // A VM process busy moving gigabytes may answer slowly; as long as something accepts
+                // on its socket it is alive, so keep asking. A killed process leaves its socket file
+                // behind, but nothing accepts on it: that is known at once, not after the patience.
                 await Task.Delay(Poll, cancellationToken);
                 continue;
             }

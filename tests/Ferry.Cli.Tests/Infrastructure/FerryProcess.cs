@@ -80,6 +80,13 @@ public sealed class FerryProcess : IDisposable
         return start;
     }
 
+    /// <summary>kill -9, as a crash or an operator would; the object stays usable (HasExited, output).</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill();
+        _process.WaitForExit();
+    }
+
     private bool _disposed;
 
     /// <summary>Kills the process (SIGKILL) if it still runs. Safe to call twice.</summary>
