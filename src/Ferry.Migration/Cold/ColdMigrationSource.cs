@@ -16,8 +16,10 @@ namespace Ferry.Migration.Cold;
 /// or cancel resumes the VM here, unchanged. After it the VM never runs here on its own: without
 /// the destination's Running the outcome is unknown and the VM stays paused.
 /// </summary>
-public sealed class ColdMigrationSource(TimeProvider time)
+public sealed class ColdMigrationSource(MigrationTimeouts? timeouts = null)
 {
+    private readonly MigrationTimeouts _timeouts = timeouts ?? MigrationTimeouts.Default;
+    private TimeProvider Clock => _timeouts.Clock;
     private SwitchoverHandshake? _switchover;
 
     /// <summary>Set once the source has committed: from then on nothing may resume the VM here without a person's decision.</summary>
@@ -27,7 +29,7 @@ public sealed class ColdMigrationSource(TimeProvider time)
     public Task<MigrationReport> RunAsync(IMigratableVm vm, Stream stream, byte[] token, IProgress<ImageProgress>? progress, CancellationToken cancellationToken) =>
         RunAsync(vm, async ct =>
         {
-            await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, MigrationMode.Cold, ct);
+            await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream, _timeouts.Clock), token, new StreamHello(MigrationMode.Cold, 0, 1, Guid.NewGuid()), ct, _timeouts);
             return (IReadOnlyList<Stream>)[stream];
         }, progress, cancellationToken);
 
@@ -35,20 +37,20 @@ public sealed class ColdMigrationSource(TimeProvider time)
     public async Task<MigrationReport> RunAsync(IMigratableVm vm, Func<CancellationToken, Task<IReadOnlyList<Stream>>> connectAsync,
         IProgress<ImageProgress>? progress, CancellationToken cancellationToken)
     {
-        long started = time.GetTimestamp();
+        long started = Clock.GetTimestamp();
         var streams = await connectAsync(cancellationToken);
-        var setup = time.GetElapsedTime(started);
-        var channel = new ControlChannel(streams[0]);
-        _switchover = new SwitchoverHandshake(channel, time);
+        var setup = Clock.GetElapsedTime(started);
+        var channel = new ControlChannel(streams[0], Clock);
+        _switchover = new SwitchoverHandshake(channel, _timeouts);
         bool paused = false;
         long pausedAt = 0, untouched = 0;
         PageWriter[] pages = [];
-        SectionWriter[] writers = [.. streams.Select(s => new SectionWriter(s) { StallTimeout = SectionWriter.SourceStallTimeout })];
+        SectionWriter[] writers = [.. streams.Select(s => new SectionWriter(s) { StallTimeout = _timeouts.SourceStall, Clock = Clock })];
         try
         {
             await vm.PauseAsync(cancellationToken);
             paused = true;
-            pausedAt = time.GetTimestamp();
+            pausedAt = Clock.GetTimestamp();
             var layout = vm.Memory;
             await writers[0].WriteAsync(SectionType.Header, ImageHeader.Encode(layout), cancellationToken);
             await writers[0].WriteAsync(SectionType.Configuration, vm.Configuration, cancellationToken);
@@ -83,7 +85,7 @@ public sealed class ColdMigrationSource(TimeProvider time)
         {
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             // Telling the destination lets it discard its copy instead of holding it for a decision.
-            try { await channel.AbortAsync($"the source resumed the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
+            await channel.TryAbortAsync($"the source resumed the VM: {e.Message}", _timeouts.Abort);
             if (paused) await vm.ResumeAsync(CancellationToken.None);
             await QuietDispose.AllAsync(streams);
             throw;
@@ -92,7 +94,7 @@ public sealed class ColdMigrationSource(TimeProvider time)
         var result = await _switchover.CommitAsync();
         await QuietDispose.AllAsync(streams);
         return new MigrationReport(result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown, MigrationMode.Cold,
-            time.GetElapsedTime(started, result.ResumedAtTimestamp), time.GetElapsedTime(pausedAt, result.ResumedAtTimestamp), setup,
+            Clock.GetElapsedTime(started, result.ResumedAtTimestamp), Clock.GetElapsedTime(pausedAt, result.ResumedAtTimestamp), setup,
             writers.Sum(w => w.BytesWritten), pages.Sum(p => p.PagesSent), pages.Sum(p => p.ZeroPages), untouched, [],
             "cold migration: the VM was paused throughout", result.Detail);
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
 using Ferry.Migration.Pages;
@@ -17,9 +16,9 @@ namespace Ferry.Migration.Destination;
 /// </summary>
 public sealed class MigrationDestination
 {
-    public static readonly TimeSpan GoTimeout = TimeSpan.FromSeconds(60);
-    /// <summary>A source that sends nothing for this long during the transfer is given up on.</summary>
-    public static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
+    /// <summary>The protocol's time limits and the clock they run on.</summary>
+    public MigrationTimeouts Timeouts { get; init; } = MigrationTimeouts.Default;
+    private TimeProvider Clock => Timeouts.Clock;
 
     /// <summary>
     /// Post-copy: accepts the source's streams again after the link broke (the caller's listener,
@@ -35,7 +34,7 @@ public sealed class MigrationDestination
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
         CancellationToken cancellationToken)
     {
-        var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream), token, cancellationToken);
+        var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream, Clock), token, cancellationToken, Timeouts);
         if (hello.Count != 1) throw new ProtocolException($"the source wants {hello.Count} streams; this receiver takes one");
         if (hello.Mode.MayPostCopy()) throw new ProtocolException("a post-copy migration needs a fault stream; this receiver takes one stream");
         return await RunAsync(new AcceptedMigration(hello.Mode, [stream]), createVm, runVm, progress, cancellationToken);
@@ -59,8 +58,8 @@ public sealed class MigrationDestination
         // Sections are read straight from the sockets: with a stream per core the streams overlap
         // one another, and a read-ahead would cost a copy of every byte. A section reader never
         // reads past its section, so control messages on stream 0 are never stolen.
-        var channel = new ControlChannel(streams[0]);
-        var readers = streams.Select(s => new SectionReader(s) { StallTimeout = StallTimeout }).ToArray();
+        var channel = new ControlChannel(streams[0], Clock);
+        var readers = streams.Select(NewReader).ToArray();
         var created = new TaskCompletionSource<IMigratableVm>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         IMigratableVm? vm = null;
@@ -87,7 +86,7 @@ public sealed class MigrationDestination
                 // Armed before the state loads: from here on any touch of a missing page is served.
                 // Only a hybrid sent pages before the switchover; a pure post-copy's RAM is untouched.
                 missing = target.ArmMissingPages(fetch, dropStaleCopies: accepted.Mode == MigrationMode.Hybrid);
-                postCopy = new PostCopyReceiver(missing, image.Vm.Memory, fetch, faultStream, TimeProvider.System) { ExpectedDigest = image.MemoryDigest };
+                postCopy = new PostCopyReceiver(missing, image.Vm.Memory, fetch, faultStream, Clock) { ExpectedDigest = image.MemoryDigest };
                 postCopy.PrepareDigest(image.Vm);
                 postCopy.Start();
             }
@@ -102,7 +101,7 @@ public sealed class MigrationDestination
             missing?.Dispose();
             (vm as IDisposable)?.Dispose();
             if (e is not PeerAbortedException)
-                try { await channel.AbortAsync(e.Message, ControlChannel.AbortTimeout()); } catch (Exception) { /* the link may be gone */ }
+                await channel.TryAbortAsync(e.Message, Timeouts.Abort);
             // Closing tells the source at once, on every stream, instead of leaving it to time out.
             await QuietDispose.AllAsync(accepted.Streams);
             if (e is IOException or InvalidDataException) throw new MigrationException($"the transfer from the source broke: {e.Message}", e);
@@ -112,7 +111,7 @@ public sealed class MigrationDestination
         try
         {
             await channel.SendAsync(MessageType.Ready, CancellationToken.None);
-            await channel.ExpectAsync(MessageType.Go, GoTimeout, CancellationToken.None);
+            await channel.ExpectAsync(MessageType.Go, Timeouts.Go, CancellationToken.None);
         }
         catch (PeerAbortedException e)
         {
@@ -126,10 +125,10 @@ public sealed class MigrationDestination
         {
             return new DestinationOutcome(DestinationResult.AwaitingDecision, received, e.Message);
         }
-        long goAt = Stopwatch.GetTimestamp();
+        long goAt = Clock.GetTimestamp();
         await runVm(received);
         postCopy?.Resumed();
-        try { await channel.SendAsync(MessageType.Running, SwitchoverHandshake.RunningPayload(Stopwatch.GetElapsedTime(goAt)), CancellationToken.None); }
+        try { await channel.SendAsync(MessageType.Running, SwitchoverHandshake.RunningPayload(Clock.GetElapsedTime(goAt)), CancellationToken.None); }
         catch (Exception) { /* the source will report the outcome as unknown; the VM runs here either way */ }
         if (postCopy is null) return new DestinationOutcome(DestinationResult.Running, received, "running");
         return new DestinationOutcome(DestinationResult.Running, received, "running; its memory is still arriving (post-copy)")
@@ -189,8 +188,8 @@ public sealed class MigrationDestination
                     }
                 }
                 var bulk = streams.Take(streams.Count - 1).ToList();
-                channel = new ControlChannel(bulk[0]);
-                readers = [.. bulk.Select(s => new SectionReader(s) { StallTimeout = StallTimeout })];
+                channel = new ControlChannel(bulk[0], Clock);
+                readers = [.. bulk.Select(NewReader)];
                 postCopy.Reattach(streams[^1]);
             }
         }
@@ -205,7 +204,7 @@ public sealed class MigrationDestination
     /// <summary>Waits for the source's streams again; past the recovery timeout the VM is lost.</summary>
     private async Task<AcceptedMigration> ReconnectAsync(string why)
     {
-        using var deadline = new CancellationTokenSource(RecoveryTimeout);
+        using var deadline = Timeouts.After(RecoveryTimeout);
         while (true)
         {
             try { return await AcceptReconnection!(deadline.Token); }
@@ -219,6 +218,9 @@ public sealed class MigrationDestination
             }
         }
     }
+
+    /// <summary>A source that sends nothing for Timeouts.DestinationStall during the transfer is given up on.</summary>
+    private SectionReader NewReader(Stream stream) => new(stream) { StallTimeout = Timeouts.DestinationStall, Clock = Clock };
 
     /// <summary>Rethrows the error that stopped the transfer: a real one, not the cancellations it caused.</summary>
     private static async Task FirstErrorAsync(Task primary, List<Task> others)

@@ -17,6 +17,9 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
     /// <summary>A stream that yields nothing for this long fails the read (a peer gone silent); null waits forever.</summary>
     public TimeSpan? StallTimeout { get; init; }
 
+    /// <summary>The clock the stall timeout runs on (the migration's: MigrationTimeouts.Clock).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
     /// <summary>No section of ours is larger; a bigger length is corruption or hostility, not a reason to allocate.</summary>
     public const long DefaultMaxPayload = 64L << 20;
     private readonly XxHash3 _whole = new();
@@ -27,7 +30,7 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
     private SectionType _type;
     private string _name = "";
     private long _left = -1; // payload bytes of the current section still unread; -1 between sections
-    private CancellationTokenSource? _stall;
+    private Transport.ClockedCancellation? _stall;
     private CancellationToken _stallLinkedTo;
 
     public long SectionCount { get; private set; }
@@ -130,12 +133,12 @@ public sealed class SectionReader(Stream stream, long maxPayloadBytes = SectionR
     /// One linked source for all reads made with the same token. A memory section is read run by
     /// run, so a fresh source and timer per read cost two of each per page of a scattered round.
     /// </summary>
-    private CancellationTokenSource StallSource(CancellationToken cancellationToken)
+    private Transport.ClockedCancellation StallSource(CancellationToken cancellationToken)
     {
         if (_stall is { IsCancellationRequested: false } && _stallLinkedTo == cancellationToken) return _stall;
         _stall?.Dispose();
         _stallLinkedTo = cancellationToken;
-        return _stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        return _stall = new Transport.ClockedCancellation(Clock, Timeout.InfiniteTimeSpan, cancellationToken);
     }
 
     private async ValueTask ReadExactUntimedAsync(Memory<byte> buffer, string what, bool hash, CancellationToken cancellationToken)

@@ -19,11 +19,11 @@ public sealed class SectionWriter(Stream stream)
     private readonly XxHash3 _whole = new();
     private readonly XxHash3 _section = new();
 
-    /// <summary>What a migration source allows a destination that stops reading.</summary>
-    public static readonly TimeSpan SourceStallTimeout = TimeSpan.FromSeconds(30);
-
     /// <summary>A write the peer does not take for this long fails (a peer that stopped reading must not hold a paused VM); null waits forever.</summary>
     public TimeSpan? StallTimeout { get; init; }
+
+    /// <summary>The clock the stall timeout runs on (the migration's: MigrationTimeouts.Clock).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 
     public long SectionCount { get; private set; }
     public long BytesWritten { get; private set; }
@@ -46,8 +46,7 @@ public sealed class SectionWriter(Stream stream)
         BinaryPrimitives.WriteUInt64LittleEndian(trailer, _section.GetCurrentHashAsUInt64());
         _whole.Append(trailer);
 
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (StallTimeout is { } limit) stall.CancelAfter(limit);
+        using var stall = new Transport.ClockedCancellation(Clock, StallTimeout ?? Timeout.InfiniteTimeSpan, cancellationToken);
         try
         {
             await stream.WriteAsync(header, stall.Token);

@@ -11,19 +11,19 @@ namespace Ferry.Migration.PreCopy;
 /// </summary>
 public sealed class DestinationFeedback
 {
-    /// <summary>
-    /// How long the destination may take to apply a round once its last byte was sent. While a
-    /// round is on the wire the destination has nothing to say (a warm-up under a bandwidth cap
-    /// can take many minutes); a peer that stops reading is caught by the write stall timeout.
-    /// </summary>
-    public static readonly TimeSpan ApplyTimeout = TimeSpan.FromSeconds(120);
     private readonly object _lock = new();
     private readonly List<(int Round, TaskCompletionSource Done)> _waiters = [];
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _applied = -1;
     private Exception? _error;
 
-    public DestinationFeedback(ControlChannel channel, CancellationToken cancellationToken) => _ = ReadAsync(channel, cancellationToken);
+    private readonly MigrationTimeouts _timeouts;
+
+    public DestinationFeedback(ControlChannel channel, MigrationTimeouts timeouts, CancellationToken cancellationToken)
+    {
+        _timeouts = timeouts;
+        _ = ReadAsync(channel, cancellationToken);
+    }
 
     /// <summary>Completes when the destination said Ready (or fails with what went wrong).</summary>
     public Task Ready => _ready.Task;
@@ -37,14 +37,14 @@ public sealed class DestinationFeedback
             if (_applied >= round) return Task.CompletedTask;
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _waiters.Add((round, done));
-            return WaitAsync(done.Task, round, cancellationToken);
+            return WaitAsync(done.Task, round, _timeouts, cancellationToken);
         }
     }
 
-    private static async Task WaitAsync(Task applied, int round, CancellationToken cancellationToken)
+    private static async Task WaitAsync(Task applied, int round, MigrationTimeouts timeouts, CancellationToken cancellationToken)
     {
-        try { await applied.WaitAsync(ApplyTimeout, cancellationToken); }
-        catch (TimeoutException) { throw new MigrationException($"the destination did not confirm round {round} within {ApplyTimeout.TotalSeconds:F0} s of receiving it"); }
+        try { await applied.WaitAsync(timeouts.ApplyRound, timeouts.Clock, cancellationToken); }
+        catch (TimeoutException) { throw new MigrationException($"the destination did not confirm round {round} within {timeouts.ApplyRound.TotalSeconds:F0} s of receiving it"); }
     }
 
     private async Task ReadAsync(ControlChannel channel, CancellationToken cancellationToken)

@@ -22,8 +22,10 @@ namespace Ferry.Migration.PreCopy;
 /// can never overtake an older one. Before the commit any failure or cancel leaves the VM
 /// running here, unthrottled and with its memory untouched.
 /// </summary>
-public sealed class PreCopySource(TimeProvider time)
+public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
 {
+    private readonly MigrationTimeouts _timeouts = timeouts ?? MigrationTimeouts.Default;
+    private TimeProvider Clock => _timeouts.Clock;
     private SwitchoverHandshake? _switchover;
     private volatile bool _postCopyRequested;
 
@@ -52,17 +54,17 @@ public sealed class PreCopySource(TimeProvider time)
         PreCopyOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken,
         Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>>? reconnectAsync = null)
     {
-        long started = time.GetTimestamp();
+        long started = Clock.GetTimestamp();
         var all = await connectAsync(cancellationToken);
         bool mayPostCopy = options.Mode.MayPostCopy();
         if (all.Count != options.Streams + (mayPostCopy ? 1 : 0)) throw new ArgumentException("the connect function opened the wrong number of streams", nameof(connectAsync));
         var streams = mayPostCopy ? all.Take(options.Streams).ToList() : all;
         var faultStream = mayPostCopy ? all[^1] : null;
-        var channel = new ControlChannel(streams[0]);
-        _switchover = new SwitchoverHandshake(channel, time);
+        var channel = new ControlChannel(streams[0], Clock);
+        _switchover = new SwitchoverHandshake(channel, _timeouts);
         using var stopFeedback = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var feedback = new DestinationFeedback(channel, stopFeedback.Token);
-        var run = new Run(vm, options, time, progress, streams, feedback);
+        var feedback = new DestinationFeedback(channel, _timeouts, stopFeedback.Token);
+        var run = new Run(vm, options, _timeouts, progress, streams, feedback);
         bool paused = false;
         IDirtyLog? dirtyLog = null;
         PostCopyServer? server = null;
@@ -79,7 +81,7 @@ public sealed class PreCopySource(TimeProvider time)
                 // Which pages exist is read while the guest still runs (mincore of a large guest
                 // takes milliseconds); the dirty log catches any page it writes from then on.
                 dirtyLog = vm.StartDirtyLog();
-                run.SetupTime = time.GetElapsedTime(started);
+                run.SetupTime = Clock.GetElapsedTime(started);
                 run.SwitchoverReason = "post-copy: switched over at once";
                 dirty = layout.Regions.Select(vm.ResidentPages).ToList();
                 run.UntouchedPages = dirty.Sum(s => s.PageCount - s.Count());
@@ -87,11 +89,11 @@ public sealed class PreCopySource(TimeProvider time)
             else
             {
                 dirtyLog = vm.StartDirtyLog();
-                run.SetupTime = time.GetElapsedTime(started);
+                run.SetupTime = Clock.GetElapsedTime(started);
                 // Warm-up: every page the guest ever touched. The destination's RAM is fresh, so zero pages need not travel.
                 var resident = layout.Regions.Select(vm.ResidentPages).ToList();
                 run.UntouchedPages = resident.Sum(s => s.PageCount - s.Count());
-                long lastCollect = time.GetTimestamp();
+                long lastCollect = Clock.GetTimestamp();
                 await run.SendRoundAsync(resident, dirtyRate: 0, stopAndCopy: false, cancellationToken);
                 run.SendZeroPages(); // from now on a page that became zero must overwrite the old copy
 
@@ -100,12 +102,12 @@ public sealed class PreCopySource(TimeProvider time)
                 while (true)
                 {
                     dirty = dirtyLog.Collect();
-                    long now = time.GetTimestamp();
+                    long now = Clock.GetTimestamp();
                     long dirtyPages = dirty.Sum(s => s.Count());
-                    dirtyRate = dirtyPages / Math.Max(time.GetElapsedTime(lastCollect, now).TotalSeconds, 1e-6);
+                    dirtyRate = dirtyPages / Math.Max(Clock.GetElapsedTime(lastCollect, now).TotalSeconds, 1e-6);
                     lastCollect = now;
                     long dirtyBytes = dirtyPages * layout.PageSize;
-                    var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, time.GetElapsedTime(started), run.SwitchoverOverhead,
+                    var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, Clock.GetElapsedTime(started), run.SwitchoverOverhead,
                         dirtyRate * layout.PageSize);
                     if (_postCopyRequested && decision.Step != ConvergencePolicy.Step.Switchover)
                         decision = new ConvergencePolicy.Decision(ConvergencePolicy.Step.PostCopy, $"switched to post-copy on request (ferry migrate-postcopy) with {dirtyBytes / 1048576.0:0.##} MiB dirty");
@@ -119,18 +121,18 @@ public sealed class PreCopySource(TimeProvider time)
                 }
             }
 
-            long pauseRequested = time.GetTimestamp();
+            long pauseRequested = Clock.GetTimestamp();
             await vm.PauseAsync(cancellationToken);
             paused = true;
-            run.PausedAt = time.GetTimestamp();
-            run.Phases.Add(new("pause", time.GetElapsedTime(pauseRequested, run.PausedAt)));
+            run.PausedAt = Clock.GetTimestamp();
+            run.Phases.Add(new("pause", Clock.GetElapsedTime(pauseRequested, run.PausedAt)));
             vm.SetThrottle(0);
             if (dirtyLog is not null)
             {
                 var last = dirtyLog.Collect();
                 for (int i = 0; i < dirty.Count; i++) dirty[i].UnionWith(last[i]);
             }
-            long mark = time.GetTimestamp();
+            long mark = Clock.GetTimestamp();
             if (postCopy)
             {
                 // What the destination lacks: every page the guest had (post-copy), or what was
@@ -140,7 +142,7 @@ public sealed class PreCopySource(TimeProvider time)
                 run.PostCopy = server;
                 serving = server.ServeRequestsAsync(faultStream!);
                 await run.Writers[0].WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(fetch), cancellationToken);
-                run.Phases.Add(new("post-copy pages", time.GetElapsedTime(mark)));
+                run.Phases.Add(new("post-copy pages", Clock.GetElapsedTime(mark)));
             }
             else
             {
@@ -148,9 +150,9 @@ public sealed class PreCopySource(TimeProvider time)
                 run.SetSwitchoverBandwidth();
                 run.SendFromGuestRam();
                 await run.SendRoundAsync(dirty, 0, stopAndCopy: true, cancellationToken);
-                run.Phases.Add(new("last pages", time.GetElapsedTime(mark)));
+                run.Phases.Add(new("last pages", Clock.GetElapsedTime(mark)));
             }
-            mark = time.GetTimestamp();
+            mark = Clock.GetTimestamp();
 
             if (options.VerifyMemory)
             {
@@ -160,17 +162,17 @@ public sealed class PreCopySource(TimeProvider time)
             }
             await run.Writers[0].WriteAsync(SectionType.DeviceState, vm.SaveState(), cancellationToken);
             await Task.WhenAll(run.Writers.Select(w => w.WriteEndAsync(cancellationToken).AsTask()));
-            run.Phases.Add(new("device state", time.GetElapsedTime(mark)));
-            mark = time.GetTimestamp();
+            run.Phases.Add(new("device state", Clock.GetElapsedTime(mark)));
+            mark = Clock.GetTimestamp();
             run.Report("waiting for the destination", 0, 0, 0);
-            await feedback.Ready.WaitAsync(SwitchoverHandshake.ReadyTimeout, cancellationToken);
-            run.Phases.Add(new("destination ready", time.GetElapsedTime(mark)));
+            await feedback.Ready.WaitAsync(_timeouts.Ready, Clock, cancellationToken);
+            run.Phases.Add(new("destination ready", Clock.GetElapsedTime(mark)));
         }
         catch (Exception e)
         {
             stopFeedback.Cancel();
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
-            try { await channel.AbortAsync($"the source keeps the VM: {e.Message}", ControlChannel.AbortTimeout()); } catch (Exception) { }
+            await channel.TryAbortAsync($"the source keeps the VM: {e.Message}", _timeouts.Abort);
             vm.SetThrottle(0);
             dirtyLog?.Dispose();
             if (paused) await vm.ResumeAsync(CancellationToken.None);
@@ -179,9 +181,9 @@ public sealed class PreCopySource(TimeProvider time)
             throw;
         }
 
-        long committedAt = time.GetTimestamp();
+        long committedAt = Clock.GetTimestamp();
         var result = await _switchover.CommitAsync();
-        run.Phases.Add(new("go to resumed", time.GetElapsedTime(committedAt, result.ResumedAtTimestamp)));
+        run.Phases.Add(new("go to resumed", Clock.GetElapsedTime(committedAt, result.ResumedAtTimestamp)));
         // Turning dirty logging off re-registers every memory slot, which can take tens of ms on a
         // large guest: it waits until the downtime is over.
         dirtyLog?.Dispose();
@@ -197,7 +199,7 @@ public sealed class PreCopySource(TimeProvider time)
         }
         await QuietDispose.AllAsync(all);
         return new MigrationReport(outcome, options.Mode,
-            time.GetElapsedTime(started, endedAt), time.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
+            Clock.GetElapsedTime(started, endedAt), Clock.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
             run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, detail)
         { DowntimePhases = run.Phases, PostCopy = postCopyReport };
     }
@@ -220,7 +222,7 @@ public sealed class PreCopySource(TimeProvider time)
             while (!reporting.IsCancellationRequested)
             {
                 run.Report(phase, (run.PostCopy?.PagesLeft ?? 0) * run.PageSize, 0, 0);
-                try { await Task.Delay(TimeSpan.FromMilliseconds(100), time, reporting.Token); } catch (OperationCanceledException) { }
+                try { await Task.Delay(TimeSpan.FromMilliseconds(100), Clock, reporting.Token); } catch (OperationCanceledException) { }
             }
         });
         PostCopyFigures? figures = null;
@@ -251,7 +253,7 @@ public sealed class PreCopySource(TimeProvider time)
             (streams, var stillMissing) = reconnected.Value;
             var bulk = streams.Take(streams.Count - 1).ToList();
             run.ReplaceStreams(bulk);
-            channel = new ControlChannel(bulk[0]);
+            channel = new ControlChannel(bulk[0], Clock);
             server = new PostCopyServer(vm, stillMissing, bulk.Count);
             run.PostCopy = server;
             serving = server.ServeRequestsAsync(streams[^1]);
@@ -259,13 +261,13 @@ public sealed class PreCopySource(TimeProvider time)
             phase = $"post-copy (recovered {recoveries}×)";
             failure = null;
         }
-        long endedAt = time.GetTimestamp();
+        long endedAt = Clock.GetTimestamp();
         reporting.Cancel();
         await reporter;
         await QuietDispose.AllAsync(streams);
         try { await serving; } catch (Exception) { /* stopped on purpose, or the link is gone */ }
         var report = new PostCopyReport(pagesAtSwitchover, run.PagesPushed, run.PagesRequested, run.BytesPushed, run.BytesRequested,
-            time.GetElapsedTime(committedAt, endedAt), figures) { Recoveries = recoveries };
+            Clock.GetElapsedTime(committedAt, endedAt), figures) { Recoveries = recoveries };
         if (figures is not null)
             return (MigrationResult.Completed, switchover.Confirmed ? switchover.Detail : "the destination runs the VM and holds every page", endedAt, report);
         return (MigrationResult.PostCopyInterrupted,
@@ -279,17 +281,17 @@ public sealed class PreCopySource(TimeProvider time)
     private async Task<(IReadOnlyList<Stream>, IReadOnlyList<PageSet>)?> ReconnectAsync(
         Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>> reconnectAsync, TimeSpan timeout, Action<string> onFailure)
     {
-        long deadline = time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency);
-        while (time.GetTimestamp() < deadline)
+        long deadline = Clock.GetTimestamp() + (long)(timeout.TotalSeconds * Clock.TimestampFrequency);
+        while (Clock.GetTimestamp() < deadline)
         {
             string? to;
             lock (_recoverNow) to = _recoverTo;
             IReadOnlyList<Stream>? streams = null;
             try
             {
-                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(15), time);
+                using var attempt = _timeouts.After(_timeouts.ReconnectAttempt);
                 streams = await reconnectAsync(to, attempt.Token);
-                var (type, payload) = await new SectionReader(streams[0]) { StallTimeout = TimeSpan.FromSeconds(15) }.ReadAsync(attempt.Token);
+                var (type, payload) = await new SectionReader(streams[0]) { StallTimeout = _timeouts.ReconnectAttempt, Clock = Clock }.ReadAsync(attempt.Token);
                 if (type != SectionType.PostCopyPages) throw new ProtocolException($"the destination answered the reconnection with {SectionNames.Of(type)}");
                 return (streams, PostCopyPages.Decode(payload.Span, _layout!));
             }
@@ -299,7 +301,8 @@ public sealed class PreCopySource(TimeProvider time)
                 onFailure(e is OperationCanceledException ? "the reconnection timed out" : e.Message);
             }
             // Wait a second, or less if someone asks for an attempt now.
-            await _recoverNow.WaitAsync(TimeSpan.FromSeconds(1));
+            using var pause = _timeouts.After(_timeouts.ReconnectInterval);
+            try { await _recoverNow.WaitAsync(pause.Token); } catch (OperationCanceledException) { }
         }
         return null;
     }
@@ -366,23 +369,28 @@ public sealed class PreCopySource(TimeProvider time)
         }
 
         private readonly DestinationFeedback _feedback;
+        private readonly MigrationTimeouts _timeouts;
         private readonly PreCopyOptions _options;
         private readonly BandwidthLimiter? _limiter;
 
-        public Run(IMigratableVm vm, PreCopyOptions options, TimeProvider time, IProgress<MigrationProgress>? progress, IReadOnlyList<Stream> streams,
+        public Run(IMigratableVm vm, PreCopyOptions options, MigrationTimeouts timeouts, IProgress<MigrationProgress>? progress, IReadOnlyList<Stream> streams,
             DestinationFeedback feedback)
         {
+            var time = timeouts.Clock;
+            _timeouts = timeouts;
             _feedback = feedback;
             _options = options;
             _vm = vm;
             _time = time;
             _progress = progress;
             _limiter = options.BandwidthBytesPerSecond is { } limit ? new BandwidthLimiter(limit, time) : null;
-            Writers = streams.Select(s => new SectionWriter(s) { StallTimeout = SectionWriter.SourceStallTimeout }).ToArray();
+            Writers = streams.Select(NewWriter).ToArray();
             _pages = Writers.Select(w => new PageWriter(vm, w, new PageWriterOptions(false, options.Compress, _limiter))).ToArray();
         }
 
         public SectionWriter[] Writers { get; private set; }
+
+        private SectionWriter NewWriter(Stream stream) => new(stream) { StallTimeout = _timeouts.SourceStall, Clock = _timeouts.Clock };
 
         // What streams and post-copy servers before a reconnection sent: the report counts it all.
         private long _bytesBefore, _pushedBefore, _requestedBefore, _pushedBytesBefore, _requestedBytesBefore;
@@ -392,7 +400,7 @@ public sealed class PreCopySource(TimeProvider time)
         public void ReplaceStreams(IReadOnlyList<Stream> streams)
         {
             _bytesBefore += Writers.Sum(w => w.BytesWritten);
-            Writers = [.. streams.Select(s => new SectionWriter(s) { StallTimeout = SectionWriter.SourceStallTimeout })];
+            Writers = [.. streams.Select(NewWriter)];
         }
 
         public long PagesPushed => _pushedBefore + (_postCopy?.PagesPushed ?? 0);

@@ -15,37 +15,36 @@ namespace Ferry.Migration.Switchover;
 /// Before <see cref="CommitAsync"/> any failure means "the VM runs at the source". After it,
 /// the source never resumes on its own: without Running the outcome is unknown.
 /// </summary>
-public sealed class SwitchoverHandshake(ControlChannel channel, TimeProvider time)
+public sealed class SwitchoverHandshake(ControlChannel channel, MigrationTimeouts timeouts)
 {
-    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
-    public static readonly TimeSpan RunningTimeout = TimeSpan.FromSeconds(30);
+    private TimeProvider Clock => timeouts.Clock;
 
     public bool Committed { get; private set; }
 
     public async Task AwaitReadyAsync(CancellationToken cancellationToken) =>
-        await channel.ExpectAsync(MessageType.Ready, ReadyTimeout, cancellationToken);
+        await channel.ExpectAsync(MessageType.Ready, timeouts.Ready, cancellationToken);
 
     /// <summary>Commits and sends Go. Never throws: a lost Running is an outcome, not an error.</summary>
     public async Task<SwitchoverResult> CommitAsync()
     {
         Committed = true;
-        long goAt = time.GetTimestamp();
+        long goAt = Clock.GetTimestamp();
         try
         {
             await channel.SendAsync(MessageType.Go, CancellationToken.None);
-            var running = await channel.ExpectAsync(MessageType.Running, RunningTimeout, CancellationToken.None);
-            long runningAt = time.GetTimestamp();
+            var running = await channel.ExpectAsync(MessageType.Running, timeouts.Running, CancellationToken.None);
+            long runningAt = Clock.GetTimestamp();
             // The destination says how long it took from Go to the resumed VM; the rest of the
             // round trip is two one-way trips, so the resume happened half of it after Go + that.
-            var roundTrip = time.GetElapsedTime(goAt, runningAt);
+            var roundTrip = Clock.GetElapsedTime(goAt, runningAt);
             var resumeWork = running.Length >= 8 ? TimeSpan.FromMicroseconds(BinaryPrimitives.ReadUInt64LittleEndian(running)) : TimeSpan.Zero;
             if (resumeWork > roundTrip) resumeWork = roundTrip;
-            long resumedAt = goAt + (long)(((roundTrip - resumeWork) / 2 + resumeWork).TotalSeconds * time.TimestampFrequency);
+            long resumedAt = goAt + (long)(((roundTrip - resumeWork) / 2 + resumeWork).TotalSeconds * Clock.TimestampFrequency);
             return new SwitchoverResult(true, resumedAt, "the destination runs the VM");
         }
         catch (Exception e)
         {
-            return new SwitchoverResult(false, time.GetTimestamp(), e.Message);
+            return new SwitchoverResult(false, Clock.GetTimestamp(), e.Message);
         }
     }
 

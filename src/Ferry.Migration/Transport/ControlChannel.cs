@@ -23,13 +23,15 @@ public enum MessageType : uint
 
 /// <summary>
 /// Frames control messages on the migration stream: <c>u32 type | u32 length | payload</c>, at
-/// most 64 KiB. An Abort from the peer becomes a MigrationException carrying its reason.
+/// most 64 KiB. An Abort from the peer becomes a MigrationException carrying its reason. Waits
+/// run on <paramref name="clock"/> (the migration's: MigrationTimeouts.Clock).
 /// </summary>
-public sealed class ControlChannel(Stream input, Stream output)
+public sealed class ControlChannel(Stream input, Stream output, TimeProvider? clock = null)
 {
     public const int MaxPayload = 64 * 1024;
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
-    public ControlChannel(Stream stream) : this(stream, stream) { }
+    public ControlChannel(Stream stream, TimeProvider? clock = null) : this(stream, stream, clock) { }
 
     public async Task SendAsync(MessageType type, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
@@ -43,11 +45,16 @@ public sealed class ControlChannel(Stream input, Stream output)
 
     public Task SendAsync(MessageType type, CancellationToken cancellationToken) => SendAsync(type, ReadOnlyMemory<byte>.Empty, cancellationToken);
 
-    /// <summary>A best-effort Abort on a failing link must not hang on a peer that stopped reading.</summary>
-    public static CancellationToken AbortTimeout() => new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token;
-
     public Task AbortAsync(string reason, CancellationToken cancellationToken) =>
         SendAsync(MessageType.Abort, System.Text.Encoding.UTF8.GetBytes(reason.Length > 1000 ? reason[..1000] : reason), cancellationToken);
+
+    /// <summary>Tells the peer why this side ends the migration; best effort, within <paramref name="timeout"/>, never throws.</summary>
+    public async Task TryAbortAsync(string reason, TimeSpan timeout)
+    {
+        using var deadline = new ClockedCancellation(_clock, timeout, CancellationToken.None);
+        try { await AbortAsync(reason, deadline.Token); }
+        catch (Exception) { /* the link may be gone: the peer learns it from the closed streams */ }
+    }
 
     /// <summary>Receives the next message, which must be <paramref name="expected"/>; gives up after <paramref name="timeout"/>.</summary>
     public async Task<byte[]> ExpectAsync(MessageType expected, TimeSpan timeout, CancellationToken cancellationToken)
@@ -60,8 +67,7 @@ public sealed class ControlChannel(Stream input, Stream output)
     /// <summary>Receives the next message, whatever it is (an Abort throws); gives up after <paramref name="timeout"/>.</summary>
     public async Task<(MessageType Type, byte[] Payload)> ReceiveAsync(TimeSpan timeout, string waitingFor, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
+        using var deadline = new ClockedCancellation(_clock, timeout, cancellationToken);
         try
         {
             var header = new byte[8];

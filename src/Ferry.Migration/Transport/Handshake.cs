@@ -19,13 +19,14 @@ public static class Handshake
     public const int MaxStreams = 16;
     private const int NonceBytes = 16, MacBytes = 32, SessionBytes = 16;
     private const int HelloBytes = 16 + NonceBytes + SessionBytes;
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
     public static async Task AuthenticateAsSourceAsync(ControlChannel channel, byte[] token, MigrationMode mode, CancellationToken cancellationToken) =>
         await AuthenticateAsSourceAsync(channel, token, new StreamHello(mode, 0, 1, Guid.NewGuid()), cancellationToken);
 
-    public static async Task AuthenticateAsSourceAsync(ControlChannel channel, byte[] token, StreamHello stream, CancellationToken cancellationToken)
+    public static async Task AuthenticateAsSourceAsync(ControlChannel channel, byte[] token, StreamHello stream, CancellationToken cancellationToken,
+        MigrationTimeouts? timeouts = null)
     {
+        var timeout = (timeouts ?? MigrationTimeouts.Default).Handshake;
         var nonceS = RandomNumberGenerator.GetBytes(NonceBytes);
         var hello = new byte[HelloBytes];
         BinaryPrimitives.WriteUInt32LittleEndian(hello, ProtocolVersion);
@@ -37,7 +38,7 @@ public static class Handshake
         nonceS = hello.AsSpan(4).ToArray(); // the MAC covers the mode, the stream's identity and the nonce
         await channel.SendAsync(MessageType.Hello, hello, cancellationToken);
 
-        var reply = await channel.ExpectAsync(MessageType.HelloReply, Timeout, cancellationToken);
+        var reply = await channel.ExpectAsync(MessageType.HelloReply, timeout, cancellationToken);
         if (reply.Length != 4 + NonceBytes + MacBytes) throw new ProtocolException("malformed HelloReply");
         var nonceD = reply.AsSpan(4, NonceBytes).ToArray();
         if (!CryptographicOperations.FixedTimeEquals(reply.AsSpan(4 + NonceBytes), Mac(token, "ferry-destination", nonceS, nonceD)))
@@ -48,9 +49,11 @@ public static class Handshake
         await channel.SendAsync(MessageType.Auth, Mac(token, "ferry-source", nonceS, nonceD), cancellationToken);
     }
 
-    public static async Task<StreamHello> AuthenticateAsDestinationAsync(ControlChannel channel, byte[] token, CancellationToken cancellationToken)
+    public static async Task<StreamHello> AuthenticateAsDestinationAsync(ControlChannel channel, byte[] token, CancellationToken cancellationToken,
+        MigrationTimeouts? timeouts = null)
     {
-        var hello = await channel.ExpectAsync(MessageType.Hello, Timeout, cancellationToken);
+        var timeout = (timeouts ?? MigrationTimeouts.Default).Handshake;
+        var hello = await channel.ExpectAsync(MessageType.Hello, timeout, cancellationToken);
         if (hello.Length < 8) throw new ProtocolException("malformed Hello: this is not a ferry migration stream");
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(hello);
         if (version != ProtocolVersion)
@@ -74,7 +77,7 @@ public static class Handshake
         Mac(token, "ferry-destination", nonceS, nonceD).CopyTo(reply, 4 + NonceBytes);
         await channel.SendAsync(MessageType.HelloReply, reply, cancellationToken);
 
-        var auth = await channel.ExpectAsync(MessageType.Auth, Timeout, cancellationToken);
+        var auth = await channel.ExpectAsync(MessageType.Auth, timeout, cancellationToken);
         if (!CryptographicOperations.FixedTimeEquals(auth, Mac(token, "ferry-source", nonceS, nonceD)))
         {
             await channel.AbortAsync("authentication failed: wrong token", cancellationToken);

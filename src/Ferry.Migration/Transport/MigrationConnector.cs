@@ -8,12 +8,11 @@ namespace Ferry.Migration.Transport;
 /// </summary>
 public static class MigrationConnector
 {
-    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
-
     /// <param name="session">The migration's session; a post-copy source that reconnects names the one it began with.</param>
     public static async Task<IReadOnlyList<Stream>> ConnectAsync(string host, int port, int streamCount, MigrationMode mode, byte[] token,
-        TlsSettings? tls, CancellationToken cancellationToken, Guid? session = null)
+        TlsSettings? tls, CancellationToken cancellationToken, Guid? session = null, MigrationTimeouts? timeouts = null)
     {
+        timeouts ??= MigrationTimeouts.Default;
         if (streamCount is < 1 or > Handshake.MaxStreams) throw new ArgumentOutOfRangeException(nameof(streamCount));
         var id = session ?? Guid.NewGuid();
         var streams = new Stream?[streamCount];
@@ -22,12 +21,12 @@ public static class MigrationConnector
             // Stream 0 goes first: the receiver takes it first, and a refusal (token, TLS
             // certificate) is reported as such, not as the reset of a later connection. The
             // others then open side by side: their round trips need not add up.
-            streams[0] = await ConnectOneAsync(host, port, tls, cancellationToken);
-            await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, id), cancellationToken);
+            streams[0] = await ConnectOneAsync(host, port, tls, timeouts, cancellationToken);
+            await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, id), timeouts, cancellationToken);
             var opening = Enumerable.Range(1, streamCount - 1).Select(i => Task.Run(async () =>
             {
-                streams[i] = await ConnectOneAsync(host, port, tls, cancellationToken);
-                await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, id), cancellationToken);
+                streams[i] = await ConnectOneAsync(host, port, tls, timeouts, cancellationToken);
+                await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, id), timeouts, cancellationToken);
             }, cancellationToken)).ToList();
             try { await WhenAllOrFirstFailure(opening); }
             catch
@@ -65,9 +64,9 @@ public static class MigrationConnector
     }
 
     private static async Task AuthenticateAsync(Stream stream, string host, int port, TlsSettings? tls, byte[] token, StreamHello hello,
-        CancellationToken cancellationToken)
+        MigrationTimeouts timeouts, CancellationToken cancellationToken)
     {
-        try { await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), token, hello, cancellationToken); }
+        try { await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream, timeouts.Clock), token, hello, cancellationToken, timeouts); }
         catch (Exception e) when (e is IOException || e is MigrationException and not PeerAbortedException)
         {
             string what = e is IOException ? $"the connection to {host}:{port} broke during the handshake: {e.Message}" : e.Message;
@@ -78,16 +77,15 @@ public static class MigrationConnector
         }
     }
 
-    private static async Task<Stream> ConnectOneAsync(string host, int port, TlsSettings? tls, CancellationToken cancellationToken)
+    private static async Task<Stream> ConnectOneAsync(string host, int port, TlsSettings? tls, MigrationTimeouts timeouts, CancellationToken cancellationToken)
     {
         var client = new TcpClient { NoDelay = true };
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(ConnectTimeout);
+            using var timeout = timeouts.After(timeouts.Connect, cancellationToken);
             try { await client.ConnectAsync(host, port, timeout.Token); }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            { throw new MigrationException($"cannot connect to {host}:{port}: no answer within {ConnectTimeout.TotalSeconds:F0} s"); }
+            { throw new MigrationException($"cannot connect to {host}:{port}: no answer within {timeouts.Connect.TotalSeconds:F0} s"); }
             catch (SocketException e) { throw new MigrationException($"cannot connect to {host}:{port}: {e.Message}"); }
             Stream stream = client.GetStream();
             return tls is null ? stream : await tls.ConnectAsync(stream, host, cancellationToken);

@@ -10,17 +10,17 @@ namespace Ferry.Migration.Transport;
 /// </summary>
 public static class MigrationListener
 {
-    private static readonly TimeSpan NextStreamTimeout = TimeSpan.FromSeconds(15);
-
-    public static async Task<AcceptedMigration> AcceptAsync(TcpListener listener, byte[] token, TlsSettings? tls, CancellationToken cancellationToken)
+    public static async Task<AcceptedMigration> AcceptAsync(TcpListener listener, byte[] token, TlsSettings? tls, CancellationToken cancellationToken,
+        MigrationTimeouts? timeouts = null)
     {
+        timeouts ??= MigrationTimeouts.Default;
         var streams = new List<Stream>();
         Handshake.Prepare(); // a source that connects meanwhile waits in the listen queue
         try
         {
             var first = await AcceptOneAsync(listener, tls, cancellationToken);
             streams.Add(first);
-            var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(first), token, cancellationToken);
+            var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(first, timeouts.Clock), token, cancellationToken, timeouts);
             if (hello.Index != 0) throw new ProtocolException($"the first connection is stream {hello.Index}, not stream 0");
             var ordered = new Stream?[hello.Count];
             ordered[0] = first;
@@ -28,14 +28,13 @@ public static class MigrationListener
             var handshakes = new List<Task<(Stream, StreamHello)>>();
             for (int i = 1; i < hello.Count; i++)
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(NextStreamTimeout);
+                using var timeout = timeouts.After(timeouts.NextStream, cancellationToken);
                 Stream next;
                 try { next = await AcceptOneAsync(listener, tls, timeout.Token); }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 { throw new MigrationException($"the source opened {i} of its {hello.Count} streams and no more"); }
                 streams.Add(next);
-                handshakes.Add(AuthenticateAsync(next, token, cancellationToken));
+                handshakes.Add(AuthenticateAsync(next, token, timeouts, cancellationToken));
             }
             await Task.WhenAll(handshakes);
             foreach (var (next, other) in handshakes.Select(h => h.Result))
@@ -54,8 +53,8 @@ public static class MigrationListener
         }
     }
 
-    private static async Task<(Stream, StreamHello)> AuthenticateAsync(Stream stream, byte[] token, CancellationToken cancellationToken) =>
-        (stream, await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream), token, cancellationToken));
+    private static async Task<(Stream, StreamHello)> AuthenticateAsync(Stream stream, byte[] token, MigrationTimeouts timeouts, CancellationToken cancellationToken) =>
+        (stream, await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream, timeouts.Clock), token, cancellationToken, timeouts));
 
     private static async Task<Stream> AcceptOneAsync(TcpListener listener, TlsSettings? tls, CancellationToken cancellationToken)
     {

@@ -55,7 +55,7 @@ public static class MigrateOperation
                 IReadOnlyList<Stream> streams = [];
                 try
                 {
-                    report = await new ColdMigrationSource(TimeProvider.System).RunAsync(vm, async ct =>
+                    report = await new ColdMigrationSource().RunAsync(vm, async ct =>
                         streams = await MigrationConnector.ConnectAsync(plan.Host, plan.Port, plan.PreCopy.Streams, MigrationMode.Cold, plan.Token, plan.Tls, ct),
                         progress, cancellationToken);
                 }
@@ -66,7 +66,7 @@ public static class MigrateOperation
             }
             else
             {
-                var source = new PreCopySource(TimeProvider.System);
+                var source = new PreCopySource();
                 lock (LiveLock) _live = (source, plan.PreCopy);
                 try
                 {

@@ -8,6 +8,7 @@ using Ferry.Migration.Image;
 using Ferry.Migration.Transport;
 using Ferry.Migration.Tests.Infrastructure;
 using Ferry.Migration.Vm;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ferry.Migration.Tests.Cold;
 
@@ -38,7 +39,7 @@ public sealed class ColdMigrationTests
         bool ranAtDestination = false;
         var destinationTask = new MigrationDestination().RunAsync(d, Token,
             cfg => created = new SimulatedVm(Size), vm => { ranAtDestination = true; return Task.CompletedTask; }, null, default);
-        var outcome = await new ColdMigrationSource(TimeProvider.System).RunAsync(source, s, Token, null, default);
+        var outcome = await new ColdMigrationSource().RunAsync(source, s, Token, null, default);
         var (result, vm, _) = await destinationTask;
 
         Assert.Equal(MigrationResult.Completed, outcome.Result);
@@ -60,7 +61,7 @@ public sealed class ColdMigrationTests
         bool created = false;
         var destinationTask = new MigrationDestination().RunAsync(d, "other"u8.ToArray(),
             cfg => { created = true; return new SimulatedVm(Size); }, _ => Task.CompletedTask, null, default);
-        await Assert.ThrowsAsync<MigrationException>(() => new ColdMigrationSource(TimeProvider.System).RunAsync(source, s, Token, null, default));
+        await Assert.ThrowsAsync<MigrationException>(() => new ColdMigrationSource().RunAsync(source, s, Token, null, default));
         await Assert.ThrowsAnyAsync<MigrationException>(() => destinationTask);
         Assert.False(source.Paused);
         Assert.Equal(0, source.Resumes); // authentication comes before the pause: the VM never stopped
@@ -82,7 +83,7 @@ public sealed class ColdMigrationTests
             await d.ReadExactlyAsync(buffer);
             d.Dispose();
         });
-        await Assert.ThrowsAnyAsync<Exception>(() => new ColdMigrationSource(TimeProvider.System).RunAsync(source, s, Token, null, default));
+        await Assert.ThrowsAnyAsync<Exception>(() => new ColdMigrationSource().RunAsync(source, s, Token, null, default));
         await dying;
         Assert.False(source.Paused);
         Assert.Equal(1, source.Resumes);
@@ -117,7 +118,7 @@ public sealed class ColdMigrationTests
             await channel.ExpectAsync(MessageType.Go, TimeSpan.FromSeconds(10), default);
             d.Dispose();
         });
-        var outcome = await new ColdMigrationSource(TimeProvider.System).RunAsync(source, s, Token, null, default);
+        var outcome = await new ColdMigrationSource().RunAsync(source, s, Token, null, default);
         await destination;
         Assert.Equal(MigrationResult.OutcomeUnknown, outcome.Result);
         Assert.True(source.Paused);
@@ -148,6 +149,30 @@ public sealed class ColdMigrationTests
         Assert.Equal(DestinationResult.AwaitingDecision, result);
         Assert.False(ran);
         Assert.False(((SimulatedVm)vm).Disposed);
+    }
+
+    [Fact]
+    public async Task Destination_whose_source_goes_silent_after_ready_holds_the_vm_paused_once_the_go_limit_passes()
+    {
+        var (s, d, listener) = await ConnectAsync();
+        using var _ = listener;
+        var clock = new FakeTimeProvider();
+        bool ran = false;
+        var destination = new MigrationDestination { Timeouts = new MigrationTimeouts { Clock = clock } }
+            .RunAsync(d, Token, cfg => new SimulatedVm(Size), _ => { ran = true; return Task.CompletedTask; }, null, default);
+        await FakeSourceUpToReadyAsync(s); // and then it says nothing, its connection open
+        // The destination starts its wait for Go just after sending Ready: step the clock until it gives up.
+        for (int i = 0; i < 500 && !destination.IsCompleted; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(5);
+        }
+        var (result, vm, detail) = await destination;
+        Assert.Equal(DestinationResult.AwaitingDecision, result);
+        Assert.Contains("no Go from the peer within 60 s", detail);
+        Assert.False(ran);
+        Assert.False(((SimulatedVm)vm).Disposed);
+        s.Dispose();
     }
 
     [Fact]

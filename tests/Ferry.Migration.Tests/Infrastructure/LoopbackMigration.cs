@@ -53,7 +53,7 @@ public sealed class LoopbackMigration : IDisposable
         var session = Guid.NewGuid();
         int streams = options.Streams + (options.Mode.MayPostCopy() ? 1 : 0);
         int port = viaPort ?? Port;
-        return (source ?? new PreCopySource(TimeProvider.System)).RunAsync(vm,
+        return (source ?? new PreCopySource()).RunAsync(vm,
             ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session),
             options, progress, cancellationToken,
             (to, ct) =>

@@ -128,7 +128,7 @@ public sealed class PostCopyMigrationTests
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
         var options = new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 100_000, OnNoConverge = NoConvergeAction.Abort, Timeout = TimeSpan.FromSeconds(60) };
-        var engine = new PreCopySource(TimeProvider.System);
+        var engine = new PreCopySource();
         var progress = new Progress(p => { if (p.Round >= 2) engine.RequestPostCopy(options); });
         var report = await link.SendAsync(source, options, progress: progress, source: engine);
         var outcome = await receiving;
@@ -179,7 +179,7 @@ public sealed class PostCopyMigrationTests
     [Fact]
     public async Task Pre_copy_cannot_be_switched_to_post_copy()
     {
-        var engine = new PreCopySource(TimeProvider.System);
+        var engine = new PreCopySource();
         Assert.False(engine.RequestPostCopy(new PreCopyOptions { Mode = MigrationMode.PreCopy }));
         Assert.True(engine.RequestPostCopy(new PreCopyOptions { Mode = MigrationMode.Hybrid }));
         await Task.CompletedTask;

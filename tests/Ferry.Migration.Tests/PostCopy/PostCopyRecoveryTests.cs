@@ -84,7 +84,7 @@ public sealed class PostCopyRecoveryTests
         using var source = new SimulatedVm(Size).Fill(seed: 6, pages: 6000);
         using var link = new LoopbackMigration();
         await using var proxy = new CuttableLink(link.Port);
-        var engine = new PreCopySource(TimeProvider.System);
+        var engine = new PreCopySource();
         var receiving = link.ReceiveAsync(Size, recoveryTimeout: Patience);
         var sending = link.SendAsync(source, SlowPostCopy(), viaPort: proxy.Port, source: engine);
         var outcome = await receiving;
@@ -122,5 +122,5 @@ public sealed class PostCopyRecoveryTests
 
     [Fact]
     public void Recovery_is_refused_before_a_post_copy_switchover() =>
-        Assert.False(new PreCopySource(TimeProvider.System).RequestRecovery(null));
+        Assert.False(new PreCopySource().RequestRecovery(null));
 }
