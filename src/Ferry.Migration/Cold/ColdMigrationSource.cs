@@ -41,7 +41,8 @@ public sealed class ColdMigrationSource(MigrationTimeouts? timeouts = null)
         var streams = await connectAsync(cancellationToken);
         var setup = Clock.GetElapsedTime(started);
         var channel = new ControlChannel(streams[0], Clock);
-        _switchover = new SwitchoverHandshake(channel, _timeouts);
+        using var inbox = new ControlInbox(channel, _timeouts);
+        _switchover = new SwitchoverHandshake(channel, inbox, _timeouts);
         bool paused = false;
         long pausedAt = 0, untouched = 0;
         PageWriter[] pages = [];

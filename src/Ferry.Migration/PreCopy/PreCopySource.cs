@@ -61,10 +61,9 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
         var streams = mayPostCopy ? all.Take(options.Streams).ToList() : all;
         var faultStream = mayPostCopy ? all[^1] : null;
         var channel = new ControlChannel(streams[0], Clock);
-        _switchover = new SwitchoverHandshake(channel, _timeouts);
-        using var stopFeedback = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var feedback = new DestinationFeedback(channel, _timeouts, stopFeedback.Token);
-        var run = new Run(vm, options, _timeouts, progress, streams, feedback);
+        var inbox = new ControlInbox(channel, _timeouts);
+        _switchover = new SwitchoverHandshake(channel, inbox, _timeouts);
+        var run = new Run(vm, options, _timeouts, progress, streams, inbox);
         bool paused = false;
         IDirtyLog? dirtyLog = null;
         PostCopyServer? server = null;
@@ -165,12 +164,12 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
             run.Phases.Add(new("device state", Clock.GetElapsedTime(mark)));
             mark = Clock.GetTimestamp();
             run.Report("waiting for the destination", 0, 0, 0);
-            await feedback.Ready.WaitAsync(_timeouts.Ready, Clock, cancellationToken);
+            await _switchover.AwaitReadyAsync(cancellationToken);
             run.Phases.Add(new("destination ready", Clock.GetElapsedTime(mark)));
         }
         catch (Exception e)
         {
-            stopFeedback.Cancel();
+            inbox.Dispose();
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             await channel.TryAbortAsync($"the source keeps the VM: {e.Message}", _timeouts.Abort);
             vm.SetThrottle(0);
@@ -195,8 +194,9 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
         {
             // The destination owns the VM now; its missing pages live only here until it says it has them all.
             _layout = vm.Memory;
-            (outcome, detail, endedAt, postCopyReport) = await FinishPostCopyAsync(run, vm, server, channel, all, serving, committedAt, result, reconnectAsync, options);
+            (outcome, detail, endedAt, postCopyReport, inbox) = await FinishPostCopyAsync(run, vm, server, inbox, all, serving, committedAt, result, reconnectAsync, options);
         }
+        inbox.Dispose();
         await QuietDispose.AllAsync(all);
         return new MigrationReport(outcome, options.Mode,
             Clock.GetElapsedTime(started, endedAt), Clock.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
@@ -210,8 +210,8 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
     /// source reconnects (every second, or at once on `ferry migrate-recover`, also to a new
     /// address) until options.RecoveryTimeout; the destination then says what it still lacks.
     /// </summary>
-    private async Task<(MigrationResult, string, long, PostCopyReport)> FinishPostCopyAsync(Run run, IMigratableVm vm, PostCopyServer server,
-        ControlChannel channel, IReadOnlyList<Stream> streams, Task serving, long committedAt, SwitchoverResult switchover,
+    private async Task<(MigrationResult, string, long, PostCopyReport, ControlInbox)> FinishPostCopyAsync(Run run, IMigratableVm vm, PostCopyServer server,
+        ControlInbox inbox, IReadOnlyList<Stream> streams, Task serving, long committedAt, SwitchoverResult switchover,
         Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>>? reconnectAsync, PreCopyOptions options)
     {
         long pagesAtSwitchover = server.PagesToSend;
@@ -233,7 +233,7 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
             var pushing = server.PushAsync(run.Writers, run.PushOptions, CancellationToken.None);
             try
             {
-                var done = await channel.ExpectAsync(MessageType.PostCopyDone, Timeout.InfiniteTimeSpan, CancellationToken.None);
+                var done = await inbox.WaitAsync(MessageType.PostCopyDone, Timeout.InfiniteTimeSpan, CancellationToken.None);
                 figures = PostCopyFigures.Decode(done);
                 try { await pushing; } catch (Exception) { /* every page is there: a push cut short by the close does not matter */ }
                 break;
@@ -253,7 +253,8 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
             (streams, var stillMissing) = reconnected.Value;
             var bulk = streams.Take(streams.Count - 1).ToList();
             run.ReplaceStreams(bulk);
-            channel = new ControlChannel(bulk[0], Clock);
+            inbox.Dispose();
+            inbox = new ControlInbox(new ControlChannel(bulk[0], Clock), _timeouts);
             server = new PostCopyServer(vm, stillMissing, bulk.Count);
             run.PostCopy = server;
             serving = server.ServeRequestsAsync(streams[^1]);
@@ -269,9 +270,9 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
         var report = new PostCopyReport(pagesAtSwitchover, run.PagesPushed, run.PagesRequested, run.BytesPushed, run.BytesRequested,
             Clock.GetElapsedTime(committedAt, endedAt), figures) { Recoveries = recoveries };
         if (figures is not null)
-            return (MigrationResult.Completed, switchover.Confirmed ? switchover.Detail : "the destination runs the VM and holds every page", endedAt, report);
+            return (MigrationResult.Completed, switchover.Confirmed ? switchover.Detail : "the destination runs the VM and holds every page", endedAt, report, inbox);
         return (MigrationResult.PostCopyInterrupted,
-            $"the link broke during post-copy with {server.PagesLeft} of {pagesAtSwitchover} pages not yet confirmed there ({failure})", endedAt, report);
+            $"the link broke during post-copy with {server.PagesLeft} of {pagesAtSwitchover} pages not yet confirmed there ({failure})", endedAt, report, inbox);
     }
 
     /// <summary>
@@ -368,17 +369,17 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
             }
         }
 
-        private readonly DestinationFeedback _feedback;
+        private readonly ControlInbox _inbox;
         private readonly MigrationTimeouts _timeouts;
         private readonly PreCopyOptions _options;
         private readonly BandwidthLimiter? _limiter;
 
         public Run(IMigratableVm vm, PreCopyOptions options, MigrationTimeouts timeouts, IProgress<MigrationProgress>? progress, IReadOnlyList<Stream> streams,
-            DestinationFeedback feedback)
+            ControlInbox inbox)
         {
             var time = timeouts.Clock;
             _timeouts = timeouts;
-            _feedback = feedback;
+            _inbox = inbox;
             _options = options;
             _vm = vm;
             _time = time;
@@ -465,7 +466,7 @@ public sealed class PreCopySource(MigrationTimeouts? timeouts = null)
             if (!stopAndCopy)
             {
                 long flushed = _time.GetTimestamp();
-                await _feedback.WaitAppliedAsync(Rounds.Count, cancellationToken);
+                await _inbox.WaitAppliedAsync(Rounds.Count, cancellationToken);
                 // The warm-up's wait includes the destination creating its VM: not a switchover cost.
                 if (Rounds.Count > 0) _minAckTicks = Math.Min(_minAckTicks, _time.GetTimestamp() - flushed);
             }

@@ -13,16 +13,18 @@ namespace Ferry.Migration.Switchover;
 ///                         ◄── Running  {u64 µs from Go to resumed}
 /// </code>
 /// Before <see cref="CommitAsync"/> any failure means "the VM runs at the source". After it,
-/// the source never resumes on its own: without Running the outcome is unknown.
+/// the source never resumes on its own: without Running the outcome is unknown. Go goes out on
+/// <paramref name="channel"/>; Ready and Running come in through the stream's one reader,
+/// <paramref name="inbox"/>.
 /// </summary>
-public sealed class SwitchoverHandshake(ControlChannel channel, MigrationTimeouts timeouts)
+public sealed class SwitchoverHandshake(ControlChannel channel, ControlInbox inbox, MigrationTimeouts timeouts)
 {
     private TimeProvider Clock => timeouts.Clock;
 
     public bool Committed { get; private set; }
 
     public async Task AwaitReadyAsync(CancellationToken cancellationToken) =>
-        await channel.ExpectAsync(MessageType.Ready, timeouts.Ready, cancellationToken);
+        await inbox.WaitAsync(MessageType.Ready, timeouts.Ready, cancellationToken);
 
     /// <summary>Commits and sends Go. Never throws: a lost Running is an outcome, not an error.</summary>
     public async Task<SwitchoverResult> CommitAsync()
@@ -32,7 +34,7 @@ public sealed class SwitchoverHandshake(ControlChannel channel, MigrationTimeout
         try
         {
             await channel.SendAsync(MessageType.Go, CancellationToken.None);
-            var running = await channel.ExpectAsync(MessageType.Running, timeouts.Running, CancellationToken.None);
+            var running = await inbox.WaitAsync(MessageType.Running, timeouts.Running, CancellationToken.None);
             long runningAt = Clock.GetTimestamp();
             // The destination says how long it took from Go to the resumed VM; the rest of the
             // round trip is two one-way trips, so the resume happened half of it after Go + that.
