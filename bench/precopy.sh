@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/precopy.sh [--runs N] [--cases a,b] [--out DIR] ...: live pre-copy migration, Ferry side
-# by side with QEMU (../shared/peers/qemu/run-migration.sh) in one run, against the loopback TCP
-# and memory population limits measured in the same run. Options go to bench/precopy_bench.py
-# (--help lists them). Prints a Markdown table; raw JSON lines land in --out.
+# bench/precopy.sh [--runs N] [--cases a,b] [--sides ferry,qemu] [--out DIR] ...: live pre-copy
+# migration, Ferry side by side with QEMU (the shared peer ../shared/peers/qemu, run through
+# bench/qemu_peer.py, which adds the CPU cost of both VMM processes) in one run, against the
+# loopback TCP and memory population limits measured in the same run. Options go to
+# bench/precopy_bench.py (--help lists them). Prints Markdown tables; raw JSON lines land in --out.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)

@@ -3,11 +3,19 @@
 QEMU in one run. Standard library only.
 
   precopy_bench.py --ferry BIN --guest DIR --peer QEMU_PEER_DIR [--runs 5] [--cases a,b]
-                   [--technique precopy|postcopy|hybrid] [--out DIR] [--settle 3] [--post-wait 2] [--timeout 60]
+                   [--technique precopy|postcopy|hybrid] [--sides ferry,qemu,qemu-preempt]
+                   [--out DIR] [--settle 3] [--post-wait 2] [--timeout 60]
 
 With --technique postcopy or hybrid, QEMU runs its post-copy (postcopy-ram; hybrid: after 1 s
 of pre-copy) and a second table gives the post-copy phase: faults, Ferry's fault latency as the
-guest felt it, the window in which losing the source loses the VM, bytes per resident byte.
+guest felt it, the window in which losing the source loses the VM, bytes per resident byte,
+the time each vCPU was blocked on missing pages (Ferry's report; QEMU's postcopy-blocktime).
+
+Sides (--sides): ferry; qemu, QEMU's post-copy with postcopy-ram alone; qemu-preempt, the same
+with postcopy-preempt (page requests and replies on a channel of their own, as Ferry's fault
+stream; post-copy and hybrid only). Default: ferry,qemu for precopy, ferry,qemu,qemu-preempt
+otherwise. QEMU runs through bench/qemu_peer.py, which wraps the shared peer's mig.py (the
+peer's run-migration.sh with the same options) and adds preempt, blocktime and CPU figures.
 
 Both sides boot the same test guest (DIR/ferry-guest.elf, DIR/initrd.cpio) with 2 vCPUs, the
 same workload and memory size, and migrate it over loopback with a 50 ms downtime limit and
@@ -22,6 +30,13 @@ Figures per case and side (medians over the runs that moved a healthy guest):
             command until --post-wait after its end, minus the largest gap in a baseline
             window (from 0.5 s after the settle began until the migrate command)
   bytes     bytes sent (Ferry report.bytes_transferred, QEMU ram transferred)
+  CPU       the CPU cost of the migration to each VMM process, source and destination: user +
+            system CPU time outside the vCPU threads (Ferry's vcpuN, QEMU's "CPU N/KVM"), from
+            the migrate command until the migration completed (Ferry: `ferry migrate` returned,
+            which a post-copy does once the destination has every page; QEMU: query-migrate
+            showed it, polled every 0.1 s), the same way for both from /proc (bench/cpu_cost.py:
+            the process's utime + stime minus its vCPU threads', before and after). Ferry's
+            source also reports its own figure (report.vmm_cpu_ms), printed beside as a check.
 Limits, measured here in the same run: loopback TCP (iperf3) and the rate of populating fresh
 anonymous memory (1 GiB, one write per 4 KiB page, nothing else running). That rate falls
 when other processes hold memory (on this host, a VM whose free pages go back to its own host,
@@ -48,6 +63,9 @@ import tempfile
 import threading
 import time
 
+from cpu_cost import FERRY_VCPU, CpuMeter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 HB = re.compile(r'^HB (\d+) (\d+) (\d+)')
 HB_REGEX = r'^HB (?P<seq>\d+) (?P<ns>\d+) (?P<pages>\d+)'
 BAD = re.compile(r'ferry-guest: (panic|fault|out of memory)|memverify (FAIL|BAD)|workload exited')
@@ -80,6 +98,8 @@ CASES = {
 }
 FERRY_EXTRA = {'auto-converge': ['--auto-converge', '--compress', 'none']}
 DEFAULT_CASES = [c for c in CASES if c not in ('auto-converge', 'fault-storm')]
+# Ferry, and QEMU without and with postcopy-preempt (bench/qemu_peer.py --preempt).
+SIDES = ('ferry', 'qemu', 'qemu-preempt')
 # What the QEMU peer runs for each of Ferry's techniques: hybrid is pre-copy for a second, then post-copy.
 QEMU_MODE = {'precopy': ['--mode', 'precopy'], 'postcopy': ['--mode', 'postcopy'],
              'hybrid': ['--mode', 'postcopy', '--postcopy-after', '1']}
@@ -358,6 +378,12 @@ def ferry_case(a, case):
             if bw:
                 cmd += ['--bandwidth', f'{bw // 1_000_000}Mbit', '--switchover-bandwidth', 'unlimited']
             cmd += FERRY_EXTRA.get(case, [])
+            # The migration runs inside the two VMM processes (`ferry migrate` only asks the source's
+            # control API and waits): their CPU outside the vCPU threads over the migration. The
+            # source may have exited by the end sample; it stays unreaped (a zombie) until vm.stop.
+            meters = [CpuMeter(vm.p.pid, FERRY_VCPU), CpuMeter(dst.p.pid, FERRY_VCPU)]
+            for m in meters:
+                m.start()
             t0 = now()
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout + 120)
@@ -366,6 +392,8 @@ def ferry_case(a, case):
                 rc, out, err = 'timeout', e.stdout or '', e.stderr or ''
                 out, err = (x.decode() if isinstance(x, bytes) else x for x in (out, err))
             t_end = now()
+            for m in meters:
+                m.stop()
             with open(os.path.join(a.casedir, f'ferry-{i:02d}-migrate.out'), 'w') as f:
                 f.write(' '.join(cmd) + f'\nrc={rc}\n--- stdout\n{out}\n--- stderr\n{err}\n')
             time.sleep(a.post_wait)
@@ -394,6 +422,7 @@ def ferry_case(a, case):
                    'untouched_pages_skipped': rep.get('untouched_pages_skipped'),
                    'setup_ms': rep.get('setup_ms'), 'throughput_Bps': rep.get('throughput_bytes_per_second'),
                    'source_vmm_cpu_ms': rep.get('vmm_cpu_ms'),
+                   'cpu_span_ms': round((t_end - t0) * 1000, 1),
                    'switchover_reason': rep.get('switchover_reason'), 'n_rounds': len(rounds),
                    'warmup_bytes': w0.get('bytes_sent'), 'warmup_ms': w0.get('duration_ms'),
                    # guest bytes of the non-zero pages it moved (with LZ4, far more than went on the wire)
@@ -411,6 +440,12 @@ def ferry_case(a, case):
                    'message': j.get('message') or (err.strip().splitlines() or [''])[-1][:300],
                    'rounds': rounds,
                    'report_other': {k: v for k, v in rep.items() if k not in ('rounds',)}}
+            for side, m in zip(('src', 'dst'), meters):
+                f = m.figures()
+                res.update({f'{side}_cpu_ms': f['cpu_ms'], f'{side}_vcpu_ms': f.get('vcpu_ms'),
+                            f'{side}_cpu_threads_ms': f.get('threads_ms'),
+                            f'{side}_vcpu_threads_ended': f.get('vcpu_threads_ended'), f'{side}_exited': f.get('exited')})
+            res['cpu_ms'] = cpu_sum(res)
             pc = rep.get('post_copy') or {}
             if pc:
                 res.update({'pc_faults': pc.get('faults'), 'pc_requested': pc.get('pages_requested'),
@@ -465,12 +500,17 @@ def ferry_case(a, case):
 
 
 # --------------------------------------------------------------------------- QEMU
-def qemu_case(a, case):
+def qemu_case(a, case, side):
+    """side: qemu (postcopy-ram alone in post-copy) or qemu-preempt (with postcopy-preempt)."""
     mem, workloads, args, ready, bw, _ = CASES[case]
     g = a.guest
-    out = os.path.join(a.casedir, 'qemu')
+    out = os.path.join(a.casedir, side)
     os.makedirs(out, exist_ok=True)
-    cmd = [os.path.join(a.peer, 'run-migration.sh'), *QEMU_MODE[a.technique], '--repeat', str(a.runs),
+    # The peer's run-migration.sh, through bench/qemu_peer.py: the same options, and its own.
+    extra = ['--cpu-cost'] + (['--blocktime'] if a.technique != 'precopy' else []) + \
+        (['--preempt'] if side == 'qemu-preempt' else [])
+    cmd = [sys.executable, os.path.join(HERE, 'qemu_peer.py'), '--peer', a.peer, *extra,
+           *QEMU_MODE[a.technique], '--repeat', str(a.runs),
            '--mem', mem, '--cpus', '2', '--kernel', f'{g}/ferry-guest.elf', '--initrd', f'{g}/initrd.cpio',
            '--base-append', f'console=ttyS0 ferry.workload={workloads} ferry.args="{args}"',
            # memverify's fill is the slow part, and run-migration.sh waits for one regex
@@ -478,10 +518,10 @@ def qemu_case(a, case):
            '--bandwidth', repr(bw / 8 / 2**20) if bw else 'unlimited',
            '--timeout', f'{a.timeout:g}', '--settle', f'{a.settle:g}', '--post-wait', f'{a.post_wait:g}',
            '--boot-timeout', f'{a.boot_timeout:g}', '--out', out]
-    with open(os.path.join(a.casedir, 'qemu-command'), 'w') as f:
+    with open(os.path.join(a.casedir, f'{side}-command'), 'w') as f:
         f.write(' '.join(cmd) + '\n')
     env = dict(os.environ, SKIP_APT='1', WORK=out)
-    err = open(os.path.join(a.casedir, 'qemu-peer.stderr'), 'w')
+    err = open(os.path.join(a.casedir, f'{side}-peer.stderr'), 'w')
     p = spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     p.is_peer = True
     t_start = now()
@@ -496,11 +536,12 @@ def qemu_case(a, case):
                 q = json.loads(line)
             except ValueError:
                 continue
-            results.append(qemu_result(case, q))
+            results.append(qemu_result(case, side, q))
             r = results[-1]
-            log(f"qemu {case} run {r['run']}: " + (
+            log(f"{side} {case} run {r['run']}: " + (
                 f"total {r['total_ms']} ms, downtime {r['downtime_ms']} ms, guest {r['guest_downtime_ms']} ms, "
-                f"{(r['bytes'] or 0) / 2**20:.1f} MiB" if r['moved'] else
+                f"{(r['bytes'] or 0) / 2**20:.1f} MiB, CPU outside vCPUs src {r['src_cpu_ms']} / dst {r['dst_cpu_ms']} ms"
+                if r['moved'] else
                 f"NOT MOVED status={r['status']} {r.get('error') or ''}") +
                 ('' if r['ok'] or not r['moved'] else ' GUEST NOT OK'))
         p.wait()
@@ -508,26 +549,37 @@ def qemu_case(a, case):
         if p.returncode != 0:
             err.flush()
             tail = open(err.name).read().strip().splitlines()[-3:]
-            log(f'qemu {case}: run-migration.sh exited {p.returncode} after {now() - t_start:.0f} s: {" | ".join(tail)}')
+            log(f'{side} {case}: qemu_peer.py exited {p.returncode} after {now() - t_start:.0f} s: {" | ".join(tail)}')
     finally:
         end(p, signal.SIGINT, 15.0)
         err.close()
     return results
 
 
-def qemu_result(case, q):
+def qemu_result(case, side, q):
     gd, base = q.get('guest_downtime_ms'), q.get('baseline_max_hb_gap_ms')
     moved = q.get('status') == 'completed'
-    return {'kind': 'run', 'side': 'qemu', 'case': case, 'run': q.get('run'), 'status': q.get('status'),
-            'moved': moved, 'ok': bool(moved and q.get('dst_guest_ok')),
-            'host_wall_ms': q.get('host_wall_ms'),
-            'total_ms': q.get('total_time_ms'), 'downtime_ms': q.get('downtime_ms'),
-            'bytes': q.get('ram_transferred'),
-            'guest_gap_ms': gd, 'baseline_gap_ms': base,
-            'guest_downtime_ms': round(gd - base, 1) if gd is not None and base is not None else None,
-            'switchover_hb_gap_ms': q.get('switchover_hb_gap_ms'),
-            'pc_requested': q.get('postcopy_requests'),
-            'mbps': q.get('mbps'), 'error': q.get('error'), 'peer': q}
+    res = {'kind': 'run', 'side': side, 'case': case, 'run': q.get('run'), 'status': q.get('status'),
+           'moved': moved, 'ok': bool(moved and q.get('dst_guest_ok')),
+           'host_wall_ms': q.get('host_wall_ms'),
+           'total_ms': q.get('total_time_ms'), 'downtime_ms': q.get('downtime_ms'),
+           'bytes': q.get('ram_transferred'),
+           'guest_gap_ms': gd, 'baseline_gap_ms': base,
+           'guest_downtime_ms': round(gd - base, 1) if gd is not None and base is not None else None,
+           'switchover_hb_gap_ms': q.get('switchover_hb_gap_ms'),
+           'pc_requested': q.get('postcopy_requests'),
+           'pc_preempt': q.get('postcopy_preempt'),
+           'pc_blocktime_ms': q.get('postcopy_blocktime_ms'),
+           'pc_blocked': {f'vcpu{i}': ms for i, ms in enumerate(q.get('postcopy_vcpu_blocktime_ms') or [])},
+           'src_cpu_ms': q.get('src_cpu_ms'), 'dst_cpu_ms': q.get('dst_cpu_ms'), 'cpu_span_ms': q.get('cpu_span_ms'),
+           'mbps': q.get('mbps'), 'error': q.get('error'), 'peer': q}
+    res['cpu_ms'] = cpu_sum(res)
+    return res
+
+
+def cpu_sum(r):
+    """Source + destination CPU outside the vCPU threads, ms (None unless both were measured)."""
+    return None if r.get('src_cpu_ms') is None or r.get('dst_cpu_ms') is None else round(r['src_cpu_ms'] + r['dst_cpu_ms'], 1)
 
 
 # --------------------------------------------------------------------------- summary
@@ -548,29 +600,63 @@ def ratio(f, q):
     return '—' if f is None or q is None or q <= 0 or f < 0 else f'{f / q:.2f}'
 
 
+def scaled(x, div):
+    return None if x is None else x / div
+
+
+def versus(runs, key, qsides, div=1, nd=1):
+    """Cells ' ferry | q | ferry/q |' (one q and ratio per QEMU side) of one figure's medians."""
+    f = scaled(med(runs.get('ferry', []), key), div)
+    cells = [fmt(f, nd)]
+    for s in qsides:
+        q = scaled(med(runs[s], key), div)
+        cells += [fmt(q, nd), ratio(f, q)]
+    return ' ' + ' | '.join(cells) + ' |'
+
+
+def versus_head(label, qsides):
+    """The header cells and separator of versus()."""
+    return (f' {label}: ferry |' + ''.join(f' {s} | ferry/{s} |' for s in qsides),
+            '---:|' * (1 + 2 * len(qsides)))
+
+
+def blocked_ms(runs, vcpus=True):
+    """'vcpu0 a, vcpu1 b': each vCPU's median blocked ms over the healthy runs (vcpus=False: the
+    other threads', e.g. Ferry's "kernel worker", KVM's own page-in threads)."""
+    blocked = {}
+    for r in runs:
+        if r.get('ok'):
+            for t, ms in (r.get('pc_blocked') or {}).items():
+                if bool(re.match(r'vcpu\d+$', t)) == vcpus and ms is not None:
+                    blocked.setdefault(t, []).append(ms)
+    return ', '.join(f'{t} {statistics.median(v):.1f}' for t, v in sorted(blocked.items())) or '—'
+
+
 def summarize(a, limits, by_case):
+    qsides = [s for s in a.sides if s != 'ferry']
     lim = limits['limit_Bps']
     lines = [f"Loopback TCP (iperf3) {limits['loopback_tcp_Bps'] / 1e6:,.0f} MB/s, populating fresh memory "
              f"{limits['populate_4k_Bps'] / 1e6:,.0f} MB/s (4 KiB pages; {limits['populate_thp_Bps'] / 1e6:,.0f} MB/s with THP); "
              f"limit = min = {lim / 1e6:,.0f} MB/s. Technique {a.technique}. Medians of {a.runs} runs per side; 2 vCPUs, 50 ms downtime limit. "
-             f"guest-observed = largest heartbeat gap during the migration minus the largest in the baseline window.", '']
-    head = '| case | ok ferry/qemu |'
+             f"guest-observed = largest heartbeat gap during the migration minus the largest in the baseline window."
+             + (" qemu-preempt = QEMU with postcopy-preempt beside postcopy-ram." if 'qemu-preempt' in qsides else ''), '']
+    head = f'| case | ok {" / ".join(a.sides)} |'
     sep = '|---|---|'
     for _, label, _ in FIGURES:
-        head += f' {label}: ferry | qemu | ferry/qemu |'
-        sep += '---:|---:|---:|'
+        h, s = versus_head(label, qsides)
+        head, sep = head + h, sep + s
     lines += [head, sep]
-    for case, (fr, qr) in by_case.items():
-        row = f'| {CASES[case][5]} | {sum(r["ok"] for r in fr)}/{len(fr)} vs {sum(r["ok"] for r in qr)}/{len(qr)} |'
+    for case, runs in by_case.items():
+        row = f'| {CASES[case][5]} | ' + ' vs '.join(f'{sum(r["ok"] for r in runs[s])}/{len(runs[s])}' for s in a.sides) + ' |'
         for key, _, div in FIGURES:
-            f, q = med(fr, key), med(qr, key)
-            f, q = (None if x is None else x / div for x in (f, q))
-            row += f' {fmt(f)} | {fmt(q)} | {ratio(f, q)} |'
+            row += versus(runs, key, qsides, div)
         lines.append(row)
     lines += ['', '| case | ferry warm-up round MB/s (non-zero pages) | populating the workload\'s MiB beside the source VM, MB/s '
-              '| ferry/min(TCP, that), median of the runs\' own ratios | ferry/(limit measured alone) | ferry rounds | qemu mbps (whole migration) |',
-              '|---|---:|---:|---:|---:|---:|---:|']
-    for case, (fr, qr) in by_case.items():
+              '| ferry/min(TCP, that), median of the runs\' own ratios | ferry/(limit measured alone) | ferry rounds |'
+              + ''.join(f' {s} mbps (whole migration) |' for s in qsides),
+              '|---|---:|---:|---:|---:|---:|' + '---:|' * len(qsides)]
+    for case, runs in by_case.items():
+        fr = runs.get('ferry', [])
         bw = CASES[case][4]
         cap = [bw / 8] if bw else []
         # Each run against the population rate measured just before it: that rate swings 3x between runs.
@@ -581,36 +667,51 @@ def summarize(a, limits, by_case):
         w, pop, q = med(fr, 'warmup_Bps'), med(fr, 'populate_beside_Bps'), med(fr, 'warmup_vs_limit')
         lines.append(f'| {CASES[case][5]} | {fmt(w and w / 1e6, 0)} | {fmt(pop and pop / 1e6, 0)}{" (cap 125)" if bw else ""} | '
                      f'{"—" if q is None else f"{q:.2f}"} | {"—" if w is None else f"{w / alone:.2f}"} | '
-                     f'{fmt(med(fr, "n_rounds"), 0)} | {fmt(med(qr, "mbps"), 0)} |')
-    lines += ['', '| case | switch-over heartbeat gap ms (last source HB to first destination HB): ferry | qemu | ferry/qemu '
-              '| runs whose largest gap was not at the switch-over: ferry | qemu | ferry largest gap before the switch-over ms |',
-              '|---|---:|---:|---:|---:|---:|---:|']
-    for case, (fr, qr) in by_case.items():
-        f, q = med(fr, 'switchover_hb_gap_ms'), med(qr, 'switchover_hb_gap_ms')
+                     f'{fmt(med(fr, "n_rounds"), 0)} |' + ''.join(f' {fmt(med(runs[s], "mbps"), 0)} |' for s in qsides))
+    h, s = versus_head('switch-over heartbeat gap ms (last source HB to first destination HB)', qsides)
+    lines += ['', '| case |' + h + ' runs whose largest gap was not at the switch-over:'
+              + ''.join(f' {x} |' for x in a.sides) + ' ferry largest gap before the switch-over ms |',
+              '|---|' + s + '---:|' * (len(a.sides) + 1)]
+    for case, runs in by_case.items():
         elsewhere = lambda rs: sum(1 for r in rs if r['ok'] and r.get('switchover_hb_gap_ms') is not None
                                    and r['guest_gap_ms'] > r['switchover_hb_gap_ms'] + 0.05)
-        lines.append(f'| {CASES[case][5]} | {fmt(f)} | {fmt(q)} | {ratio(f, q)} | {elsewhere(fr)}/{len(fr)} | '
-                     f'{elsewhere(qr)}/{len(qr)} | {fmt(med(fr, "precopy_max_gap_ms"))} |')
+        lines.append(f'| {CASES[case][5]} |' + versus(runs, 'switchover_hb_gap_ms', qsides)
+                     + ''.join(f' {elsewhere(runs[x])}/{len(runs[x])} |' for x in a.sides)
+                     + f' {fmt(med(runs.get("ferry", []), "precopy_max_gap_ms"))} |')
     if a.technique != 'precopy':
-        lines += ['', f'Post-copy phase ({a.technique}): | case | ferry faults | ferry pages requested | qemu postcopy requests '
-                  '| ferry fault latency p50 / p99 / max µs | ferry window ms (source loss = VM loss) | ferry bytes / resident bytes '
-                  '| ferry blocked ms per vCPU |',
-                  '|---|---:|---:|---:|---:|---:|---:|---|']
-        for case, (fr, qr) in by_case.items():
-            blocked = {}
-            for r in fr:
-                for t, ms in (r.get('pc_blocked') or {}).items():
-                    if t.startswith('vcpu'):
-                        blocked.setdefault(t, []).append(ms)
-            lines.append(f"| {CASES[case][5]} | {fmt(med(fr, 'pc_faults'), 0)} | {fmt(med(fr, 'pc_requested'), 0)} | "
-                         f"{fmt(med(qr, 'pc_requested'), 0)} | {fmt(med(fr, 'pc_p50_us'), 0)} / {fmt(med(fr, 'pc_p99_us'), 0)} / "
-                         f"{fmt(med(fr, 'pc_max_us'), 0)} | {fmt(med(fr, 'pc_window_ms'))} | {fmt(med(fr, 'bytes_per_resident_byte'), 3)} | "
-                         + ', '.join(f'{t} {statistics.median(v):.1f}' for t, v in sorted(blocked.items())) + ' |')
-        lines += ['', 'Source VMM CPU outside its vCPU threads during the migration (ms, median): '
-                  + ', '.join(f"{CASES[c][5]} {fmt(med(fr, 'source_vmm_cpu_ms'), 0)}" for c, (fr, _) in by_case.items())]
+        lines += ['', f'Post-copy phase ({a.technique}); blocked ms per vCPU: ferry from its report (post_copy.blocked_time; '
+                  'its other threads beside: "kernel worker" is KVM paging in for a vCPU, which QEMU does not count), '
+                  'QEMU from the destination\'s postcopy-vcpu-blocktime (whole ms, vCPU threads\' faults only); '
+                  'QEMU all-vCPUs = postcopy-blocktime, the time every vCPU was blocked at once:', '',
+                  '| case | ferry faults | ferry pages requested |' + ''.join(f' {s} postcopy requests |' for s in qsides)
+                  + ' ferry fault latency p50 / p99 / max µs | ferry window ms (source loss = VM loss) | ferry bytes / resident bytes '
+                  '| ferry blocked ms per vCPU | ferry blocked ms, other threads |'
+                  + ''.join(f' {s} blocked ms per vCPU | {s} all vCPUs blocked ms |' for s in qsides),
+                  '|---|---:|---:|' + '---:|' * len(qsides) + '---:|---:|---:|---|---|' + '---|---:|' * len(qsides)]
+        for case, runs in by_case.items():
+            fr = runs.get('ferry', [])
+            lines.append(f"| {CASES[case][5]} | {fmt(med(fr, 'pc_faults'), 0)} | {fmt(med(fr, 'pc_requested'), 0)} |"
+                         + ''.join(f" {fmt(med(runs[s], 'pc_requested'), 0)} |" for s in qsides)
+                         + f" {fmt(med(fr, 'pc_p50_us'), 0)} / {fmt(med(fr, 'pc_p99_us'), 0)} / {fmt(med(fr, 'pc_max_us'), 0)} | "
+                         f"{fmt(med(fr, 'pc_window_ms'))} | {fmt(med(fr, 'bytes_per_resident_byte'), 3)} | {blocked_ms(fr)} | "
+                         f"{blocked_ms(fr, vcpus=False)} |"
+                         + ''.join(f" {blocked_ms(runs[s])} | {fmt(med(runs[s], 'pc_blocktime_ms'))} |" for s in qsides))
+    # CPU cost, every technique: the same /proc measure for both VMMs (bench/cpu_cost.py).
+    heads = [versus_head(f'{what} CPU ms', qsides) for what in ('source', 'destination', 'source + destination')]
+    lines += ['', 'CPU cost of the migration: user + system CPU ms of each VMM process outside its vCPU threads, '
+              'from the migrate command until the migration completed (every page at the destination), from /proc; '
+              'the ferry source\'s own report (vmm_cpu_ms) beside as a check; the span those figures cover:', '',
+              '| case |' + ''.join(h for h, _ in heads) + ' ferry source, its report (vmm_cpu_ms) | span ms:'
+              + ''.join(f' {x} |' for x in a.sides),
+              '|---|' + ''.join(s for _, s in heads) + '---:|' + '---:|' * len(a.sides)]
+    for case, runs in by_case.items():
+        lines.append(f'| {CASES[case][5]} |' + ''.join(versus(runs, key, qsides, nd=0) for key in ('src_cpu_ms', 'dst_cpu_ms', 'cpu_ms'))
+                     + f" {fmt(med(runs.get('ferry', []), 'source_vmm_cpu_ms'), 0)} |"
+                     + ''.join(f" {fmt(med(runs[x], 'cpu_span_ms'), 0)} |" for x in a.sides))
     notes = []
-    for case, (fr, qr) in by_case.items():
-        for r in fr + qr:
+    for case, runs in by_case.items():
+        fr = runs.get('ferry', [])
+        for r in [r for x in a.sides for r in runs[x]]:
             if not r['ok']:
                 why = (r.get('message') if r['side'] == 'ferry' else r.get('error') or r.get('status'))
                 if r.get('misreported'):
@@ -621,6 +722,17 @@ def summarize(a, limits, by_case):
         reasons = sorted({r.get('switchover_reason', '').split(':')[0] for r in fr if r.get('switchover_reason')})
         if reasons:
             notes.append(f"- ferry {case} switch-over: {', '.join(reasons)}")
+        exited = sum(1 for r in fr if r.get('src_exited'))
+        ended = sum(1 for r in fr if r.get('src_vcpu_threads_ended'))
+        if ended:
+            notes.append(f"- ferry {case} CPU: the source's vCPU threads had ended by the end sample in {ended}/{len(fr)} runs "
+                         "(their last values come from a 20 ms poll, bench/cpu_cost.py)")
+        if exited:
+            notes.append(f"- ferry {case} CPU: the source had exited by the end sample in {exited}/{len(fr)} runs: "
+                         "its figure includes its exit, its report's vmm_cpu_ms does not")
+        unpre = sum(1 for r in runs.get('qemu-preempt', []) if r['ok'] and not r.get('pc_preempt'))
+        if unpre:
+            notes.append(f"- qemu-preempt {case}: {unpre} runs without postcopy-preempt on both QEMUs")
     if notes:
         lines += ['', 'Notes:'] + notes
     return '\n'.join(lines)
@@ -631,7 +743,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--ferry', required=True)
     ap.add_argument('--guest', required=True, help='directory with ferry-guest.elf and initrd.cpio')
-    ap.add_argument('--peer', required=True, help='the QEMU peer directory (run-migration.sh)')
+    ap.add_argument('--peer', required=True, help='the QEMU peer directory (its mig.py, run through bench/qemu_peer.py)')
     ap.add_argument('--runs', type=int, default=5)
     ap.add_argument('--cases', default=','.join(DEFAULT_CASES), help=f'comma list of: {", ".join(CASES)} (default: all but auto-converge)')
     ap.add_argument('--out', default=None, help='directory for the raw results (default: a new /tmp dir)')
@@ -639,7 +751,8 @@ def main():
     ap.add_argument('--post-wait', type=float, default=2.0, help='seconds of heartbeats kept after each')
     ap.add_argument('--timeout', type=float, default=60.0, help='give up a migration after this (s)')
     ap.add_argument('--boot-timeout', type=float, default=300.0)
-    ap.add_argument('--sides', default='ferry,qemu')
+    ap.add_argument('--sides', default=None,
+                    help=f'comma list of: {", ".join(SIDES)} (default: ferry,qemu for precopy, all three otherwise)')
     ap.add_argument('--technique', default='precopy', choices=['precopy', 'postcopy', 'hybrid'],
                     help="ferry's --mode; QEMU runs the same (hybrid: QEMU's post-copy after 1 s of pre-copy)")
     a = ap.parse_args()
@@ -647,10 +760,15 @@ def main():
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         ap.error(f'unknown case(s) {unknown}; known: {", ".join(CASES)}')
+    a.sides = [x for x in (a.sides or ('ferry,qemu' if a.technique == 'precopy' else ','.join(SIDES))).split(',') if x]
+    unknown = [x for x in a.sides if x not in SIDES]
+    if unknown:
+        ap.error(f'unknown side(s) {unknown}; known: {", ".join(SIDES)}')
+    if a.technique == 'precopy' and 'qemu-preempt' in a.sides:
+        ap.error('qemu-preempt is a post-copy capability: use it with --technique postcopy or hybrid')
     a.out = a.out or tempfile.mkdtemp(prefix='ferry-precopy-', dir='/tmp')
     os.makedirs(a.out, exist_ok=True)
     os.environ.setdefault('FERRY_RUN_DIR', os.path.join(a.out, 'run'))
-    sides = a.sides.split(',')
 
     def on_term(*_):
         raise KeyboardInterrupt
@@ -668,19 +786,18 @@ def main():
         for case in cases:
             a.casedir = os.path.join(a.out, case)
             os.makedirs(a.casedir, exist_ok=True)
-            fr, qr = [], []
-            for side in sides:
+            by_case[case] = {}
+            for side in a.sides:
                 t = now()
                 try:
-                    rs = ferry_case(a, case) if side == 'ferry' else qemu_case(a, case)
+                    rs = ferry_case(a, case) if side == 'ferry' else qemu_case(a, case, side)
                 except RuntimeError as e:
                     log(f'{side} {case}: {e}')
                     rs = []
                 for r in rs:
                     raw.write(json.dumps(r) + '\n')
-                (fr if side == 'ferry' else qr).extend(rs)
+                by_case[case][side] = rs
                 log(f'{side} {case}: {len(rs)} runs in {now() - t:.0f} s (elapsed {(now() - t_all) / 60:.1f} min)')
-            by_case[case] = (fr, qr)
         table = summarize(a, limits, by_case)
         with open(os.path.join(a.out, 'summary.md'), 'w') as f:
             f.write(table + '\n')
