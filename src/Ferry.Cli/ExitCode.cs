@@ -14,4 +14,6 @@ public enum ExitCode
     MigrationOutcomeUnknown = 7,
     /// <summary>Post-copy destination: the source went away before every page arrived, so the VM is lost.</summary>
     VmLost = 8,
+    /// <summary>A long command (ferry compare) was interrupted with Ctrl-C; what it had measured is kept. 128 + SIGINT, as shells report it.</summary>
+    Interrupted = 130,
 }

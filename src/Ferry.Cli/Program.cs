@@ -17,6 +17,7 @@ root.Subcommands.Add(RestoreCommand.Create());
 root.Subcommands.Add(MigrateCommand.Create());
 root.Subcommands.Add(ReceiveCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(CompareCommand.Create());
 
 try
 {

@@ -1,0 +1,57 @@
+namespace Ferry.Compare.Measuring;
+
+/// <summary>
+/// What the guest's heartbeats say about a migration, as its clients would see it: the longest
+/// silence (guest-observed downtime) and how fast the workload went (its slowdown). Heartbeats are
+/// judged by when they reached the host, not by the guest's clock, which stands still while the
+/// VM is paused. The benchmarks (bench/) read these figures from `ferry compare`'s runs.jsonl, so
+/// there is one definition of them.
+/// </summary>
+public static class HeartbeatAnalysis
+{
+    /// <summary>
+    /// The longest gap between consecutive heartbeats in [<paramref name="from"/>, <paramref name="to"/>]
+    /// (host seconds); the last heartbeat before <paramref name="from"/> opens the window, so a silence
+    /// that began before it counts whole. Null with fewer than two heartbeats.
+    /// </summary>
+    public static double? LongestGapSeconds(IReadOnlyList<Heartbeat> heartbeats, double from, double to)
+    {
+        var points = new List<Heartbeat>();
+        foreach (var h in heartbeats)
+        {
+            if (h.HostSeconds > to) break;
+            if (h.HostSeconds < from) { points.Clear(); }
+            points.Add(h);
+        }
+        if (points.Count < 2) return null;
+        double longest = 0;
+        for (int i = 1; i < points.Count; i++) longest = Math.Max(longest, points[i].HostSeconds - points[i - 1].HostSeconds);
+        return longest;
+    }
+
+    /// <summary>
+    /// The workload's progress in pages per host second over [<paramref name="from"/>, <paramref name="to"/>]:
+    /// its page counter between the first and the last heartbeat inside. Null when fewer than two
+    /// heartbeats fall inside or no time passed between them.
+    /// </summary>
+    public static double? PagesPerSecond(IReadOnlyList<Heartbeat> heartbeats, double from, double to)
+    {
+        Heartbeat? first = null, last = null;
+        foreach (var h in heartbeats)
+        {
+            if (h.HostSeconds < from) continue;
+            if (h.HostSeconds > to) break;
+            first ??= h;
+            last = h;
+        }
+        if (first is not { } a || last is not { } b || b.HostSeconds <= a.HostSeconds) return null;
+        return (b.Pages - a.Pages) / (b.HostSeconds - a.HostSeconds);
+    }
+
+    /// <summary>
+    /// 1 − (rate during ÷ rate before): 0 when the workload went on unaffected, 1 when it stopped.
+    /// Null when the workload did no work before (an idle guest has nothing to slow).
+    /// </summary>
+    public static double? Slowdown(double? before, double? during) =>
+        before is > 0 && during is { } d ? 1 - d / before.Value : null;
+}
