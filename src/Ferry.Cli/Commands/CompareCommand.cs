@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Ferry.Compare;
+using Ferry.Compare.Output;
 
 namespace Ferry.Cli.Commands;
 
@@ -110,7 +111,8 @@ public static class CompareCommand
         ComparisonReport report;
         try
         {
-            report = runner.Run(conditions, new Progress(), r => WriteJson(r, dir), interrupted.Token);
+            // Every file is rewritten after each run: a comparison killed outright still leaves what it measured.
+            report = runner.Run(conditions, new Progress(), r => ReportFiles.WriteAll(r, dir), interrupted.Token);
         }
         finally { Console.CancelKeyPress -= onCancel; }
         var written = ReportFiles.WriteAll(report, dir);
@@ -149,13 +151,6 @@ public static class CompareCommand
             string left = p.Left is { } l ? $" (about {(l.TotalMinutes >= 1 ? $"{l.TotalMinutes:0} min" : $"{l.TotalSeconds:0} s")} left)" : "";
             Console.Error.WriteLine($"  [{p.Done}/{p.Total}] {r.Technique}{at} run {r.Run}: {figures}{left}");
         }
-    }
-
-    private static void WriteJson(ComparisonReport report, string dir)
-    {
-        string path = Path.Combine(dir, "report.json");
-        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(report, CompareJson.Default.ComparisonReport));
-        File.Move(path + ".tmp", path, overwrite: true);
     }
 
     private static (ComparisonPlan?, string?) LoadPlan(string path)

@@ -37,8 +37,9 @@ public static class FerryMigrationRun
 
         double settleFrom = GuestConsole.Now;
         if (cancellationToken.WaitHandle.WaitOne(TimeSpan.FromSeconds(s.SettleSeconds))) cancellationToken.ThrowIfCancellationRequested();
-        var migrate = new List<string> { "migrate", "--name", source.Name, "--to", $"127.0.0.1:{port}", "--mode", technique,
-            "--max-downtime", s.MaxDowntime, "--json" };
+        var migrate = new List<string> { "migrate", "--name", source.Name, "--to", $"127.0.0.1:{port}", "--mode", technique, "--json" };
+        // A cold migration pauses throughout: a downtime limit means nothing to it.
+        if (technique != "cold") migrate.AddRange(["--max-downtime", s.MaxDowntime]);
         if (technique is "precopy" or "hybrid") migrate.AddRange(["--timeout", s.Timeout]);
         if (s.MaxRounds is { } rounds && technique is "precopy" or "hybrid") migrate.AddRange(["--max-rounds", rounds.ToString(CultureInfo.InvariantCulture)]);
         if (s.Bandwidth is { } bandwidth) migrate.AddRange(["--bandwidth", bandwidth]);
