@@ -10,7 +10,8 @@ namespace Ferry.Fuzz;
 /// <summary>
 /// The seed corpus: small valid inputs of every target, built from a real snapshot of the test
 /// guest (its configuration and device state as KVM saved them) and the engine's own writers.
-/// scripts/fuzz-corpus.sh writes them to fuzz/corpus, where they are committed.
+/// `ferry-fuzz --write-seeds SNAPSHOT fuzz/corpus` writes them where they are committed
+/// (docs/hardening.md says how the snapshot is made).
 /// </summary>
 public static class Seeds
 {

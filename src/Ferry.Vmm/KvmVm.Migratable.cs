@@ -1,8 +1,6 @@
 using Ferry.Kvm;
-using Ferry.Kvm.Structs;
 using Ferry.Migration.Vm;
-using Ferry.Vmm.Cpu;
-using Ferry.Vmm.Devices.Serial;
+using Ferry.Vmm.Devices.InKernel;
 using Ferry.Vmm.State;
 
 namespace Ferry.Vmm;
@@ -39,52 +37,43 @@ public sealed partial class KvmVm : IMigratableVm
         return Task.CompletedTask;
     }
 
-    /// <summary>vCPUs, in-kernel PIC/IOAPIC/PIT, kvmclock and the UART. Call while paused.</summary>
+    /// <summary>
+    /// vCPUs, then one entry per device: in-kernel PIC/IOAPIC, PIT, kvmclock and the UART
+    /// (<see cref="VmState"/>). Call while paused.
+    /// </summary>
     public byte[] SaveState()
     {
         lock (_controlLock)
         {
             if (State != VmRunState.Paused) throw new InvalidOperationException("the VM must be paused to save its state");
-            var w = new StateWriter();
-            w.U64(VmState.Magic);
-            w.U32(VmState.Version);
             int xsaveSize = Math.Max(_kvm.CheckExtension(KvmCapability.Xsave2), 4096);
             var msrIndices = _kvm.GetMsrIndexList();
-            w.U32((uint)xsaveSize);
-            w.U32((uint)_vcpus.Count);
-            for (int i = 0; i < _vcpus.Count; i++)
+            return new VmState
             {
+                XsaveSize = xsaveSize,
                 // The CPU the guest was given travels with it, so a restore can refuse a host that lacks part of it.
-                w.U32((uint)_cpuid[i].Length);
-                foreach (var entry in _cpuid[i]) w.Struct(entry);
-                VcpuState.Capture(_vcpus[i].Fd, xsaveSize, msrIndices).Write(w);
-            }
-            for (uint chip = 0; chip < 3; chip++) w.Struct(_vm.GetIrqchip(chip));
-            w.Struct(_vm.GetPit2());
-            w.Struct(_clockAtPause);
-            var serial = Serial.Save();
-            w.U32(SerialState.Version);
-            w.U32(serial.Ier); w.U32(serial.Lcr); w.U32(serial.Mcr); w.U32(serial.Scratch); w.U32(serial.Divisor);
-            w.U32(serial.ThrEmptyPending ? 1u : 0u);
-            w.Blob(serial.PendingInput);
-            return w.ToArray();
+                Cpuids = [.. _cpuid],
+                Vcpus = [.. _vcpus.Select(v => VcpuState.Capture(v.Fd, xsaveSize, msrIndices))],
+                Irqchip = IrqchipState.Capture(_vm),
+                Pit = PitState.Capture(_vm),
+                Clock = new KvmClockState(_clockAtPause),
+                Serial = _serial.Save(),
+            }.Encode();
         }
     }
 
     /// <summary>
     /// Loads SaveState's output into this VM, which must not have started yet (or be paused).
     /// The whole state is decoded and checked first (<see cref="VmState"/>); a value KVM still
-    /// refuses is reported with the vCPU and the part it belongs to. Errors start with "the
-    /// device state section".
+    /// refuses is reported with the vCPU or device it belongs to. The UART is built anew from its
+    /// record and takes the old one's ports. Errors start with "the device state section".
     /// </summary>
     public void LoadState(ReadOnlySpan<byte> state)
     {
         lock (_controlLock)
         {
             if (State is not (VmRunState.Created or VmRunState.Paused)) throw new InvalidOperationException("state can only be loaded into a VM that is not running");
-            VmState decoded;
-            try { decoded = VmState.Decode(state, _vcpus.Count, HostStateLimits.Of(_kvm)); }
-            catch (InvalidDataException e) { throw new InvalidDataException($"the device state section: {e.Message}"); }
+            var decoded = VmState.Decode(state, _vcpus.Count, HostStateLimits.Of(_kvm));
 
             // Everything parsed and checked: only now change the VM.
             string part = "";
@@ -97,19 +86,21 @@ public sealed partial class KvmVm : IMigratableVm
                     _cpuid[i] = decoded.Cpuids[i];
                     decoded.Vcpus[i].Apply(_vcpus[i].Fd);
                 }
-                part = "irqchip";
-                foreach (var chip in decoded.Irqchips) _vm.SetIrqchip(chip);
-                part = "pit";
-                _vm.SetPit2(decoded.Pit);
-                part = "kvmclock";
-                _clockAtPause = decoded.Clock with { Flags = 0, Realtime = 0, HostTsc = 0 };
+                part = $"device {DeviceIds.Irqchip}";
+                decoded.Irqchip.Apply(_vm);
+                part = $"device {DeviceIds.Pit}";
+                decoded.Pit.Apply(_vm);
+                part = $"device {DeviceIds.KvmClock}";
+                _clockAtPause = decoded.Clock.Clock with { Flags = 0, Realtime = 0, HostTsc = 0 };
                 _vm.SetClock(_clockAtPause);
             }
             catch (KvmException e)
             {
-                throw new InvalidDataException($"the device state section: {part}: KVM refused the saved value ({e.Operation}: {e.Message})");
+                throw new InvalidDataException($"{VmState.Section}: {part}: KVM refused the saved value ({e.Operation}: {e.Message})");
             }
-            Serial.LoadFrom(decoded.Serial);
+            var serial = Devices.Serial.Serial.Restore(decoded.Serial, _serialIrq, _consoleOutput);
+            _ports.Replace(_serial, serial);
+            _serial = serial;
         }
     }
 }

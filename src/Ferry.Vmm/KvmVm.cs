@@ -29,6 +29,11 @@ public sealed partial class KvmVm : IDisposable
     private readonly ExecutionGate _gate;
     private readonly VcpuThrottle _throttle;
     private readonly PortBus _ports = new();
+    private readonly IIrqLine _serialIrq;
+    private readonly Action<ReadOnlySpan<byte>> _consoleOutput;
+    // Replaced by LoadState with the UART restored from the saved state; the console-input
+    // thread reads it without a lock.
+    private volatile Devices.Serial.Serial _serial;
     private readonly TaskCompletionSource<VmExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _stateLock = new();
     private KvmClockData _clockAtPause;
@@ -42,8 +47,10 @@ public sealed partial class KvmVm : IDisposable
         _memory = memory;
         _gate = new ExecutionGate();
         _throttle = new VcpuThrottle(KickAll);
-        Serial = new Devices.Serial.Serial(new GsiLine(vm, Devices.Serial.Serial.Com1Gsi), consoleOutput);
-        _ports.Add(Devices.Serial.Serial.Com1, 8, Serial);
+        _serialIrq = new GsiLine(vm, Devices.Serial.Serial.Com1Gsi);
+        _consoleOutput = consoleOutput;
+        _serial = new Devices.Serial.Serial(_serialIrq, consoleOutput);
+        _ports.Add(Devices.Serial.Serial.Com1, 8, _serial);
         var power = new AcpiPowerManagement(OnPowerEvent);
         _ports.Add(AcpiPlatform.Pm1aEventBlock, 6, power);
         _ports.Add(AcpiPlatform.ResetPort, 1, power);
@@ -56,7 +63,8 @@ public sealed partial class KvmVm : IDisposable
 
     /// <summary>What an image's Configuration section carries: enough to create a matching empty VM.</summary>
     public ReadOnlyMemory<byte> Configuration => VmConfigJson.Encode(Config);
-    public Devices.Serial.Serial Serial { get; }
+    /// <summary>The UART at COM1: after LoadState, the one restored from the saved state.</summary>
+    public Devices.Serial.Serial Serial => _serial;
     public GuestMemory Memory => _memory;
     public Task<VmExit> Exited => _exited.Task;
     public DateTimeOffset StartedAt { get; private set; }

@@ -16,6 +16,22 @@ public sealed class PortBus
         _ranges.Add((first, last, device));
     }
 
+    /// <summary>
+    /// Gives <paramref name="device"/>'s ports to <paramref name="replacement"/>: a device restored
+    /// from a saved state takes the live one's place. Only while no vCPU runs: the bus has no lock.
+    /// </summary>
+    public void Replace(IPortDevice device, IPortDevice replacement)
+    {
+        bool found = false;
+        for (int i = 0; i < _ranges.Count; i++)
+        {
+            if (!ReferenceEquals(_ranges[i].Device, device)) continue;
+            _ranges[i] = _ranges[i] with { Device = replacement };
+            found = true;
+        }
+        if (!found) throw new InvalidOperationException("the device to replace is not on the bus");
+    }
+
     public void Read(ushort port, Span<byte> data)
     {
         var device = Find(port);

@@ -105,20 +105,6 @@ public static class VcpuStateRules
             if (b[at] > 1) throw Bad(vcpu, $"vcpu_events.{name}", b[at], "is not 0 or 1");
     }
 
-    public static void CheckPit(KvmPitState2 pit)
-    {
-        ReadOnlySpan<byte> b = pit;
-        for (int c = 0; c < 3; c++)
-        {
-            var channel = b.Slice(PitState2Fields.Channels + c * PitState2Fields.ChannelSize, PitState2Fields.ChannelSize);
-            // KVM resets a channel's mode to 0xff until the guest programs it.
-            if (channel[PitState2Fields.ChannelMode] is > 5 and not 0xff || channel[PitState2Fields.ChannelRwMode] > 4 ||
-                channel[PitState2Fields.ChannelBcd] > 1 || channel[PitState2Fields.ChannelGate] > 1)
-                throw new InvalidDataException($"pit channel {c}: mode {channel[PitState2Fields.ChannelMode]}, rw_mode {channel[PitState2Fields.ChannelRwMode]}, " +
-                                               $"bcd {channel[PitState2Fields.ChannelBcd]}, gate {channel[PitState2Fields.ChannelGate]} are not an 8254's");
-        }
-    }
-
     private static InvalidDataException Bad(string vcpu, string field, ulong value, string why) =>
         new($"{vcpu}: {field} 0x{value:x} {why}");
 }

@@ -1,36 +1,81 @@
 using Ferry.Kvm.Structs;
 using Ferry.Vmm.Cpu;
+using Ferry.Vmm.Devices.InKernel;
 using Ferry.Vmm.Devices.Serial;
 
 namespace Ferry.Vmm.State;
 
 /// <summary>
-/// A VM's saved state (what <see cref="KvmVm.SaveState"/> writes), decoded and checked whole
-/// before any of it reaches KVM: a state from a peer or a file that KVM would refuse, or that
-/// would make it read past a buffer, is refused here with the field named. Decoding needs no
-/// VM, so the fuzz targets run it alone.
+/// A VM's saved state, the payload of an image's device state section: the vCPU part, then one
+/// entry per device (<see cref="DeviceStateEntries"/>), each device's record versioned on its own.
+/// <code>
+/// u64 magic "FRRYSTAT" | u32 version (2) | u32 XSAVE size | u32 vCPU count
+/// per vCPU: u32 CPUID entry count | kvm_cpuid_entry2 blobs | VcpuState
+/// device entries: irqchip, pit, kvmclock, serial0
+/// </code>
+/// Version 1, which Ferry wrote before device entries, ended in the same devices' fields without
+/// a count, ids or entry lengths; it is still read (<see cref="VmStateV1Devices"/>), so a snapshot or a migration
+/// from that Ferry restores here. A newer version is refused whole.
+/// Decoding checks everything before any of it reaches KVM: a state from a peer or a file that
+/// KVM would refuse, or that would make it read past a buffer, is refused with the field named.
+/// Decoding needs no VM, so the fuzz targets run it alone.
 /// </summary>
 public sealed class VmState
 {
     public const ulong Magic = 0x5441_5453_5952_5246; // "FRRYSTAT"
-    public const uint Version = 1;
+    public const uint Version = 2;
     /// <summary>KVM_MAX_CPUID_ENTRIES.</summary>
     public const int MaxCpuidEntries = 256;
+    /// <summary>How every refusal of a saved state begins: the image section it came in.</summary>
+    public const string Section = "the device state section";
 
+    /// <summary>The size of every vCPU's XSAVE blob.</summary>
+    public required int XsaveSize { get; init; }
     public required KvmCpuidEntry2[][] Cpuids { get; init; }
     public required VcpuState[] Vcpus { get; init; }
-    public required KvmIrqchip[] Irqchips { get; init; }
-    public required KvmPitState2 Pit { get; init; }
-    public required KvmClockData Clock { get; init; }
+    public required IrqchipState Irqchip { get; init; }
+    public required PitState Pit { get; init; }
+    public required KvmClockState Clock { get; init; }
     public required SerialState Serial { get; init; }
 
-    /// <summary>Throws InvalidDataException naming the field, or VmConfigException when this host lacks what the guest was given.</summary>
+    public byte[] Encode()
+    {
+        var w = new StateWriter();
+        w.U64(Magic);
+        w.U32(Version);
+        w.U32((uint)XsaveSize);
+        w.U32((uint)Vcpus.Length);
+        for (int i = 0; i < Vcpus.Length; i++)
+        {
+            w.U32((uint)Cpuids[i].Length);
+            foreach (var entry in Cpuids[i]) w.Struct(entry);
+            Vcpus[i].Write(w);
+        }
+        var devices = new DeviceStateEntries();
+        devices.Add(DeviceIds.Irqchip, Irqchip);
+        devices.Add(DeviceIds.Pit, Pit);
+        devices.Add(DeviceIds.KvmClock, Clock);
+        devices.Add(DeviceIds.Serial0, Serial);
+        devices.Write(w);
+        return w.ToArray();
+    }
+
+    /// <summary>
+    /// Throws InvalidDataException starting with "the device state section: " and naming the
+    /// field, or VmConfigException when this host lacks what the guest was given.
+    /// </summary>
     public static VmState Decode(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host)
+    {
+        try { return DecodeUnprefixed(state, vcpuCount, host); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{Section}: {e.Message}"); }
+    }
+
+    private static VmState DecodeUnprefixed(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host)
     {
         var r = new StateReader(state);
         if (r.U64("magic") != Magic) throw new InvalidDataException("not Ferry VM state (bad magic)");
         uint version = r.U32("version");
-        if (version != Version) throw new InvalidDataException($"VM state version {version} is not supported ({Version})");
+        if (version is 0 or > Version) throw new InvalidDataException($"VM state version {version} is not supported (1 to {Version})");
         uint xsaveSize = r.U32("xsave size");
         if (xsaveSize < 4096 || xsaveSize > 1 << 20) throw new InvalidDataException($"xsave size {xsaveSize} is implausible");
         if (xsaveSize > host.XsaveSize)
@@ -57,34 +102,19 @@ public sealed class VmState
             if (xsaveSize < host.XsaveSize) states[i].Xsave = [.. states[i].Xsave, .. new byte[host.XsaveSize - xsaveSize]];
             VcpuStateRules.Check(states[i], $"vCPU {i}", knownMsrs);
         }
-        var chips = new KvmIrqchip[3];
-        for (int i = 0; i < 3; i++)
-        {
-            chips[i] = r.Struct<KvmIrqchip>("irqchip");
-            uint id = BitConverter.ToUInt32(chips[i][IrqchipFields.ChipId..(IrqchipFields.ChipId + 4)]);
-            if (id != i) throw new InvalidDataException($"irqchip {i}: chip_id is {id}");
-        }
-        var pit = r.Struct<KvmPitState2>("pit");
-        VcpuStateRules.CheckPit(pit);
-        var clock = r.Struct<KvmClockData>("kvmclock");
-        uint serialVersion = r.U32("serial version");
-        if (serialVersion != SerialState.Version)
-            throw new InvalidDataException($"device serial0: state version {serialVersion} is not supported ({SerialState.Version})");
-        var serial = new SerialState(Byte(ref r, "serial ier"), Byte(ref r, "serial lcr"), Byte(ref r, "serial mcr"),
-            Byte(ref r, "serial scratch"), (ushort)Bounded(ref r, "serial divisor", 0xffff), Bounded(ref r, "serial thre", 1) != 0,
-            r.Blob("serial input").ToArray());
-        if (serial.PendingInput.Length > Devices.Serial.Serial.MaxPendingInput)
-            throw new InvalidDataException($"serial input: {serial.PendingInput.Length} bytes pending, at most {Devices.Serial.Serial.MaxPendingInput}");
+        var devices = version == 1 ? VmStateV1Devices.Read(ref r) : DeviceStateEntries.Read(ref r);
         if (!r.AtEnd) throw new InvalidDataException("VM state has trailing bytes");
-        return new VmState { Cpuids = cpuids, Vcpus = states, Irqchips = chips, Pit = pit, Clock = clock, Serial = serial };
-    }
-
-    private static byte Byte(ref StateReader r, string what) => (byte)Bounded(ref r, what, 0xff);
-
-    private static uint Bounded(ref StateReader r, string what, uint max)
-    {
-        uint value = r.U32(what);
-        if (value > max) throw new InvalidDataException($"{what} is {value}, at most {max}");
-        return value;
+        var decoded = new VmState
+        {
+            XsaveSize = host.XsaveSize, // every blob is padded to it above
+            Cpuids = cpuids,
+            Vcpus = states,
+            Irqchip = devices.Take<IrqchipState>(DeviceIds.Irqchip),
+            Pit = devices.Take<PitState>(DeviceIds.Pit),
+            Clock = devices.Take<KvmClockState>(DeviceIds.KvmClock),
+            Serial = devices.Take<SerialState>(DeviceIds.Serial0),
+        };
+        devices.EnsureAllTaken();
+        return decoded;
     }
 }

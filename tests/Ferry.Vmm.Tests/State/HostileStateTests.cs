@@ -21,7 +21,7 @@ public sealed class HostileStateTests(ITestOutputHelper output)
         return guest.Vm.SaveState();
     }
 
-    /// <summary>Where vCPU 0's xsave blob and first MSR index sit in an encoded state (see KvmVm.SaveState).</summary>
+    /// <summary>Where vCPU 0's xsave blob and first MSR index sit in an encoded state (see State/VmState).</summary>
     private static (int XsaveLengthOffset, int FirstIndexOffset) Offsets(byte[] state)
     {
         int at = 8 + 4 + 4 + 4; // magic, version, xsave size, vCPU count

@@ -32,6 +32,7 @@ public sealed class Serial : IPortDevice
         lock (_lock) return new(_ier, _lcr, _mcr, _scratch, _divisor, _thrEmptyPending, [.. _input]);
     }
 
+    /// <summary>A new UART in the saved state, on <paramref name="irq"/> and writing to <paramref name="output"/>; the VM puts it where the old one was.</summary>
     public static Serial Restore(SerialState state, IIrqLine irq, Action<ReadOnlySpan<byte>> output)
     {
         var serial = new Serial(irq, output)
@@ -41,18 +42,6 @@ public sealed class Serial : IPortDevice
         };
         foreach (byte b in state.PendingInput) serial._input.Enqueue(b);
         return serial;
-    }
-
-    /// <summary>Takes over a saved state in place (the device keeps its IRQ line and output).</summary>
-    public void LoadFrom(SerialState state)
-    {
-        lock (_lock)
-        {
-            (_ier, _lcr, _mcr, _scratch, _divisor, _thrEmptyPending) =
-                (state.Ier, state.Lcr, state.Mcr, state.Scratch, state.Divisor, state.ThrEmptyPending);
-            _input.Clear();
-            foreach (byte b in state.PendingInput) _input.Enqueue(b);
-        }
     }
 
     /// <summary>Queues keyboard input for the guest (dropped beyond 4 KiB, as a real FIFO overruns).</summary>
