@@ -183,6 +183,7 @@ class Console:
         self.lines = []       # (t, text)
         self.hb = []          # (t, seq, guest ns, pages)
         self.cond = threading.Condition()
+        self.log_path = log_path
         self.log = open(log_path, 'w', buffering=1)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -226,24 +227,18 @@ class Console:
         return [x for _, x in self.lines if BAD.search(x)]
 
 
-def max_gap(hbs, t_from, t_to):
-    """Largest arrival gap between consecutive heartbeats over [t_from, t_to]; the last
-    heartbeat before t_from opens the window. Returns (gap s, start of that gap)."""
-    pts = [h for h in hbs if h[0] <= t_to]
-    before = [h for h in pts if h[0] < t_from]
-    pts = before[-1:] + [h for h in pts if h[0] >= t_from]
-    best, at = 0.0, None
-    for x, y in zip(pts, pts[1:]):
-        if y[0] - x[0] > best:
-            best, at = y[0] - x[0], x[0]
-    return best, at
-
-
-def dirty_rate(hbs, t_from, t_to):
-    w = [h for h in hbs if t_from <= h[0] <= t_to]
-    if len(w) < 2 or w[-1][2] == w[0][2]:
-        return None
-    return round((w[-1][3] - w[0][3]) / ((w[-1][2] - w[0][2]) / 1e9))
+def guest_observed(a, logs, baseline_from, t_from, t_end, t_to):
+    """The guest-observed figures of one migration from the consoles' logs (`SECONDS TEXT` lines),
+    by Ferry's one definition of them (`ferry heartbeats`, the code `ferry compare` measures with):
+    the longest heartbeat gap in [t_from, t_to] (the last heartbeat before t_from opens it), the
+    longest in [baseline_from, t_from] (the noise floor), their difference, and the workload's
+    pages per second before and during [t_from, t_end]."""
+    cmd = [a.ferry, 'heartbeats', *logs, '--baseline-from', f'{baseline_from:.6f}', '--from', f'{t_from:.6f}',
+           '--end', f'{t_end:.6f}', '--to', f'{t_to:.6f}']
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f'ferry heartbeats failed: {r.stderr.strip()}')
+    return json.loads(r.stdout)
 
 
 # --------------------------------------------------------------------------- limits
@@ -407,9 +402,8 @@ def ferry_case(a, case):
             # says: heartbeats on the destination's console after the migrate command began.
             dst_runs = any(h[0] >= t0 for h in dst.console.hb)
             moved = reported or dst_runs
-            hbs = sorted(vm.console.hb + (dst.console.hb if moved else []))
-            g_all, g_at = max_gap(hbs, t0, now())
-            base, _ = max_gap(hbs, t_settle + 0.5, t0)
+            seen = guest_observed(a, [vm.console.log_path] + ([dst.console.log_path] if moved else []),
+                                  t_settle + 0.5, t0, t_end, now())
             rounds = rep.get('rounds') or []
             w0 = rounds[0] if rounds else {}
             res = {'kind': 'run', 'side': 'ferry', 'case': case, 'run': i, 'rc': rc,
@@ -431,11 +425,12 @@ def ferry_case(a, case):
                    'warmup_wire_Bps': (w0['bytes_sent'] / (w0['duration_ms'] / 1000)
                                        if w0.get('duration_ms') else None),
                    'populate_beside_Bps': round(pop_Bps),
-                   'guest_gap_ms': round(g_all * 1000, 1),
-                   'guest_gap_at_s': round(g_at - t0, 3) if g_at else None,
-                   'baseline_gap_ms': round(base * 1000, 1),
-                   'guest_downtime_ms': round((g_all - base) * 1000, 1),
-                   'achieved_rate_pages_s': dirty_rate(hbs, t_settle, t0),
+                   'guest_gap_ms': seen.get('longest_gap_ms'),
+                   'guest_gap_at_s': seen.get('longest_gap_at_seconds'),
+                   'baseline_gap_ms': seen.get('baseline_gap_ms'),
+                   'guest_downtime_ms': seen.get('downtime_ms'),
+                   'achieved_rate_pages_s': (round(seen['pages_per_second_before'])
+                                             if seen.get('pages_per_second_before') is not None else None),
                    't0_monotonic': round(t0, 6), 'settle_from_monotonic': round(t_settle, 6),
                    'message': j.get('message') or (err.strip().splitlines() or [''])[-1][:300],
                    'rounds': rounds,
@@ -457,7 +452,8 @@ def ferry_case(a, case):
                             'bytes_per_resident_byte': (rep['bytes_transferred'] / ((pc['pages_at_switchover'] + sum(x['pages_sent'] for x in rounds)) * 4096)
                                                         if pc.get('pages_at_switchover') else None)})
             src_hb = [h for h in vm.console.hb if h[0] >= t0 - 1]
-            res['precopy_max_gap_ms'] = round(max_gap(src_hb, t0, src_hb[-1][0])[0] * 1000, 1) if src_hb else None
+            res['precopy_max_gap_ms'] = (guest_observed(a, [vm.console.log_path], t0 - 1, t0, src_hb[-1][0], src_hb[-1][0])
+                                         .get('longest_gap_ms') if src_hb else None)
             if moved and vm.console.hb and dst.console.hb:
                 last, first = vm.console.hb[-1], dst.console.hb[0]
                 res['switchover_hb_gap_ms'] = round((first[0] - last[0]) * 1000, 1)

@@ -18,6 +18,7 @@ root.Subcommands.Add(MigrateCommand.Create());
 root.Subcommands.Add(ReceiveCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(CompareCommand.Create());
+root.Subcommands.Add(HeartbeatsCommand.Create());
 
 try
 {

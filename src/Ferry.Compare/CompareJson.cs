@@ -7,4 +7,5 @@ namespace Ferry.Compare;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ComparisonReport))]
 [JsonSerializable(typeof(RunResult))]
+[JsonSerializable(typeof(Measuring.GuestObserved))]
 public sealed partial class CompareJson : JsonSerializerContext;

@@ -85,7 +85,7 @@ public sealed class CompareTests : IDisposable
             Assert.True(bytes.Length > 5000, $"{png} is nearly empty");
         }
         string html = File.ReadAllText(Path.Combine(out_, "report.html"));
-        Assert.Contains("<svg", html);
+        Assert.Contains("data:image/svg+xml;base64,", html); // the plots inline, nothing loaded from outside
         Assert.Contains(report.Conditions.HostCpu, html);
     }
 
@@ -130,6 +130,28 @@ public sealed class CompareTests : IDisposable
         Assert.Contains(words, stderr);
         Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.False(Directory.Exists(Path.Combine(_dir, "bad")));
+    }
+
+    [Fact]
+    public void Heartbeats_prints_the_guest_observed_figures_of_console_logs()
+    {
+        // The bench's and compare's log format: "SECONDS TEXT". A 200 ms silence at 2.0 s.
+        string log = Path.Combine(_dir, "console.log");
+        var lines = new List<string>();
+        for (int i = 0; i <= 300; i++)
+            if (i <= 200 || i >= 220) lines.Add(FormattableString.Invariant($"{i / 100.0:F6} HB {i + 1} {i * 10_000_000L} {i * 5}"));
+        File.WriteAllLines(log, lines);
+        var (code, stdout, stderr) = FerryProcess.Run("heartbeats", log, "--from", "1.5", "--end", "2.5", "--baseline-from", "0.5");
+        Assert.True(code == 0, stderr);
+        var json = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(200, json.GetProperty("longest_gap_ms").GetDouble(), 0);
+        Assert.Equal(10, json.GetProperty("baseline_gap_ms").GetDouble(), 0);
+        Assert.Equal(190, json.GetProperty("downtime_ms").GetDouble(), 0);
+        Assert.Equal(500, json.GetProperty("pages_per_second_before").GetDouble(), 0);
+
+        (code, _, stderr) = FerryProcess.Run("heartbeats", Path.Combine(_dir, "none.log"), "--from", "1", "--end", "2");
+        Assert.Equal(2, code);
+        Assert.Contains("no such file", stderr);
     }
 
     [Fact]

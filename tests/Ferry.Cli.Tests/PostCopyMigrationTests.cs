@@ -82,6 +82,8 @@ public sealed partial class PostCopyMigrationTests : IDisposable
         Assert.Contains("\"post_copy\":{", r.Stdout);
         destination.WaitFor("^HB ", from: 0);
         destination.WaitFor("^HB ", from: destination.Console.Count);
+        // The source's console ends only when it exits: the head of a heartbeat the switchover cut is its last line.
+        source.WaitForExit(TimeSpan.FromSeconds(30));
         Heartbeats.AssertContinues(source.Console, destination.Console);
         Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst9").Code);
     }
@@ -122,6 +124,8 @@ public sealed partial class PostCopyMigrationTests : IDisposable
         Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
         Assert.Contains("on request (ferry migrate-postcopy)", r.Stdout);
         destination.WaitFor("^HB ", from: 0);
+        // The source's console ends only when it exits: the head of a heartbeat the switchover cut is its last line.
+        source.WaitForExit(TimeSpan.FromSeconds(30));
         Heartbeats.AssertContinues(source.Console, destination.Console);
         Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst4").Code);
     }
@@ -196,6 +200,8 @@ public sealed partial class PostCopyMigrationTests : IDisposable
         var r = await migrate;
         Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
         destination.WaitFor("^HB ", from: 0);
+        // The source's console ends only when it exits: the head of a heartbeat the switchover cut is its last line.
+        source.WaitForExit(TimeSpan.FromSeconds(30));
         Heartbeats.AssertContinues(source.Console, destination.Console);
         Assert.Equal(0, FerryProcess.Run("stop", "--name", "pc-dst8").Code);
     }

@@ -77,8 +77,9 @@ public static class ComparePlanReader
         }
         long? bits = bandwidth is not null && RateParser.TryParseBitsPerSecond(bandwidth, out long b) ? b : null;
         RateParser.TryParseDuration(plan.MaxDowntime, out var maxDowntime);
+        RateParser.TryParseDuration(plan.Timeout, out var timeout);
         return new RunSettings(ferry, Path.GetFullPath(plan.Kernel), Path.GetFullPath(plan.Initrd), plan.Memory, plan.Cpus, workload,
-            bandwidth, bits, plan.MaxDowntime, maxDowntime.TotalMilliseconds, plan.MaxRounds, plan.Timeout, plan.SettleSeconds, logDirectory);
+            bandwidth, bits, plan.MaxDowntime, maxDowntime.TotalMilliseconds, plan.MaxRounds, plan.Timeout, timeout.TotalSeconds, plan.SettleSeconds, logDirectory);
     }
 
     /// <summary>

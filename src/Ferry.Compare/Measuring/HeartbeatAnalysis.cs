@@ -4,8 +4,8 @@ namespace Ferry.Compare.Measuring;
 /// What the guest's heartbeats say about a migration, as its clients would see it: the longest
 /// silence (guest-observed downtime) and how fast the workload went (its slowdown). Heartbeats are
 /// judged by when they reached the host, not by the guest's clock, which stands still while the
-/// VM is paused. The benchmarks (bench/) read these figures from `ferry compare`'s runs.jsonl, so
-/// there is one definition of them.
+/// VM is paused. The benchmarks (bench/) get the same figures from `ferry heartbeats`, so there is
+/// one definition of them.
 /// </summary>
 public static class HeartbeatAnalysis
 {
@@ -14,19 +14,26 @@ public static class HeartbeatAnalysis
     /// (host seconds); the last heartbeat before <paramref name="from"/> opens the window, so a silence
     /// that began before it counts whole. Null with fewer than two heartbeats.
     /// </summary>
-    public static double? LongestGapSeconds(IReadOnlyList<Heartbeat> heartbeats, double from, double to)
+    public static double? LongestGapSeconds(IReadOnlyList<Heartbeat> heartbeats, double from, double to) => LongestGap(heartbeats, from, to).Seconds;
+
+    /// <summary>As <see cref="LongestGapSeconds"/>, with the host time the longest gap began.</summary>
+    public static (double? Seconds, double? StartedAt) LongestGap(IReadOnlyList<Heartbeat> heartbeats, double from, double to)
     {
         var points = new List<Heartbeat>();
         foreach (var h in heartbeats)
         {
             if (h.HostSeconds > to) break;
-            if (h.HostSeconds < from) { points.Clear(); }
+            if (h.HostSeconds < from) points.Clear();
             points.Add(h);
         }
-        if (points.Count < 2) return null;
-        double longest = 0;
-        for (int i = 1; i < points.Count; i++) longest = Math.Max(longest, points[i].HostSeconds - points[i - 1].HostSeconds);
-        return longest;
+        if (points.Count < 2) return (null, null);
+        double longest = 0, startedAt = points[0].HostSeconds;
+        for (int i = 1; i < points.Count; i++)
+        {
+            double gap = points[i].HostSeconds - points[i - 1].HostSeconds;
+            if (gap > longest) (longest, startedAt) = (gap, points[i - 1].HostSeconds);
+        }
+        return (longest, startedAt);
     }
 
     /// <summary>

@@ -60,10 +60,8 @@ public static class FerryMigrationRun
         string? error = !completed ? OneLine(status?.Message is { Length: > 0 } m ? m : LastLine(stderr) ?? $"ferry migrate exited {exit}")
             : guestProblem ?? (destinationBeats ? null : "the guest printed no heartbeat at the destination");
 
-        double? gap = HeartbeatAnalysis.LongestGapSeconds(heartbeats, t0, tEnd + s.PostWaitSeconds);
-        double? baseline = HeartbeatAnalysis.LongestGapSeconds(heartbeats, settleFrom + 0.5, t0);
-        double? before = HeartbeatAnalysis.PagesPerSecond(heartbeats, settleFrom + 0.5, t0);
-        double? during = HeartbeatAnalysis.PagesPerSecond(heartbeats, t0, tEnd);
+        // The first half second of the settle time is the workload finding its pace.
+        var seen = GuestObserved.Of(heartbeats, settleFrom + 0.5, t0, tEnd, tEnd + s.PostWaitSeconds);
         long? firstPass = report is null ? null : FirstPassPages(technique, report);
         source.Stop();
         destination.Stop();
@@ -72,7 +70,7 @@ public static class FerryMigrationRun
             Ok = error is null,
             Error = error,
             DowntimeMs = report?.DowntimeMs,
-            GuestDowntimeMs = gap is { } g && baseline is { } b ? Math.Round((g - b) * 1000, 2) : null,
+            GuestDowntimeMs = seen.DowntimeMs,
             TotalMs = report?.TotalMs,
             BytesSent = report?.BytesTransferred,
             BytesPerNonZeroByte = firstPass is > 0 && report is not null ? report.BytesTransferred / (firstPass.Value * 4096.0) : null,
@@ -80,7 +78,7 @@ public static class FerryMigrationRun
             Faults = report?.PostCopy?.Faults,
             FaultP50Us = report?.PostCopy?.FaultLatencyP50Us,
             FaultP99Us = report?.PostCopy?.FaultLatencyP99Us,
-            Slowdown = completed ? HeartbeatAnalysis.Slowdown(before, during) : null,
+            Slowdown = completed ? seen.Slowdown : null,
             WindowMs = report is null ? null : report.PostCopy?.WindowMs ?? 0,
         };
     }

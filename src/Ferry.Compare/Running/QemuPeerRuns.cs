@@ -26,6 +26,8 @@ public static class QemuPeerRuns
             "--ready", workload.ReadyLine, "--hb-regex", @"^HB (?P<seq>\d+) (?P<ns>\d+) (?P<pages>\d+)",
             "--downtime-ms", Math.Max(1, (int)Math.Round(s.MaxDowntimeMs)).ToString(CultureInfo.InvariantCulture),
             "--bandwidth", s.BandwidthBitsPerSecond is { } bits ? (bits / 8.0 / (1 << 20)).ToString("0.###", CultureInfo.InvariantCulture) : "unlimited",
+            // QEMU's pre-copy gives up (migrate_cancel) after the same time as Ferry's.
+            "--timeout", s.TimeoutSeconds.ToString(CultureInfo.InvariantCulture),
             "--settle", s.SettleSeconds.ToString(CultureInfo.InvariantCulture), "--post-wait", s.PostWaitSeconds.ToString(CultureInfo.InvariantCulture),
             "--out", out_,
         };

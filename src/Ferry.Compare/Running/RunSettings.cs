@@ -1,9 +1,9 @@
 namespace Ferry.Compare.Running;
 
 /// <summary>One sweep point of a plan, made concrete: the guest, its workload and the link, as every run at that point gets them.</summary>
-/// <param name="Bandwidth">As the user wrote it, for `ferry migrate`; <paramref name="BandwidthBitsPerSecond"/> is its value, for the QEMU peer.</param>
+/// <param name="Bandwidth">As the user wrote it, for `ferry migrate`; <paramref name="BandwidthBitsPerSecond"/> is its value, for the QEMU peer (and so for the downtime and the timeout).</param>
 public sealed record RunSettings(string Ferry, string Kernel, string Initrd, string Memory, int Cpus, GuestWorkload Workload,
-    string? Bandwidth, long? BandwidthBitsPerSecond, string MaxDowntime, double MaxDowntimeMs, int? MaxRounds, string Timeout, double SettleSeconds,
+    string? Bandwidth, long? BandwidthBitsPerSecond, string MaxDowntime, double MaxDowntimeMs, int? MaxRounds, string Timeout, double TimeoutSeconds, double SettleSeconds,
     string LogDirectory)
 {
     /// <summary>How long the guest may take from `ferry run` to its workload's ready line (a large memtouch fill is the slow part).</summary>
