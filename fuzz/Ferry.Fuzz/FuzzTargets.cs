@@ -10,6 +10,7 @@ using Ferry.Vmm;
 using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
 using Ferry.Vmm.State;
+using Ferry.Api;
 
 namespace Ferry.Fuzz;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Ferry.Migration;
 using Ferry.Vmm;
+using Ferry.Api;
 
 namespace Ferry.Fuzz;
 
@@ -12,6 +13,6 @@ namespace Ferry.Fuzz;
 public static class Refusals
 {
     public static bool IsClean(Exception e) =>
-        e is MigrationException or InvalidDataException or VmConfigException or JsonException or Ferry.Vmm.Api.ApiException
+        e is MigrationException or InvalidDataException or VmConfigException or JsonException or Ferry.Api.ApiException
         && !e.Message.Contains('\n') && e.Message.Length > 0;
 }

@@ -1,6 +1,7 @@
 using Ferry.Kvm;
 using Ferry.Vmm;
 using Ferry.Vmm.Api;
+using Ferry.Api;
 
 namespace Ferry.Cli;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Ferry.Vmm.Api;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 

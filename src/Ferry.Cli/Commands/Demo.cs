@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ferry.Vmm.Api;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 
@@ -45,13 +46,13 @@ public static class Demo
             destination = new VmProcess(SelfInvocation("receive", "--listen", $"127.0.0.1:{port}", "--name", destinationName), "moved", cancellationToken);
             await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
             await client.MigrateAsync(new MigrateRequest($"127.0.0.1:{port}", "precopy", ""), cancellationToken);
-            Ferry.Vmm.Operations.OperationStatus result;
+            OperationStatus result;
             do
             {
                 await Task.Delay(50, cancellationToken);
                 result = await client.OperationAsync(cancellationToken);
             } while (!result.Finished);
-            if (result.Phase != Ferry.Vmm.Operations.OperationStatus.Completed) throw new InvalidOperationException(result.Message);
+            if (result.Phase != OperationStatus.Completed) throw new InvalidOperationException(result.Message);
             var report = result.Report!;
             Step($"migrated: {report.BytesTransferred / 1048576.0:F1} MiB in {report.TotalMs:F0} ms over {report.Rounds?.Count ?? 0} rounds, " +
                  $"downtime {report.DowntimeMs:F1} ms ({report.SwitchoverReason})");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ferry.Vmm.Api;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Ferry.Migration.Transport;
 using Ferry.Vmm.Api;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 

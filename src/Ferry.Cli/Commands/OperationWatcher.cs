@@ -1,6 +1,7 @@
 using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
 using Spectre.Console;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 

@@ -3,6 +3,7 @@ using Ferry.Migration.PostCopy;
 using Ferry.Migration.Reporting;
 using Ferry.Vmm;
 using Ferry.Vmm.Operations;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 

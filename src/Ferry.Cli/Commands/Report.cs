@@ -1,5 +1,6 @@
 using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
+using Ferry.Api;
 
 namespace Ferry.Cli.Commands;
 

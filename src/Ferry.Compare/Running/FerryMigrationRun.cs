@@ -2,8 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Ferry.Compare.Measuring;
-using Ferry.Vmm.Api;
-using Ferry.Vmm.Operations;
+using Ferry.Api;
 
 namespace Ferry.Compare.Running;
 

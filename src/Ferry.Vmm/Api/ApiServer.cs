@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Ferry.Api;
 
 namespace Ferry.Vmm.Api;
 
@@ -57,7 +58,7 @@ public sealed class ApiServer : IAsyncDisposable
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(10));
             var request = await HttpMessage.ReadAsync(stream, timeout.Token);
-            Operations.OperationStatus? delivered = null;
+            OperationStatus? delivered = null;
             var (status, body) = request is null
                 ? ("400 Bad Request", Json(new ApiError("malformed request"), ApiJson.Default.ApiError))
                 : Handle(request.Value.StartLine, request.Value.Body, out delivered);
@@ -73,7 +74,7 @@ public sealed class ApiServer : IAsyncDisposable
         }
     }
 
-    private (string Status, byte[] Body) Handle(string startLine, byte[] body, out Operations.OperationStatus? delivered)
+    private (string Status, byte[] Body) Handle(string startLine, byte[] body, out OperationStatus? delivered)
     {
         delivered = null;
         var parts = startLine.Split(' ');
@@ -143,7 +144,7 @@ public sealed class ApiServer : IAsyncDisposable
     }
 
     /// <summary>Shows work that this process did not start through the API (a post-copy destination's incoming pages) as its operation.</summary>
-    public void ShowOperation(string kind, Func<Operations.OperationTracker.OperationProgress, CancellationToken, Task<Operations.OperationStatus>> work) =>
+    public void ShowOperation(string kind, Func<Operations.OperationTracker.OperationProgress, CancellationToken, Task<OperationStatus>> work) =>
         _operations.Start(kind, work);
 
     private static void Recover(RecoverRequest? request)

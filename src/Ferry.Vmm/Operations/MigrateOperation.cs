@@ -4,6 +4,7 @@ using Ferry.Migration.Cold;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Reporting;
 using Ferry.Migration.Transport;
+using Ferry.Api;
 
 namespace Ferry.Vmm.Operations;
 
@@ -131,7 +132,7 @@ public static class MigrateOperation
             Rounds = r.Rounds.Select(x => new RoundFigures(x.Round, x.PagesSent, x.ZeroPages, x.BytesSent, x.Duration.TotalMilliseconds,
                 x.DirtyPagesPerSecond, x.ThrottlePercent, x.StopAndCopy)).ToList(),
             DowntimePhases = r.DowntimePhases.Select(p => new DowntimePhase(p.Key, p.Value.TotalMilliseconds)).ToList(),
-            PostCopy = r.PostCopy is { } pc ? PostCopyPhase.From(pc) : null,
+            PostCopy = r.PostCopy is { } pc ? PostCopyPhases.From(pc) : null,
         };
 
     private static OperationStatus Failed(string message) => new("migrate", OperationStatus.Failed, 0, 0, 0, message, null);

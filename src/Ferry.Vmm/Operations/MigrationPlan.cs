@@ -2,6 +2,7 @@ using Ferry.Migration;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Transport;
 using Ferry.Vmm.Api;
+using Ferry.Api;
 
 namespace Ferry.Vmm.Operations;
 

@@ -1,5 +1,6 @@
 using Ferry.Migration.Image;
 using Ferry.Migration.Reporting;
+using Ferry.Api;
 
 namespace Ferry.Vmm.Operations;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
+using Ferry.Api;
 
 namespace Ferry.Vmm.Operations;
 

@@ -3,6 +3,7 @@ using Ferry.Migration.PreCopy;
 using Ferry.Migration.Transport;
 using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
+using Ferry.Api;
 
 namespace Ferry.Vmm.Tests.Operations;
 

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
-namespace Ferry.Vmm.Api;
+namespace Ferry.Api;
 
 /// <summary>The other end of ApiServer: what `ferry pause|resume|status|stop|list` use.</summary>
 public sealed class ApiClient(string socketPath)
@@ -22,7 +22,7 @@ public sealed class ApiClient(string socketPath)
     public Task<ApiOk> RecoverMigrationAsync(string? to, CancellationToken cancellationToken) =>
         SendAsync("PUT", "/vm/migrate/recover", ApiJson.Default.ApiOk, cancellationToken, Encode(new RecoverRequest(to), ApiJson.Default.RecoverRequest));
     public Task<ApiOk> CancelOperationAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/operation/cancel", ApiJson.Default.ApiOk, cancellationToken);
-    public Task<Operations.OperationStatus> OperationAsync(CancellationToken cancellationToken) =>
+    public Task<OperationStatus> OperationAsync(CancellationToken cancellationToken) =>
         SendAsync("GET", "/vm/operation", ApiJson.Default.OperationStatus, cancellationToken);
 
     private static byte[] Encode<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);

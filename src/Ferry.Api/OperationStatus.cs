@@ -1,6 +1,6 @@
-namespace Ferry.Vmm.Operations;
+namespace Ferry.Api;
 
-/// <summary>A long operation on the VM (snapshot, migration) as the control API reports it.</summary>
+/// <summary>A long operation on the VM (snapshot, migration) as the control API reports it; the VMM fills it from the engine's reports (Ferry.Vmm/Operations).</summary>
 public sealed record OperationStatus(
     string Kind,
     string Phase,
@@ -62,25 +62,6 @@ public sealed record PostCopyPhase(long PagesAtSwitchover, long PagesPushed, lon
     public double AllPresentAfterResumeMs { get; init; }
     /// <summary>How often the link broke after the switchover and the transfer picked up again.</summary>
     public int Recoveries { get; init; }
-
-    public static PostCopyPhase From(Migration.Reporting.PostCopyReport r)
-    {
-        var figures = new PostCopyPhase(r.PagesAtSwitchover, r.PagesPushed, r.PagesRequested, r.BytesPushed, r.BytesRequested, r.Window.TotalMilliseconds)
-        { Recoveries = r.Recoveries };
-        if (r.Destination is not { } d) return figures;
-        var bounds = Migration.PostCopy.PostCopyFigures.HistogramBoundsMicroseconds;
-        return figures with
-        {
-            Faults = d.Faults,
-            ZeroFaults = d.ZeroFaults,
-            FaultLatencyP50Us = d.LatencyP50.TotalMicroseconds,
-            FaultLatencyP99Us = d.LatencyP99.TotalMicroseconds,
-            FaultLatencyMaxUs = d.LatencyMax.TotalMicroseconds,
-            FaultLatencyHistogram = d.LatencyHistogram.Select((n, i) => new LatencyBucket(i < bounds.Length ? bounds[i] : -1, n)).ToList(),
-            BlockedTime = d.BlockedPerThread.Select(b => new BlockedThread(b.Key, b.Value.TotalMilliseconds)).ToList(),
-            AllPresentAfterResumeMs = d.AllPresentAfterResume.TotalMilliseconds,
-        };
-    }
 }
 
 public sealed record LatencyBucket(int UpToUs, long Pages);

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Ferry.Vmm.Api;
+namespace Ferry.Api;
 
 /// <summary>
 /// The small subset of HTTP/1.1 the control API speaks over its Unix socket: one request per

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Ferry.Vmm.Api;
+namespace Ferry.Api;
 
 /// <summary>Source-generated JSON for the control API: no reflection, so it works in the NativeAOT ferry binary.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]
@@ -12,5 +12,5 @@ namespace Ferry.Vmm.Api;
 [JsonSerializable(typeof(MigrateRequest))]
 [JsonSerializable(typeof(RecoverRequest))]
 [JsonSerializable(typeof(ResumeRequest))]
-[JsonSerializable(typeof(Operations.OperationStatus))]
+[JsonSerializable(typeof(OperationStatus))]
 public sealed partial class ApiJson : JsonSerializerContext;

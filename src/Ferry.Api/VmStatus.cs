@@ -1,4 +1,4 @@
-namespace Ferry.Vmm.Api;
+namespace Ferry.Api;
 
 /// <summary>GET /vm: what the control API tells about its VM.</summary>
 public sealed record VmStatus(string Name, string State, int Cpus, ulong MemoryBytes, int Pid, long UptimeMs, string Kernel, string ApiSocket, string? Hold);
