@@ -172,7 +172,7 @@ public sealed class PreCopyMigrationTests : IDisposable
     }
 
     [KvmFact]
-    public async Task Cancelling_during_the_rounds_leaves_the_vm_running_and_unthrottled_at_the_source()
+    public async Task Pause_stop_and_snapshot_are_refused_during_the_rounds_and_a_cancel_leaves_the_vm_running_and_unthrottled_at_the_source()
     {
         int port = Heartbeats.FreePort();
         using var source = Source("pre-src8", "memtouch", "--mb 64 --rate max --hb-ms 10");
@@ -180,6 +180,14 @@ public sealed class PreCopyMigrationTests : IDisposable
         source.WaitFor("memtouch ready");
         var migrate = Task.Run(() => Migrate("pre-src8", port, "--max-downtime", "1ms", "--max-rounds", "1000", "--auto-converge", "--bandwidth", "400Mbit", "--compress", "none"));
         await WaitForStatusAsync("pre-src8", "round 3");
+        // One owner at a time: while the migration runs, the API refuses what would fight it.
+        foreach (var command in (string[])["pause", "resume", "stop"])
+        {
+            var refused = FerryProcess.Run(command, "--name", "pre-src8");
+            Assert.NotEqual(0, refused.Code);
+            Assert.Contains($"cannot {command} the VM while it is being migrated", refused.Stderr);
+        }
+        Assert.Contains("already in progress", FerryProcess.Run("snapshot", "--name", "pre-src8", "--out", Path.Combine(Path.GetTempPath(), "never.snap")).Stderr);
         Assert.Equal(0, FerryProcess.Run("migrate-cancel", "--name", "pre-src8").Code);
         var r = await migrate;
         Assert.Equal((int)ExitCode.MigrationFailed, r.Code);

@@ -85,9 +85,9 @@ public sealed class ApiServer : IAsyncDisposable
             return (method, path) switch
             {
                 ("GET", "/vm") => ("200 OK", Json(Status(), ApiJson.Default.VmStatus)),
-                ("PUT", "/vm/pause") => ("200 OK", Json(new PauseResult("paused", _vm.Pause().TotalMicroseconds), ApiJson.Default.PauseResult)),
-                ("PUT", "/vm/resume") => Ok(() => _vm.Resume(Body(body, ApiJson.Default.ResumeRequest)?.Force ?? false), "running"),
-                ("PUT", "/vm/stop") => Ok(() => _vm.End(new VmExit(VmExitKind.Stopped, "stopped through the API")), "stopped"),
+                ("PUT", "/vm/pause") => ("200 OK", Json(new PauseResult("paused", NotMigrating("pause").Pause().TotalMicroseconds), ApiJson.Default.PauseResult)),
+                ("PUT", "/vm/resume") => Ok(() => NotMigrating("resume").Resume(Body(body, ApiJson.Default.ResumeRequest)?.Force ?? false), "running"),
+                ("PUT", "/vm/stop") => Ok(() => NotMigrating("stop").End(new VmExit(VmExitKind.Stopped, "stopped through the API")), "stopped"),
                 ("PUT", "/vm/snapshot") => Accepted(() => StartSnapshot(Body(body, ApiJson.Default.SnapshotRequest))),
                 ("PUT", "/vm/migrate") => Accepted(() => StartMigration(Body(body, ApiJson.Default.MigrateRequest))),
                 ("PUT", "/vm/operation/cancel") => Accepted(_operations.Cancel),
@@ -151,6 +151,20 @@ public sealed class ApiServer : IAsyncDisposable
     {
         try { Operations.MigrateOperation.RequestRecovery(request?.To); }
         catch (ArgumentException e) { throw new BadRequestException(e.Message); }
+    }
+
+    /// <summary>
+    /// A VM has one owner at a time: while a migration moves it (out of this process, or its
+    /// post-copy pages into it), a pause, resume or stop through the API would fight the
+    /// migration's own pause and its commit point, so it is refused until the migration ends.
+    /// </summary>
+    private KvmVm NotMigrating(string action)
+    {
+        if (_operations.Status is { Finished: false } op && op.Kind is "migrate" or "receive")
+            throw new InvalidOperationException(op.Kind == "migrate"
+                ? $"cannot {action} the VM while it is being migrated: cancel the migration first (ferry migrate-cancel), or wait until ferry migrate-status says it ended"
+                : $"cannot {action} the VM while its memory is still arriving from its post-copy source: wait until ferry migrate-status says it is complete");
+        return _vm;
     }
 
     private void EnsureRunningOrPaused()
