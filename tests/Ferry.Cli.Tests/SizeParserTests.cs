@@ -1,3 +1,4 @@
+using Ferry.Api;
 namespace Ferry.Cli.Tests;
 
 public sealed class SizeParserTests

@@ -1,3 +1,4 @@
+using Ferry.Api;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;

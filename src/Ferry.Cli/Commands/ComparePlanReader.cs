@@ -1,3 +1,4 @@
+using Ferry.Api;
 using System.Globalization;
 using Ferry.Compare;
 using Ferry.Compare.Running;

@@ -1,3 +1,4 @@
+using Ferry.Api;
 using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;

@@ -53,25 +53,15 @@ internal sealed class SweepAxis
     };
 
     /// <summary>
-    /// A number with an optional decimal prefix (k, M, G, T) and an optional bit, bps or b: the
-    /// rule of ferry's --bandwidth (Ferry.Cli's RateParser), repeated here because Ferry.Compare
-    /// sits below Ferry.Cli and cannot call it.
+    /// A plain number (a rate, a size in MiB), or a bandwidth as ferry's --bandwidth takes it
+    /// (1Gbit, 500Mbit: <see cref="Ferry.Api.RateParser"/>).
     /// </summary>
     public static bool TryParseNumber(string text, out double value)
     {
-        value = 0;
-        var s = text.Trim();
-        foreach (var suffix in (string[])["bit/s", "bits", "bit", "bps", "b"])
-            if (s.EndsWith(suffix, StringComparison.OrdinalIgnoreCase)) { s = s[..^suffix.Length]; break; }
-        double scale = 1;
-        char prefix = s.Length > 0 ? char.ToUpperInvariant(s[^1]) : ' ';
-        if (prefix is 'K' or 'M' or 'G' or 'T')
-        {
-            scale = prefix switch { 'K' => 1e3, 'M' => 1e6, 'G' => 1e9, _ => 1e12 };
-            s = s[..^1];
-        }
-        if (!double.TryParse(s, NumberStyles.AllowDecimalPoint | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out double number)) return false;
-        value = number * scale;
-        return double.IsFinite(value);
+        if (double.TryParse(text.Trim(), NumberStyles.AllowDecimalPoint | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out value))
+            return true;
+        bool parsed = Ferry.Api.RateParser.TryParseBitsPerSecond(text, out long bits);
+        value = bits;
+        return parsed;
     }
 }

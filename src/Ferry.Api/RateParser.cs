@@ -1,9 +1,10 @@
 using System.Globalization;
 
-namespace Ferry.Cli;
+namespace Ferry.Api;
 
 /// <summary>
-/// Bandwidths and durations as users write them. Bandwidths are decimal bits per second, as
+/// Bandwidths and durations as users write them, read the same by every tool that takes them
+/// (the CLI, ferry compare's plots, an agent). Bandwidths are decimal bits per second, as
 /// networks are sold: 1Gbit = 10^9 bit/s (k, M, G, T; "bit", "bps" or "b" optional).
 /// Durations need a unit: 50ms, 2s, 1.5m, 1h.
 /// </summary>
