@@ -117,6 +117,28 @@ public sealed class CompareTests : IDisposable
         Assert.Equal(2, rerun.Runs.Count);
     }
 
+    [KvmFact]
+    public void An_interrupted_comparison_stops_after_the_run_in_progress_and_keeps_what_it_measured()
+    {
+        string out_ = Path.Combine(_dir, "interrupted");
+        using var p = FerryProcess.Start(["compare", .. Guest, "--workload", "memtouch --mb 8 --rate 1000", "--runs", "2", "--techniques", "precopy,postcopy", "--out", out_]);
+        // Ctrl-C once the first run has finished: the comparison stops after the one in progress.
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (!p.Stderr.Contains("[1/4] precopy run 1: ") && DateTime.UtcNow < deadline && !p.HasExited) Thread.Sleep(50);
+        using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", p.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])) interrupt.WaitForExit();
+        int code = p.WaitForExit(TimeSpan.FromMinutes(3));
+
+        Assert.True(code == 130, $"exit {code}\n{p.Stderr}");
+        var report = ReadReport(out_);
+        Assert.False(report.Complete);
+        Assert.Contains("interrupted after", report.Interruption);
+        Assert.InRange(report.Runs.Count, 1, 2); // post-copy never ran: its row says so
+        Assert.All(report.Runs, r => Assert.True(r.Ok, r.Error));
+        Assert.Contains("not run", File.ReadAllText(Path.Combine(out_, "table.md")) + File.ReadAllText(Path.Combine(out_, "report.html")));
+        // Every VM it started is gone.
+        Assert.DoesNotContain("cmp", FerryProcess.Run("list").Stdout);
+    }
+
     [Theory]
     [InlineData("--techniques", "cold,warp", "warp is not one of")]
     [InlineData("--sweep", "speed=1,2", "sweep rate, mb or bandwidth")]

@@ -29,9 +29,10 @@ public static class HostConditions
     /// <summary>Which KVM serves /dev/kvm: hardware (kvm_intel, kvm_amd) or kvm_pvm, whose guests run kernel code emulated.</summary>
     private static string KvmModule()
     {
-        if (!File.Exists("/proc/modules")) return "unknown";
-        var loaded = File.ReadLines("/proc/modules").Select(l => l.Split(' ')[0]).Where(m => m is "kvm_intel" or "kvm_amd" or "kvm_pvm").ToList();
-        return loaded.Count == 0 ? "kvm (module not listed)" : string.Join(", ", loaded);
+        // /sys/module lists built-in modules too; /proc/modules only loadable ones.
+        var present = ((string[])["kvm_intel", "kvm_amd", "kvm_pvm"]).Where(m => Directory.Exists(Path.Combine("/sys/module", m))).ToList();
+        if (present.Count > 0) return string.Join(", ", present);
+        return File.Exists("/dev/kvm") ? "kvm (no vendor module found)" : "none (/dev/kvm is missing)";
     }
 
     private static string? ReadTrimmed(string path) => File.Exists(path) ? File.ReadAllText(path).Trim() : null;
