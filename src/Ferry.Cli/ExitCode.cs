@@ -14,6 +14,6 @@ public enum ExitCode
     MigrationOutcomeUnknown = 7,
     /// <summary>Post-copy destination: the source went away before every page arrived, so the VM is lost.</summary>
     VmLost = 8,
-    /// <summary>A long command (ferry compare) was interrupted with Ctrl-C; what it had measured is kept. 128 + SIGINT, as shells report it.</summary>
+    /// <summary>A long command (ferry compare) was interrupted (Ctrl-C or SIGTERM); what it had measured is kept. 128 + SIGINT, as shells report a Ctrl-C.</summary>
     Interrupted = 130,
 }

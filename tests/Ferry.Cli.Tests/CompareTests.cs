@@ -122,10 +122,12 @@ public sealed class CompareTests : IDisposable
     {
         string out_ = Path.Combine(_dir, "interrupted");
         using var p = FerryProcess.Start(["compare", .. Guest, "--workload", "memtouch --mb 8 --rate 1000", "--runs", "2", "--techniques", "precopy,postcopy", "--out", out_]);
-        // Ctrl-C once the first run has finished: the comparison stops after the one in progress.
+        // Stopped once the first run has finished: the comparison stops after the one in progress.
+        // SIGTERM, as a supervisor would: a job a non-interactive shell starts in the background
+        // (CI's, for one) inherits SIGINT ignored, so a Ctrl-C could not be simulated there.
         var deadline = DateTime.UtcNow.AddMinutes(3);
         while (!p.Stderr.Contains("[1/4] precopy run 1: ") && DateTime.UtcNow < deadline && !p.HasExited) Thread.Sleep(50);
-        using (var interrupt = System.Diagnostics.Process.Start("kill", ["-INT", p.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])) interrupt.WaitForExit();
+        using (var interrupt = System.Diagnostics.Process.Start("kill", ["-TERM", p.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])) interrupt.WaitForExit();
         int code = p.WaitForExit(TimeSpan.FromMinutes(3));
 
         Assert.True(code == 130, $"exit {code}\n{p.Stderr}");

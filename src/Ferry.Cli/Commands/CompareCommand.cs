@@ -1,6 +1,7 @@
 using Ferry.Api;
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Ferry.Compare;
 using Ferry.Compare.Output;
@@ -42,8 +43,8 @@ public static class CompareCommand
             post-copy faults and their latency, the workload's slowdown, the window in which a
             source failure would lose the VM: medians with min-max) and writes it, the raw results,
             plots across --sweep and a self-contained HTML report into --out. A technique that
-            fails is reported with its error and the others go on; Ctrl-C stops after the current
-            run and keeps what was measured.
+            fails is reported with its error and the others go on; Ctrl-C (or SIGTERM) stops after
+            the current run and keeps what was measured (exit code 130).
 
             Example:
               ferry compare --kernel ferry-guest.elf --initrd initrd.cpio --memory 4G --cpus 2 \
@@ -105,17 +106,20 @@ public static class CompareCommand
         Console.Error.WriteLine($"ferry compare: {total} migrations ({string.Join(", ", plan.Techniques.Concat(plan.PeerQemu ? ComparisonRunner.QemuTechniques : []))}; " +
                                 $"{plan.Runs} run{(plan.Runs == 1 ? "" : "s")} each{(plan.Sweep is { } sw ? $" at {sw.Variable} = {string.Join(", ", sw.Values)}" : "")}) into {dir}");
 
-        // Ctrl-C stops after the run in progress; its VMs are stopped and what was measured is kept.
+        // Ctrl-C or SIGTERM stops after the run in progress; its VMs are stopped and what was
+        // measured is kept. A second one ends the process at once (the default action).
         using var interrupted = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; interrupted.Cancel(); Console.Error.WriteLine("ferry compare: stopping after the current run (Ctrl-C again to force)"); };
-        Console.CancelKeyPress += onCancel;
-        ComparisonReport report;
-        try
+        void OnSignal(PosixSignalContext context)
         {
-            // Every file is rewritten after each run: a comparison killed outright still leaves what it measured.
-            report = runner.Run(conditions, new Progress(), r => ReportFiles.WriteAll(r, dir), interrupted.Token);
+            if (interrupted.IsCancellationRequested) return;
+            context.Cancel = true;
+            interrupted.Cancel();
+            Console.Error.WriteLine("ferry compare: stopping after the current run, keeping what was measured (again to end at once)");
         }
-        finally { Console.CancelKeyPress -= onCancel; }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        // Every file is rewritten after each run: a comparison killed outright still leaves what it measured.
+        var report = runner.Run(conditions, new Progress(), r => ReportFiles.WriteAll(r, dir), interrupted.Token);
         var written = ReportFiles.WriteAll(report, dir);
         Console.Out.Write(File.ReadAllText(Path.Combine(dir, "table.md")));
         Console.Error.WriteLine($"ferry compare: {(report.Complete ? "done" : report.Interruption)} in {TimeSpan.FromSeconds(report.ElapsedSeconds):hh\\:mm\\:ss}; " +
