@@ -1,3 +1,5 @@
+using Ferry.Migration.Source;
+
 namespace Ferry.Migration.PreCopy;
 
 /// <summary>
@@ -9,7 +11,7 @@ namespace Ferry.Migration.PreCopy;
 /// source; pre-copy's default), switch to post-copy (hybrid's default) or switch over anyway.
 /// Pure logic, so its rules are tested without a VM.
 /// </summary>
-public sealed class ConvergencePolicy(PreCopyOptions options)
+public sealed class ConvergencePolicy(MigrationOptions options)
 {
     /// <summary>A round "shrinks" when it leaves less than this share of the previous round's pages dirty.</summary>
     public const double ShrinkRatio = 0.95;

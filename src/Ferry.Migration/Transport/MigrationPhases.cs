@@ -14,7 +14,7 @@ public static class MigrationPhases
     public static IReadOnlyList<MigrationPhase> All { get; } =
     [
         new("handshake", "the source's Hello: authentication, streams", PhaseStart.FromSource(MessageType.Hello), AllModes),
-        new("state", "the device state (cold: first, the VM paused; live: at the switchover)", PhaseStart.FromSource(SectionType.DeviceState), AllModes),
+        new("state", "the device state, at the switchover after the last pages (cold: after all of them)", PhaseStart.FromSource(SectionType.DeviceState), AllModes),
         new("memory", "the first guest memory section", PhaseStart.FromSource(SectionType.Memory), [MigrationMode.Cold, MigrationMode.PreCopy]),
         new("rounds", "the end of the first live round: the destination acknowledges rounds", PhaseStart.FromSource(SectionType.RoundEnd), [MigrationMode.PreCopy, MigrationMode.Hybrid]),
         new("post-copy pages", "the switchover to post-copy: which pages the destination must fetch", PhaseStart.FromSource(SectionType.PostCopyPages), [MigrationMode.PostCopy, MigrationMode.Hybrid]),

@@ -1,8 +1,8 @@
 using System.Net.Sockets;
 using Ferry.Migration;
 using Ferry.Migration.Cold;
-using Ferry.Migration.PreCopy;
 using Ferry.Migration.Reporting;
+using Ferry.Migration.Source;
 using Ferry.Migration.Transport;
 using Ferry.Api;
 
@@ -17,7 +17,7 @@ namespace Ferry.Vmm.Operations;
 public static class MigrateOperation
 {
     /// <summary>The live migration in progress in this process, if any: `ferry migrate-postcopy` reaches it here.</summary>
-    private static (PreCopySource Source, PreCopyOptions Options)? _live;
+    private static (MigrationSource Source, MigrationOptions Options)? _live;
     private static readonly object LiveLock = new();
 
     /// <summary>Switches the running hybrid migration to post-copy after its current round.</summary>
@@ -51,44 +51,30 @@ public static class MigrateOperation
         MigrationReport report;
         try
         {
-            if (plan.Mode == MigrationMode.Cold)
+            var source = new MigrationSource();
+            // Only a live migration can be asked to switch to post-copy or to recover (`ferry migrate-postcopy`, `migrate-recover`).
+            if (plan.Mode != MigrationMode.Cold) lock (LiveLock) _live = (source, plan.Options);
+            try
             {
-                IReadOnlyList<Stream> streams = [];
-                try
-                {
-                    report = await new ColdMigrationSource().RunAsync(vm, async ct =>
-                        streams = await MigrationConnector.ConnectAsync(plan.Host, plan.Port, plan.PreCopy.Streams, MigrationMode.Cold, plan.Token, plan.Tls, ct),
-                        progress, cancellationToken);
-                }
-                finally
-                {
-                    foreach (var s in streams) await s.DisposeAsync();
-                }
+                int streams = plan.Options.Streams + (plan.Mode.MayPostCopy() ? 1 : 0);
+                var session = Guid.NewGuid();
+                // A cold migration shows as an image being written (RAM done of its total), as it always did.
+                IProgress<MigrationProgress> shown = plan.Mode == MigrationMode.Cold ? new ColdProgress(progress) : progress;
+                report = await source.RunAsync(vm,
+                    ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct, session),
+                    plan.Options, shown, cancellationToken,
+                    // Post-copy after a broken link: the same session, to where it went or where `ferry migrate-recover --to` says.
+                    (to, ct) =>
+                    {
+                        string host = plan.Host;
+                        int port = plan.Port;
+                        if (to is not null && !TcpEndpoint.TryParse(to, out host, out port)) throw new MigrationException($"--to {to}: write ADDR:PORT");
+                        return MigrationConnector.ConnectAsync(host, port, streams, plan.Mode, plan.Token, plan.Tls, ct, session);
+                    });
             }
-            else
+            finally
             {
-                var source = new PreCopySource();
-                lock (LiveLock) _live = (source, plan.PreCopy);
-                try
-                {
-                    int streams = plan.PreCopy.Streams + (plan.Mode.MayPostCopy() ? 1 : 0);
-                    var session = Guid.NewGuid();
-                    report = await source.RunAsync(vm,
-                        ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct, session),
-                        plan.PreCopy, progress, cancellationToken,
-                        // Post-copy after a broken link: the same session, to where it went or where `ferry migrate-recover --to` says.
-                        (to, ct) =>
-                        {
-                            string host = plan.Host;
-                            int port = plan.Port;
-                            if (to is not null && !TcpEndpoint.TryParse(to, out host, out port)) throw new MigrationException($"--to {to}: write ADDR:PORT");
-                            return MigrationConnector.ConnectAsync(host, port, streams, plan.Mode, plan.Token, plan.Tls, ct, session);
-                        });
-                }
-                finally
-                {
-                    lock (LiveLock) _live = null;
-                }
+                lock (LiveLock) _live = null;
             }
         }
         catch (OperationCanceledException)

@@ -1,13 +1,13 @@
 using Ferry.Migration;
-using Ferry.Migration.PreCopy;
+using Ferry.Migration.Source;
 using Ferry.Migration.Transport;
 using Ferry.Vmm.Api;
 using Ferry.Api;
 
 namespace Ferry.Vmm.Operations;
 
-/// <summary>A migration request, checked: where to, how, with what secret and TLS, and the live-migration knobs.</summary>
-public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, byte[] Token, TlsSettings? Tls, PreCopyOptions PreCopy)
+/// <summary>A migration request, checked: where to, how, with what secret and TLS, and the engine's options (the live-migration knobs).</summary>
+public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, byte[] Token, TlsSettings? Tls, MigrationOptions Options)
 {
     public string Destination => $"{Host}:{Port}";
 
@@ -58,25 +58,28 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
         if (mode == MigrationMode.Cold && (request.Compress is "lz4" || request.AutoConverge || request.MaxDowntimeMs is not null || request.MaxRounds is not null))
             throw new MigrationException("--compress, --auto-converge, --max-downtime and --max-rounds apply to live modes (precopy, postcopy, hybrid)");
         if (mode == MigrationMode.Cold && onNoConverge is not null) throw new MigrationException("--on-no-converge applies to --mode precopy and hybrid");
-        var options = new PreCopyOptions
+        var options = new MigrationOptions
         {
-            Mode = mode == MigrationMode.Cold ? MigrationMode.PreCopy : mode,
+            Mode = mode,
             OnNoConverge = onNoConverge,
             PostCopyAfter = request.PostCopyAfterSeconds is { } after ? TimeSpan.FromSeconds(after) : null,
             SwitchoverBandwidthBytesPerSecond = request.SwitchoverBandwidthBitsPerSecond / 8,
             UnlimitedSwitchover = request.UnlimitedSwitchover,
-            MaxDowntime = request.MaxDowntimeMs is { } d ? TimeSpan.FromMilliseconds(d) : new PreCopyOptions().MaxDowntime,
+            MaxDowntime = request.MaxDowntimeMs is { } d ? TimeSpan.FromMilliseconds(d) : new MigrationOptions().MaxDowntime,
             BandwidthBytesPerSecond = request.BandwidthBitsPerSecond / 8,
             // One stream per core by default: the destination's work (receive, verify, populate RAM) is the limit here.
             Streams = request.Streams ?? Math.Min(DefaultStreams, maxStreams),
             // On a capped link the CPU is cheaper than the wire: compress unless told not to.
             Compress = request.Compress == "lz4" || request.Compress is null && request.BandwidthBitsPerSecond is not null,
             AutoConverge = request.AutoConverge,
-            MaxRounds = request.MaxRounds ?? new PreCopyOptions().MaxRounds,
+            MaxRounds = request.MaxRounds ?? new MigrationOptions().MaxRounds,
             Timeout = request.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
             VerifyMemory = request.VerifyMemory,
-            RecoveryTimeout = request.RecoveryTimeoutSeconds is { } r ? TimeSpan.FromSeconds(r) : new PreCopyOptions().RecoveryTimeout,
+            RecoveryTimeout = request.RecoveryTimeoutSeconds is { } r ? TimeSpan.FromSeconds(r) : new MigrationOptions().RecoveryTimeout,
         };
+        // A cold migration moves at the link's full rate, uncompressed and without a digest: of
+        // these only the stream count applies to it (--bandwidth and --verify-memory are ignored there).
+        if (mode == MigrationMode.Cold) options = new MigrationOptions { Mode = mode, Streams = options.Streams };
         var tls = TlsSettings.Load(request.TlsCert, request.TlsKey, request.TlsCa);
         return new MigrationPlan(host, port, mode, System.Text.Encoding.UTF8.GetBytes(request.Token ?? ""), tls, options);
     }

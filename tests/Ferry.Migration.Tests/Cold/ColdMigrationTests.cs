@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Ferry.Migration.Cold;
 using Ferry.Migration.Destination;
 using Ferry.Migration.Reporting;
+using Ferry.Migration.Source;
 using Ferry.Migration.Format;
 using Ferry.Migration.Image;
 using Ferry.Migration.Transport;
@@ -29,6 +30,14 @@ public sealed class ColdMigrationTests
         return (client.GetStream(), server.GetStream(), listener);
     }
 
+    /// <summary>The source in cold mode over one connection that it authenticates first.</summary>
+    private static Task<MigrationReport> SendColdAsync(IMigratableVm vm, Stream stream, IProgress<MigrationProgress>? progress = null) =>
+        new MigrationSource().RunAsync(vm, async ct =>
+        {
+            await Handshake.AuthenticateAsSourceAsync(new ControlChannel(stream), Token, MigrationMode.Cold, ct);
+            return (IReadOnlyList<Stream>)[stream];
+        }, new MigrationOptions { Mode = MigrationMode.Cold }, progress, default);
+
     [Fact]
     public async Task A_cold_migration_moves_memory_and_state_and_runs_the_vm_only_at_the_destination()
     {
@@ -39,7 +48,7 @@ public sealed class ColdMigrationTests
         bool ranAtDestination = false;
         var destinationTask = new MigrationDestination().RunAsync(d, Token,
             cfg => created = new SimulatedVm(Size), vm => { ranAtDestination = true; return Task.CompletedTask; }, null, default);
-        var outcome = await new ColdMigrationSource().RunAsync(source, s, Token, null, default);
+        var outcome = await SendColdAsync(source, s);
         var (result, vm, _) = await destinationTask;
 
         Assert.Equal(MigrationResult.Completed, outcome.Result);
@@ -53,6 +62,33 @@ public sealed class ColdMigrationTests
     }
 
     [Fact]
+    public async Task A_cold_report_has_no_rounds_or_phases_and_its_progress_counts_ram_done_of_the_total()
+    {
+        var source = new SimulatedVm(Size).Fill(seed: 8, pages: 700, zeroEvery: 5);
+        var (s, d, listener) = await ConnectAsync();
+        using var _ = listener;
+        var receiving = new MigrationDestination().RunAsync(d, Token, cfg => new SimulatedVm(Size), _ => Task.CompletedTask, null, default);
+        var shown = new List<ImageProgress>();
+        var outcome = await SendColdAsync(source, s, new ColdProgress(new Recorder(shown)));
+        await receiving;
+
+        Assert.Equal(MigrationMode.Cold, outcome.Mode);
+        Assert.Equal("cold migration: the VM was paused throughout", outcome.SwitchoverReason);
+        Assert.Empty(outcome.Rounds);
+        Assert.Empty(outcome.DowntimePhases);
+        Assert.Null(outcome.PostCopy);
+        long resident = ((long)(Size / SimulatedVm.PageSize) - outcome.UntouchedPages) * SimulatedVm.PageSize;
+        Assert.Equal(resident / SimulatedVm.PageSize, outcome.PagesSent + outcome.ZeroPages);
+        Assert.Equal(new ImageProgress(resident, resident, outcome.BytesSent), shown[^1]);
+        Assert.All(shown, p => Assert.Equal(resident, p.MemoryBytesTotal));
+    }
+
+    private sealed class Recorder(List<ImageProgress> shown) : IProgress<ImageProgress>
+    {
+        public void Report(ImageProgress value) => shown.Add(value);
+    }
+
+    [Fact]
     public async Task A_wrong_token_fails_before_anything_moves_and_the_source_resumes()
     {
         var source = new SimulatedVm(Size).Fill(1, 50);
@@ -61,7 +97,7 @@ public sealed class ColdMigrationTests
         bool created = false;
         var destinationTask = new MigrationDestination().RunAsync(d, "other"u8.ToArray(),
             cfg => { created = true; return new SimulatedVm(Size); }, _ => Task.CompletedTask, null, default);
-        await Assert.ThrowsAsync<MigrationException>(() => new ColdMigrationSource().RunAsync(source, s, Token, null, default));
+        await Assert.ThrowsAsync<MigrationException>(() => SendColdAsync(source, s));
         await Assert.ThrowsAnyAsync<MigrationException>(() => destinationTask);
         Assert.False(source.Paused);
         Assert.Equal(0, source.Resumes); // authentication comes before the pause: the VM never stopped
@@ -83,7 +119,7 @@ public sealed class ColdMigrationTests
             await d.ReadExactlyAsync(buffer);
             d.Dispose();
         });
-        await Assert.ThrowsAnyAsync<Exception>(() => new ColdMigrationSource().RunAsync(source, s, Token, null, default));
+        await Assert.ThrowsAnyAsync<Exception>(() => SendColdAsync(source, s));
         await dying;
         Assert.False(source.Paused);
         Assert.Equal(1, source.Resumes);
@@ -118,7 +154,7 @@ public sealed class ColdMigrationTests
             await channel.ExpectAsync(MessageType.Go, TimeSpan.FromSeconds(10), default);
             d.Dispose();
         });
-        var outcome = await new ColdMigrationSource().RunAsync(source, s, Token, null, default);
+        var outcome = await SendColdAsync(source, s);
         await destination;
         Assert.Equal(MigrationResult.OutcomeUnknown, outcome.Result);
         Assert.True(source.Paused);

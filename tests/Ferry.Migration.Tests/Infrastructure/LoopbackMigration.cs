@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Ferry.Migration.Source;
 using Ferry.Migration.Destination;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Reporting;
@@ -47,13 +48,13 @@ public sealed class LoopbackMigration : IDisposable
     /// to <paramref name="viaPort"/> (a proxy) or straight to the destination; a post-copy source
     /// reconnects with the same session, to the HOST:PORT it is told or where it went first.
     /// </summary>
-    public Task<MigrationReport> SendAsync(IMigratableVm vm, PreCopyOptions options, CancellationToken cancellationToken = default, byte[]? token = null,
-        IProgress<MigrationProgress>? progress = null, PreCopySource? source = null, int? viaPort = null)
+    public Task<MigrationReport> SendAsync(IMigratableVm vm, MigrationOptions options, CancellationToken cancellationToken = default, byte[]? token = null,
+        IProgress<MigrationProgress>? progress = null, MigrationSource? source = null, int? viaPort = null)
     {
         var session = Guid.NewGuid();
         int streams = options.Streams + (options.Mode.MayPostCopy() ? 1 : 0);
         int port = viaPort ?? Port;
-        return (source ?? new PreCopySource()).RunAsync(vm,
+        return (source ?? new MigrationSource()).RunAsync(vm,
             ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session),
             options, progress, cancellationToken,
             (to, ct) =>

@@ -1,3 +1,4 @@
+using Ferry.Migration.Source;
 using Ferry.Migration.Destination;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Reporting;
@@ -15,7 +16,7 @@ public sealed class PostCopyMigrationTests
     private const ulong Size = 32 << 20;
     private const int Pages = (int)(Size / SimulatedVm.PageSize);
 
-    private static PreCopyOptions PostCopy(int streams = 1) => new() { Mode = MigrationMode.PostCopy, Streams = streams, VerifyMemory = true };
+    private static MigrationOptions PostCopy(int streams = 1) => new() { Mode = MigrationMode.PostCopy, Streams = streams, VerifyMemory = true };
 
     [Theory]
     [InlineData(1, false)]
@@ -106,7 +107,7 @@ public sealed class PostCopyMigrationTests
         using var source = new SimulatedVm(Size).Fill(seed: 5, pages: 4000).StartWorkload(seed: 9, workingSetPages: 4000, pagesPerSecond: 0, zeroEvery: 5);
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
-        var report = await link.SendAsync(source, new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 4, Streams = 2, VerifyMemory = true });
+        var report = await link.SendAsync(source, new MigrationOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 4, Streams = 2, VerifyMemory = true });
         var outcome = await receiving;
         await outcome.PostCopy!;
         source.StopWorkload();
@@ -127,8 +128,8 @@ public sealed class PostCopyMigrationTests
         using var source = new SimulatedVm(Size).Fill(seed: 6, pages: 4000).StartWorkload(seed: 1, workingSetPages: 3000, pagesPerSecond: 0);
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
-        var options = new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 100_000, OnNoConverge = NoConvergeAction.Abort, Timeout = TimeSpan.FromSeconds(60) };
-        var engine = new PreCopySource();
+        var options = new MigrationOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 100_000, OnNoConverge = NoConvergeAction.Abort, Timeout = TimeSpan.FromSeconds(60) };
+        var engine = new MigrationSource();
         var progress = new Progress(p => { if (p.Round >= 2) engine.RequestPostCopy(options); });
         var report = await link.SendAsync(source, options, progress: progress, source: engine);
         var outcome = await receiving;
@@ -146,7 +147,7 @@ public sealed class PostCopyMigrationTests
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
         var e = await Assert.ThrowsAsync<MigrationException>(() =>
-            link.SendAsync(source, new PreCopyOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 3 }));
+            link.SendAsync(source, new MigrationOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 3 }));
 
         Assert.Contains("giving up rather than pause the guest past --max-downtime", e.Message);
         Assert.False(source.Paused);
@@ -179,9 +180,9 @@ public sealed class PostCopyMigrationTests
     [Fact]
     public async Task Pre_copy_cannot_be_switched_to_post_copy()
     {
-        var engine = new PreCopySource();
-        Assert.False(engine.RequestPostCopy(new PreCopyOptions { Mode = MigrationMode.PreCopy }));
-        Assert.True(engine.RequestPostCopy(new PreCopyOptions { Mode = MigrationMode.Hybrid }));
+        var engine = new MigrationSource();
+        Assert.False(engine.RequestPostCopy(new MigrationOptions { Mode = MigrationMode.PreCopy }));
+        Assert.True(engine.RequestPostCopy(new MigrationOptions { Mode = MigrationMode.Hybrid }));
         await Task.CompletedTask;
     }
 

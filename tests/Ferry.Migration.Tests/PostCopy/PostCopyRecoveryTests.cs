@@ -1,3 +1,4 @@
+using Ferry.Migration.Source;
 using Ferry.Migration.Destination;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Reporting;
@@ -18,7 +19,7 @@ public sealed class PostCopyRecoveryTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     // A slow push (~3 s for the filled pages), so the link can be cut while pages are still at the source.
-    private static PreCopyOptions SlowPostCopy() => new()
+    private static MigrationOptions SlowPostCopy() => new()
     {
         Mode = MigrationMode.PostCopy, Streams = 2, BandwidthBytesPerSecond = 10_000_000, VerifyMemory = true,
         RecoveryTimeout = TimeSpan.FromSeconds(20),
@@ -84,7 +85,7 @@ public sealed class PostCopyRecoveryTests
         using var source = new SimulatedVm(Size).Fill(seed: 6, pages: 6000);
         using var link = new LoopbackMigration();
         await using var proxy = new CuttableLink(link.Port);
-        var engine = new PreCopySource();
+        var engine = new MigrationSource();
         var receiving = link.ReceiveAsync(Size, recoveryTimeout: Patience);
         var sending = link.SendAsync(source, SlowPostCopy(), viaPort: proxy.Port, source: engine);
         var outcome = await receiving;
@@ -122,5 +123,5 @@ public sealed class PostCopyRecoveryTests
 
     [Fact]
     public void Recovery_is_refused_before_a_post_copy_switchover() =>
-        Assert.False(new PreCopySource().RequestRecovery(null));
+        Assert.False(new MigrationSource().RequestRecovery(null));
 }

@@ -1,3 +1,4 @@
+using Ferry.Migration.Source;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Transport;
 
@@ -11,7 +12,7 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void It_switches_over_once_what_is_left_fits_the_downtime_limit()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        var policy = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
         Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(1, 100_000_000, Bandwidth, Early).Step); // 100 ms left
         var decision = policy.Decide(2, 40_000_000, Bandwidth, Early);                                    // 40 ms left
         Assert.Equal(ConvergencePolicy.Step.Switchover, decision.Step);
@@ -21,7 +22,7 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void A_slow_writer_gets_one_more_round_when_it_would_at_least_halve_the_downtime()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        var policy = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
         // 30 ms left fits the limit, but the guest writes 80 MB/s: sending those 30 MB leaves ~2.4 MB.
         var decision = policy.Decide(1, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000);
         Assert.Equal(ConvergencePolicy.Step.Continue, decision.Step);
@@ -36,7 +37,7 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void A_fast_writer_switches_over_as_soon_as_the_limit_is_met()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        var policy = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
         // 800 MB/s of writes would dirty 24 of the 30 MB again while they are sent: no gain worth a round.
         Assert.Equal(ConvergencePolicy.Step.Switchover, policy.Decide(1, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 800_000_000).Step);
     }
@@ -44,20 +45,20 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void Extra_rounds_are_capped_and_never_pass_the_round_limit()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        var policy = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
         var steps = Enumerable.Range(1, ConvergencePolicy.MaxExtraRounds + 1)
             .Select(round => policy.Decide(round, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000).Step).ToList();
         Assert.All(steps.Take(ConvergencePolicy.MaxExtraRounds), s => Assert.Equal(ConvergencePolicy.Step.Continue, s));
         Assert.Equal(ConvergencePolicy.Step.Switchover, steps[^1]);
 
-        var limited = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50), MaxRounds = 2 });
+        var limited = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(50), MaxRounds = 2 });
         Assert.Equal(ConvergencePolicy.Step.Switchover, limited.Decide(2, 30_000_000, Bandwidth, Early, dirtyBytesPerSecond: 80_000_000).Step);
     }
 
     [Fact]
     public void Rounds_that_stop_shrinking_switch_over_only_when_forced()
     {
-        var forced = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), OnNoConverge = NoConvergeAction.Force });
+        var forced = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), OnNoConverge = NoConvergeAction.Force });
         Assert.Equal(ConvergencePolicy.Step.Continue, forced.Decide(1, 500_000_000, Bandwidth, Early).Step);
         Assert.Equal(ConvergencePolicy.Step.Continue, forced.Decide(2, 500_000_000, Bandwidth, Early).Step);
         var decision = forced.Decide(3, 499_000_000, Bandwidth, Early);
@@ -66,7 +67,7 @@ public sealed class ConvergencePolicyTests
         Assert.Contains("--on-no-converge force", decision.Reason);
 
         // By default pre-copy keeps its promise: it iterates on (the rate may drop) and never pauses past the limit.
-        var promised = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 5 });
+        var promised = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 5 });
         for (int round = 1; round < 5; round++) Assert.Equal(ConvergencePolicy.Step.Continue, promised.Decide(round, 500_000_000, Bandwidth, Early).Step);
         decision = promised.Decide(5, 500_000_000, Bandwidth, Early);
         Assert.Equal(ConvergencePolicy.Step.GiveUp, decision.Step);
@@ -76,28 +77,28 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void Hybrid_goes_post_copy_when_the_rounds_stop_shrinking_or_its_time_is_up()
     {
-        var hybrid = new ConvergencePolicy(new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(1) });
+        var hybrid = new ConvergencePolicy(new MigrationOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(1) });
         hybrid.Decide(1, 500_000_000, Bandwidth, Early);
         hybrid.Decide(2, 500_000_000, Bandwidth, Early);
         var decision = hybrid.Decide(3, 499_000_000, Bandwidth, Early);
         Assert.Equal(ConvergencePolicy.Step.PostCopy, decision.Step);
         Assert.Contains("switching to post-copy", decision.Reason);
 
-        var timed = new ConvergencePolicy(new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(1), PostCopyAfter = TimeSpan.FromSeconds(2) });
+        var timed = new ConvergencePolicy(new MigrationOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(1), PostCopyAfter = TimeSpan.FromSeconds(2) });
         Assert.Equal(ConvergencePolicy.Step.Continue, timed.Decide(1, 900_000_000, Bandwidth, TimeSpan.FromSeconds(1)).Step);
         decision = timed.Decide(2, 100_000_000, Bandwidth, TimeSpan.FromSeconds(3));
         Assert.Equal(ConvergencePolicy.Step.PostCopy, decision.Step);
         Assert.Contains("--postcopy-after", decision.Reason);
 
         // Converging in time, hybrid switches over as pre-copy does: no post-copy phase at all.
-        var converging = new ConvergencePolicy(new PreCopyOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        var converging = new ConvergencePolicy(new MigrationOptions { Mode = MigrationMode.Hybrid, MaxDowntime = TimeSpan.FromMilliseconds(50) });
         Assert.Equal(ConvergencePolicy.Step.Switchover, converging.Decide(1, 10_000_000, Bandwidth, Early).Step);
     }
 
     [Fact]
     public void Auto_converge_throttles_step_by_step_before_it_gives_in()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), AutoConverge = true, MaxRounds = 1000, OnNoConverge = NoConvergeAction.Force });
+        var policy = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), AutoConverge = true, MaxRounds = 1000, OnNoConverge = NoConvergeAction.Force });
         var throttles = new List<int>();
         ConvergencePolicy.Decision decision;
         int round = 1;
@@ -115,11 +116,11 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void The_round_limit_forces_a_switchover_when_forced_and_the_timeout_gives_up_by_default()
     {
-        var limited = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 3, OnNoConverge = NoConvergeAction.Force });
+        var limited = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), MaxRounds = 3, OnNoConverge = NoConvergeAction.Force });
         Assert.Equal(ConvergencePolicy.Step.Continue, limited.Decide(2, 900_000_000, Bandwidth, Early).Step);
         Assert.Equal(ConvergencePolicy.Step.Switchover, limited.Decide(3, 800_000_000, Bandwidth, Early).Step);
 
-        var timed = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), Timeout = TimeSpan.FromSeconds(5) });
+        var timed = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(1), Timeout = TimeSpan.FromSeconds(5) });
         var decision = timed.Decide(2, 800_000_000, Bandwidth, TimeSpan.FromSeconds(6));
         Assert.Equal(ConvergencePolicy.Step.GiveUp, decision.Step);
         Assert.Contains("5 s timeout", decision.Reason);
@@ -128,7 +129,7 @@ public sealed class ConvergencePolicyTests
     [Fact]
     public void The_destination_latency_counts_against_the_limit_but_never_blocks_an_empty_round()
     {
-        var policy = new ConvergencePolicy(new PreCopyOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
+        var policy = new ConvergencePolicy(new MigrationOptions { MaxDowntime = TimeSpan.FromMilliseconds(50) });
         // 40 ms to send plus 20 ms of fixed latency exceeds the limit: go on.
         Assert.Equal(ConvergencePolicy.Step.Continue, policy.Decide(1, 40_000_000, Bandwidth, Early, TimeSpan.FromMilliseconds(20)).Step);
         // Nothing left: switch over even if the latency alone is over the limit.

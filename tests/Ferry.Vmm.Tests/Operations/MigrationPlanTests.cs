@@ -1,5 +1,5 @@
 using Ferry.Migration;
-using Ferry.Migration.PreCopy;
+using Ferry.Migration.Source;
 using Ferry.Migration.Transport;
 using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
@@ -15,10 +15,10 @@ public sealed class MigrationPlanTests
     [Fact]
     public void A_capped_link_compresses_unless_told_not_to()
     {
-        Assert.False(MigrationPlan.From(Precopy()).PreCopy.Compress);
-        Assert.True(MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 1_000_000_000 }).PreCopy.Compress);
-        Assert.False(MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 1_000_000_000, Compress = "none" }).PreCopy.Compress);
-        Assert.True(MigrationPlan.From(Precopy() with { Compress = "lz4" }).PreCopy.Compress);
+        Assert.False(MigrationPlan.From(Precopy()).Options.Compress);
+        Assert.True(MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 1_000_000_000 }).Options.Compress);
+        Assert.False(MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 1_000_000_000, Compress = "none" }).Options.Compress);
+        Assert.True(MigrationPlan.From(Precopy() with { Compress = "lz4" }).Options.Compress);
     }
 
     [Theory]
@@ -33,23 +33,31 @@ public sealed class MigrationPlanTests
     [Fact]
     public void Each_live_mode_has_its_own_answer_to_rounds_that_cannot_meet_the_limit()
     {
-        Assert.Equal(NoConvergeAction.Abort, MigrationPlan.From(Precopy()).PreCopy.NoConverge);
+        Assert.Equal(NoConvergeAction.Abort, MigrationPlan.From(Precopy()).Options.NoConverge);
         var hybrid = MigrationPlan.From(Precopy() with { Mode = "hybrid", PostCopyAfterSeconds = 10 });
         Assert.Equal(MigrationMode.Hybrid, hybrid.Mode);
-        Assert.Equal(NoConvergeAction.PostCopy, hybrid.PreCopy.NoConverge);
-        Assert.Equal(TimeSpan.FromSeconds(10), hybrid.PreCopy.PostCopyAfter);
-        Assert.Equal(NoConvergeAction.Force, MigrationPlan.From(Precopy() with { OnNoConverge = "force" }).PreCopy.NoConverge);
-        Assert.Equal(MigrationMode.PostCopy, MigrationPlan.From(Precopy() with { Mode = "postcopy" }).PreCopy.Mode);
+        Assert.Equal(NoConvergeAction.PostCopy, hybrid.Options.NoConverge);
+        Assert.Equal(TimeSpan.FromSeconds(10), hybrid.Options.PostCopyAfter);
+        Assert.Equal(NoConvergeAction.Force, MigrationPlan.From(Precopy() with { OnNoConverge = "force" }).Options.NoConverge);
+        Assert.Equal(MigrationMode.PostCopy, MigrationPlan.From(Precopy() with { Mode = "postcopy" }).Options.Mode);
+    }
+
+    [Fact]
+    public void A_cold_migration_takes_only_its_streams_and_goes_at_the_links_full_rate()
+    {
+        var cold = MigrationPlan.From(Precopy() with { Mode = "cold", Streams = 3, BandwidthBitsPerSecond = 1_000_000_000, VerifyMemory = true });
+        Assert.Equal(MigrationMode.Cold, cold.Mode);
+        Assert.Equal(new MigrationOptions { Mode = MigrationMode.Cold, Streams = 3 }, cold.Options);
     }
 
     [Fact]
     public void The_stop_and_copy_keeps_the_bandwidth_cap_unless_told_otherwise()
     {
-        var capped = MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 500_000_000 }).PreCopy;
+        var capped = MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 500_000_000 }).Options;
         Assert.Null(capped.SwitchoverBandwidthBytesPerSecond);
         Assert.False(capped.UnlimitedSwitchover);
         Assert.Equal(1_250_000_000, MigrationPlan.From(Precopy() with { BandwidthBitsPerSecond = 500_000_000, SwitchoverBandwidthBitsPerSecond = 10_000_000_000 })
-            .PreCopy.SwitchoverBandwidthBytesPerSecond);
+            .Options.SwitchoverBandwidthBytesPerSecond);
     }
 
     [Theory]

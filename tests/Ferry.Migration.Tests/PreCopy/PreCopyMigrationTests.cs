@@ -1,3 +1,4 @@
+using Ferry.Migration.Source;
 using Ferry.Migration.Destination;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Reporting;
@@ -6,7 +7,7 @@ using Ferry.Migration.Tests.Infrastructure;
 namespace Ferry.Migration.Tests.PreCopy;
 
 /// <summary>Pre-copy between simulated VMs over loopback: rounds, switchover, integrity and every way it can stop.</summary>
-public sealed class PreCopySourceTests
+public sealed class PreCopyMigrationTests
 {
     private const ulong Size = 32 << 20;
     private const int Pages = (int)(Size / SimulatedVm.PageSize);
@@ -17,7 +18,7 @@ public sealed class PreCopySourceTests
         using var source = new SimulatedVm(Size, state: [9, 9]).Fill(seed: 3, pages: 1000, zeroEvery: 10);
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
-        var report = await link.SendAsync(source, new PreCopyOptions());
+        var report = await link.SendAsync(source, new MigrationOptions());
         var (result, vm, _) = await receiving;
 
         Assert.Equal(MigrationResult.Completed, report.Result);
@@ -46,7 +47,7 @@ public sealed class PreCopySourceTests
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
         // A tight downtime target forces several rounds while the guest writes.
-        var report = await link.SendAsync(source, new PreCopyOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 4, OnNoConverge = NoConvergeAction.Force, Streams = streams, Compress = compress, VerifyMemory = true });
+        var report = await link.SendAsync(source, new MigrationOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 4, OnNoConverge = NoConvergeAction.Force, Streams = streams, Compress = compress, VerifyMemory = true });
         var (result, vm, _) = await receiving;
         source.StopWorkload();
 
@@ -67,7 +68,7 @@ public sealed class PreCopySourceTests
         using var cancel = new CancellationTokenSource();
         var progress = new Progress(p => { if (p.Round >= 2) cancel.Cancel(); });
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            link.SendAsync(source, new PreCopyOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 1000 }, cancel.Token, progress: progress));
+            link.SendAsync(source, new MigrationOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 1000 }, cancel.Token, progress: progress));
 
         Assert.False(source.Paused);
         Assert.False(source.DirtyLogActive);
@@ -83,7 +84,7 @@ public sealed class PreCopySourceTests
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size);
         var e = await Assert.ThrowsAsync<MigrationException>(() => link.SendAsync(source,
-            new PreCopyOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 100_000, AutoConverge = true, Timeout = TimeSpan.FromMilliseconds(300) }));
+            new MigrationOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 100_000, AutoConverge = true, Timeout = TimeSpan.FromMilliseconds(300) }));
 
         Assert.Contains("did not converge within", e.Message);
         Assert.False(source.Paused);
@@ -98,7 +99,7 @@ public sealed class PreCopySourceTests
         using var source = new SimulatedVm(Size).Fill(1, 100);
         using var link = new LoopbackMigration();
         var receiving = link.ReceiveAsync(Size, token: "other"u8.ToArray());
-        await Assert.ThrowsAnyAsync<MigrationException>(() => link.SendAsync(source, new PreCopyOptions { Streams = 2 }));
+        await Assert.ThrowsAnyAsync<MigrationException>(() => link.SendAsync(source, new MigrationOptions { Streams = 2 }));
         await Assert.ThrowsAnyAsync<MigrationException>(() => receiving);
         Assert.Null(link.Created);
         Assert.False(source.Paused);
@@ -114,7 +115,7 @@ public sealed class PreCopySourceTests
         var receiving = link.ReceiveAsync(Size, cancellationToken: kill.Token);
         var progress = new Progress(p => { if (p.Round >= 1) kill.Cancel(); });
         await Assert.ThrowsAnyAsync<Exception>(() =>
-            link.SendAsync(source, new PreCopyOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 100_000, Timeout = TimeSpan.FromSeconds(60) }, progress: progress));
+            link.SendAsync(source, new MigrationOptions { MaxDowntime = TimeSpan.FromMicroseconds(1), MaxRounds = 100_000, Timeout = TimeSpan.FromSeconds(60) }, progress: progress));
         await Assert.ThrowsAnyAsync<Exception>(() => receiving);
         Assert.False(source.Paused); // paused for the stop-and-copy or not, it runs here again
         Assert.False(source.DirtyLogActive);
@@ -131,7 +132,7 @@ public sealed class PreCopySourceTests
         source.OnPaused = () => { atPause = source.Bytes.ToArray(); kill.Cancel(); };
 
         // A MigrationException or the IOException of the broken stream, whichever the source meets first.
-        await Assert.ThrowsAnyAsync<Exception>(() => link.SendAsync(source, new PreCopyOptions()));
+        await Assert.ThrowsAnyAsync<Exception>(() => link.SendAsync(source, new MigrationOptions()));
         await Assert.ThrowsAnyAsync<Exception>(() => receiving);
 
         Assert.NotNull(atPause);              // it failed in the stop-and-copy, not before

@@ -1,15 +1,16 @@
 using Ferry.Migration.Transport;
 
-namespace Ferry.Migration.PreCopy;
+namespace Ferry.Migration.Source;
 
 /// <summary>
-/// How a live migration runs (pre-copy, post-copy or hybrid). MaxDowntime is the promise the
-/// switchover keeps: when the rounds cannot meet it, OnNoConverge decides (abort, post-copy, or
-/// force a longer pause). MaxRounds and Timeout bound the rounds.
+/// How a migration runs: its mode and streams, and for the live modes (pre-copy, post-copy,
+/// hybrid) the rest. MaxDowntime is the promise the switchover keeps: when the rounds cannot meet
+/// it, OnNoConverge decides (abort, post-copy, or force a longer pause). MaxRounds and Timeout
+/// bound the rounds.
 /// </summary>
-public sealed record PreCopyOptions
+public sealed record MigrationOptions
 {
-    /// <summary>PreCopy, PostCopy (switch over at once) or Hybrid (rounds, then post-copy if they cannot meet the limit).</summary>
+    /// <summary>Cold (pause, then send everything), PreCopy, PostCopy (switch over at once) or Hybrid (rounds, then post-copy if they cannot meet the limit).</summary>
     public MigrationMode Mode { get; init; } = MigrationMode.PreCopy;
     public TimeSpan MaxDowntime { get; init; } = TimeSpan.FromMilliseconds(50);
     /// <summary>Bytes per second on the wire over all streams; null for no limit. Post-copy's fault replies are never limited.</summary>
