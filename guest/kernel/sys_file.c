@@ -71,6 +71,14 @@ SYSCALL(fsync)
     return o->file ? 0 : -EINVAL;
 }
 
+/* Nothing here has a length to change: EINVAL, as Linux says for a device (busybox dd then
+ * carries on) and for a file opened read-only. */
+SYSCALL(ftruncate)
+{
+    (void)f;
+    return get_fd(t->proc, A0) ? -EINVAL : -EBADF;
+}
+
 SYSCALL(writev)
 {
     struct open_file *o = get_fd(t->proc, A0);

@@ -13,7 +13,7 @@
     X(tkill) X(time) X(futex) X(sched_setaffinity) X(sched_getaffinity) X(set_tid_address) X(clock_gettime)  \
     X(clock_getres) X(clock_nanosleep) X(exit_group) X(tgkill) X(openat) X(newfstatat) X(readlinkat)         \
     X(faccessat) X(set_robust_list) X(prlimit64) X(getcpu) X(getrandom) X(enosys_quiet) X(pwrite64) X(fsync)    \
-    X(dup) X(dup2) X(dup3)
+    X(dup) X(dup2) X(dup3) X(ftruncate)
 SYSCALL_LIST
 #undef X
 
@@ -23,7 +23,7 @@ static const syscall_fn table[] = {
     [11] = sys_munmap, [12] = sys_brk, [13] = sys_rt_sigaction, [14] = sys_rt_sigprocmask, [16] = sys_ioctl,
     [17] = sys_pread64, [18] = sys_pwrite64, [20] = sys_writev, [21] = sys_access, [24] = sys_sched_yield, [32] = sys_dup, [33] = sys_dup2, [25] = sys_mremap,
     [28] = sys_madvise, [35] = sys_nanosleep, [39] = sys_getpid, [56] = sys_clone, [60] = sys_exit,
-    [62] = sys_kill, [63] = sys_uname, [72] = sys_fcntl, [74] = sys_fsync, [75] = sys_fsync /* fdatasync */, [79] = sys_getcwd, [89] = sys_readlink,
+    [62] = sys_kill, [63] = sys_uname, [72] = sys_fcntl, [74] = sys_fsync, [75] = sys_fsync /* fdatasync */, [77] = sys_ftruncate, [79] = sys_getcwd, [89] = sys_readlink,
     [96] = sys_gettimeofday, [97] = sys_getrlimit, [102] = sys_getuid, [104] = sys_getuid, [107] = sys_getuid,
     [108] = sys_getuid, [110] = sys_getppid, [131] = sys_sigaltstack, [157] = sys_prctl, [158] = sys_arch_prctl,
     [186] = sys_gettid, [200] = sys_tkill, [201] = sys_time, [202] = sys_futex, [203] = sys_sched_setaffinity,
