@@ -19,6 +19,9 @@ root.Subcommands.Add(ReceiveCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(CompareCommand.Create());
 root.Subcommands.Add(HeartbeatsCommand.Create());
+root.Options.Add(Ferry.Cli.Commands.Hosts.AgentTarget.HostOption);
+root.Subcommands.Add(Ferry.Cli.Commands.Hosts.VmCommands.Create());
+root.Subcommands.Add(Ferry.Cli.Commands.Hosts.HostCommands.Create());
 
 try
 {

@@ -1,0 +1,41 @@
+namespace Ferry.Agent;
+
+/// <summary>
+/// The directory an agent owns: its settings, credentials, one folder per VM, and the run
+/// directory its VMMs put their control sockets in. Every file is replaced atomically (written
+/// beside, flushed, renamed), so a crash mid-write leaves the old version, never half a file.
+/// </summary>
+public sealed class StateDirectory(string root)
+{
+    public string Root { get; } = Path.GetFullPath(root);
+    public string SettingsPath => Path.Combine(Root, "agent.json");
+    public string TlsDirectory => Path.Combine(Root, "tls");
+    public string VmsDirectory => Path.Combine(Root, "vms");
+    public string RunDirectory => Path.Combine(Root, "run");
+    public string CaPath => Path.Combine(TlsDirectory, "ca.pem");
+    public string ServerCertificatePath => Path.Combine(TlsDirectory, "server.pem");
+    public string ServerKeyPath => Path.Combine(TlsDirectory, "server.key");
+    public string ClientCertificatePath => Path.Combine(TlsDirectory, "client.pem");
+    public string ClientKeyPath => Path.Combine(TlsDirectory, "client.key");
+    public string TokenPath => Path.Combine(TlsDirectory, "token");
+
+    public Api.AgentCredentials PeerCredentials => new(CaPath, ClientCertificatePath, ClientKeyPath, TokenPath);
+
+    public string VmDirectory(string name) => Path.Combine(VmsDirectory, name);
+    public string VmRecordPath(string name) => Path.Combine(VmDirectory(name), "vm.json");
+    public string ConsolePath(string name) => Path.Combine(VmDirectory(name), "console.log");
+    public string VmmLogPath(string name) => Path.Combine(VmDirectory(name), "vmm.log");
+    // Short, since a unix socket path holds at most 107 bytes.
+    public string ApiSocketPath(string name) => Path.Combine(RunDirectory, $"{name}.sock");
+
+    public static void WriteAtomically(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite)
+    {
+        string temporary = $"{path}.{Environment.ProcessId}.tmp";
+        using (var file = new FileStream(temporary, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = mode }))
+        {
+            file.Write(content);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+}

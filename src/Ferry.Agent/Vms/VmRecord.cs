@@ -1,0 +1,37 @@
+using System.Text.Json.Serialization;
+
+namespace Ferry.Agent.Vms;
+
+/// <summary>
+/// What the agent keeps of one VM in vms/NAME/vm.json: its definition and what the agent last
+/// meant for it. What the VM is doing now is asked of its VMM; this is what survives a restart.
+/// </summary>
+public sealed record VmRecord(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("kernel")] string Kernel,
+    [property: JsonPropertyName("initrd")] string Initrd,
+    [property: JsonPropertyName("memory_bytes")] ulong MemoryBytes,
+    [property: JsonPropertyName("cpus")] int Cpus,
+    [property: JsonPropertyName("cmdline")] string Cmdline,
+    [property: JsonPropertyName("intent")] string Intent)
+{
+    /// <summary>Where a migrated-out VM went.</summary>
+    [JsonPropertyName("migrated_to")] public string? MigratedTo { get; init; }
+    /// <summary>Why the VM is held or died, as last seen.</summary>
+    [JsonPropertyName("detail")] public string? Detail { get; init; }
+}
+
+/// <summary>What the agent means for a VM (VmRecord.Intent).</summary>
+public static class Intent
+{
+    /// <summary>Created, never started (or deleted and re-created).</summary>
+    public const string Defined = "defined";
+    /// <summary>Its VMM should be up: if it is not, the VM died.</summary>
+    public const string Running = "running";
+    /// <summary>Stopped on request.</summary>
+    public const string Stopped = "stopped";
+    /// <summary>A migration is coming in.</summary>
+    public const string Receiving = "receiving";
+    /// <summary>Moved to another host.</summary>
+    public const string Migrated = "migrated";
+}

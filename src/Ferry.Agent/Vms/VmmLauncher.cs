@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using Ferry.Api;
+
+namespace Ferry.Agent.Vms;
+
+/// <summary>
+/// Starts VMM processes (`ferry run`, `ferry receive`) that do not belong to the agent: each in a
+/// session of its own (setsid), stdin from /dev/null, its messages appended to vms/NAME/vmm.log.
+/// An agent that stops or crashes leaves its VMs running; the next agent finds them by their
+/// control sockets. The launch writes the VMM's pid to vms/NAME/vmm.pid.
+/// </summary>
+public sealed class VmmLauncher(StateDirectory state, string ferry)
+{
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
+    public async Task<int> RunAsync(VmRecord vm, CancellationToken cancellationToken) =>
+        await LaunchAsync(vm.Name,
+        [
+            "run", "--name", vm.Name, "--kernel", vm.Kernel, "--initrd", vm.Initrd, "--memory", vm.MemoryBytes.ToString(),
+            "--cpus", vm.Cpus.ToString(), "--cmdline", vm.Cmdline,
+            "--api-socket", state.ApiSocketPath(vm.Name), "--console", state.ConsolePath(vm.Name),
+        ], "", cancellationToken);
+
+    /// <summary>Starts a receiving VMM on <paramref name="listen"/>; returns once it waits for the source.</summary>
+    public async Task<int> ReceiveAsync(string name, string listen, string tokenPath, CancellationToken cancellationToken) =>
+        await LaunchAsync(name,
+        [
+            "receive", "--name", name, "--listen", listen, "--token-file", tokenPath,
+            "--api-socket", state.ApiSocketPath(name), "--console", state.ConsolePath(name),
+        ], "waiting for a migration", cancellationToken);
+
+    /// <param name="readyLine">Text in vmm.log that says the VMM is ready; empty: its control socket answering.</param>
+    private async Task<int> LaunchAsync(string name, IReadOnlyList<string> arguments, string readyLine, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(state.RunDirectory);
+        string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
+        File.Delete(pidFile);
+        long logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        // sh writes its own pid, then becomes the VMM (exec keeps the pid).
+        foreach (string a in (string[])["--fork", "/bin/sh", "-c", "echo $$ > \"$1\"; shift; exec \"$@\" </dev/null >>\"$0\" 2>&1", log, pidFile, ferry])
+            start.ArgumentList.Add(a);
+        foreach (string a in arguments) start.ArgumentList.Add(a);
+        start.Environment["FERRY_RUN_DIR"] = state.RunDirectory;
+        using (var setsid = Process.Start(start) ?? throw new AgentException($"cannot start {ferry}"))
+            await setsid.WaitForExitAsync(cancellationToken);
+
+        var deadline = DateTime.UtcNow + StartTimeout;
+        int pid = 0;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
+            string written = ReadFrom(log, logStart);
+            bool ready = readyLine.Length > 0 ? written.Contains(readyLine, StringComparison.Ordinal) : ApiClient.IsAlive(state.ApiSocketPath(name));
+            if (ready && pid != 0) return pid;
+            if (pid != 0 && !ProcessInfo.IsAlive(pid))
+                throw new AgentException($"the VMM of {name} ended at start: {LastLine(written) ?? "no message"}");
+            await Task.Delay(50, cancellationToken);
+        }
+        throw new AgentException($"the VMM of {name} did not start within {StartTimeout.TotalSeconds:F0} s (see {log})");
+    }
+
+    private static string ReadFrom(string path, long offset)
+    {
+        if (!File.Exists(path)) return "";
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        file.Seek(offset, SeekOrigin.Begin);
+        return new StreamReader(file).ReadToEnd();
+    }
+
+    private static string? LastLine(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+}
+
+/// <summary>A request the agent refuses or cannot carry out, in one line for its caller.</summary>
+public sealed class AgentException(string message) : Exception(message);

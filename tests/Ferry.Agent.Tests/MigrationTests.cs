@@ -1,0 +1,92 @@
+using Ferry.Agent.Api;
+using Ferry.Agent.Tests.Infrastructure;
+using Ferry.Tests.Shared;
+using Grpc.Core;
+
+namespace Ferry.Agent.Tests;
+
+/// <summary>Migrations agent to agent: the source agent prepares the destination, the VMMs move the VM, both agents record it.</summary>
+[Collection(AgentCollection.Name)]
+public sealed class MigrationTests : IDisposable
+{
+    private readonly TestCluster _cluster = new(hosts: 2);
+
+    public void Dispose() => _cluster.Dispose();
+
+    private void StartMemverify(string name)
+    {
+        var created = _cluster.Ferry("--host", "h1", "vm", "create", name, "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd,
+            "--memory", "256M", "--cpus", "2", "--cmdline", TestCluster.GuestCmdline("memverify", "--mb 64 --mode rewrite"));
+        Assert.True(created.Code == 0, created.Stderr);
+        Assert.Equal(0, _cluster.Ferry("--host", "h1", "vm", "start", name).Code);
+        WaitForConsole("h1", name, "memverify OK", from: 0);
+    }
+
+    private int WaitForConsole(string host, string name, string text, int from, int seconds = 120)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            string console = _cluster.Ferry("--host", host, "vm", "console", name).Stdout;
+            int at = console.IndexOf(text, Math.Min(from, console.Length), StringComparison.Ordinal);
+            if (at >= 0) return at + text.Length;
+            if (DateTime.UtcNow > deadline) throw new Xunit.Sdk.XunitException($"{host}/{name} never printed \"{text}\" after offset {from}:\n{console}");
+            Thread.Sleep(500);
+        }
+    }
+
+    [KvmTheory]
+    [InlineData("cold")]
+    [InlineData("precopy")]
+    [InlineData("postcopy")]
+    public void A_vm_moves_between_agents_with_its_memory_intact(string mode)
+    {
+        StartMemverify("app");
+        var moved = _cluster.Ferry("--host", "h1", "vm", "migrate", "app", "--to", "h2", "--mode", mode, "--verify-memory");
+        Assert.True(moved.Code == 0, $"{moved.Stdout}\n{moved.Stderr}");
+        Assert.Contains("agent set-up until the source VMM was told to send", moved.Stderr);
+
+        // The destination runs it and its checker goes on finding every page as it left it.
+        int after = WaitForConsole("h2", "app", "memverify OK", from: 0);
+        WaitForConsole("h2", "app", "memverify OK", from: after);
+        using var h1 = _cluster.Connect("h1");
+        using var h2 = _cluster.Connect("h2");
+        var there = h2.Client.GetVm(new VmRef { Name = "app" });
+        Assert.Equal("running", there.State);
+        var here = h1.Client.GetVm(new VmRef { Name = "app" });
+        Assert.Equal("migrated", here.State);
+        Assert.Equal(_cluster.AddressOf("h2"), here.MigratedTo);
+        // Never started twice: the source agent refuses to start what now runs elsewhere.
+        var again = Assert.Throws<RpcException>(() => h1.Client.StartVm(new VmRef { Name = "app" }));
+        Assert.Contains("was migrated to", again.Status.Detail);
+    }
+
+    [KvmFact]
+    public void A_destination_that_cannot_be_reached_leaves_the_vm_running_at_the_source()
+    {
+        StartMemverify("kept");
+        int before = _cluster.VmmPid("h1", "kept");
+        var failed = _cluster.Ferry("--host", "h1", "vm", "migrate", "kept", "--to", $"127.0.0.1:{TestCluster.FreePort()}");
+        Assert.NotEqual(0, failed.Code);
+        Assert.Contains("cannot reach", failed.Stderr);
+        using var h1 = _cluster.Connect("h1");
+        var vm = h1.Client.GetVm(new VmRef { Name = "kept" });
+        Assert.Equal("running", vm.State);
+        Assert.Equal(before, vm.Pid);
+    }
+
+    [KvmFact]
+    public void The_destination_refuses_a_name_it_already_runs()
+    {
+        StartMemverify("dup");
+        var created = _cluster.Ferry("--host", "h2", "vm", "create", "dup", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd,
+            "--memory", "64M", "--cmdline", TestCluster.GuestCmdline("memtouch", "--mb 1 --rate 10"));
+        Assert.Equal(0, created.Code);
+        Assert.Equal(0, _cluster.Ferry("--host", "h2", "vm", "start", "dup").Code);
+        var refused = _cluster.Ferry("--host", "h1", "vm", "migrate", "dup", "--to", "h2");
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains("the destination agent: a VM named dup already exists on this host", refused.Stderr);
+        using var h1 = _cluster.Connect("h1");
+        Assert.Equal("running", h1.Client.GetVm(new VmRef { Name = "dup" }).State);
+    }
+}
