@@ -21,7 +21,7 @@ public sealed record DiskConfig(string Path, bool ReadOnly, string Id)
         {
             if (option == "readonly") readOnly = true;
             else if (option.StartsWith("id=", StringComparison.Ordinal)) id = option[3..];
-            else throw new VmConfigException($"--disk {spec}: unknown option '{VmName.Printable(option)}' (write --disk PATH[,readonly][,id=NAME])");
+            else throw new VmConfigException($"--disk {spec}: unknown option {VmName.Printable(option)} (write --disk PATH[,readonly][,id=NAME])");
         }
         id ??= $"disk{index}";
         if (!IsValidId(id)) throw new VmConfigException($"--disk {spec}: id must be 1 to {MaxIdLength} printable ASCII characters");

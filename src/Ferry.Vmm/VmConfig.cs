@@ -6,7 +6,8 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
     public const int MaxCpus = 32;
 
     /// <summary>The VM's disks, in device order (virtio-mmio slot 0, 1, ...). Configurations saved before disks existed have none.</summary>
-    public DiskConfig[] Disks { get; init; } = [];
+    public DiskConfig[] Disks { get => _disks; init => _disks = value ?? []; }
+    private readonly DiskConfig[] _disks = [];
 
     /// <summary>virtio-mmio devices get GSIs 16 to 23, the IOAPIC's pins above the ISA ones.</summary>
     public const int MaxVirtioDevices = 8;
