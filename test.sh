@@ -5,7 +5,7 @@ set -uo pipefail
 source "$(dirname "$0")/scripts/prerequisites.sh"
 cd "$ferry_root"
 
-ensure_packages "${ferry_packages[@]}" qemu-system-x86 iperf3 || exit 1
+ensure_packages "${ferry_packages[@]}" qemu-system-x86 iperf3 busybox-static || exit 1
 ensure_dotnet || exit 1
 
 echo "== building the test guest"

@@ -1,9 +1,12 @@
 /* ACPI tables, read through the direct map. Only what the guest needs: the enabled local
- * APICs (MADT types 0 and 9) and the S5 sleep type for power-off. */
+ * APICs (MADT types 0 and 9), the IOAPICs (type 1) and the S5 sleep type for power-off. */
 #include "acpi.h"
 
 u32 acpi_cpu_apic_ids[MAX_CPUS];
 int acpi_ncpus;
+struct acpi_ioapic acpi_ioapics[4];
+int acpi_nioapics;
+static int have_acpi;
 
 struct sdt {
     char sig[4];
@@ -57,6 +60,10 @@ static void parse_madt(const struct sdt *t)
     const u8 *p = (const u8 *)t + sizeof *t + 8, *end = (const u8 *)t + t->length;
     for (; p + 2 <= end && p[1] >= 2; p += p[1]) {
         u32 id, flags;
+        if (p[0] == 1 && p[1] >= 12 && acpi_nioapics < (int)ARRAY_SIZE(acpi_ioapics)) {
+            acpi_ioapics[acpi_nioapics++] = (struct acpi_ioapic){ *(const u32u *)(p + 4), *(const u32u *)(p + 8) };
+            continue;
+        }
         if (p[0] == 0) { id = p[3]; flags = *(const u32 *)(p + 4); }
         else if (p[0] == 9) { id = *(const u32 *)(p + 4); flags = *(const u32 *)(p + 8); }
         else continue;
@@ -90,6 +97,7 @@ void acpi_init(u64 rsdp_paddr)
         kprintf("ferry-guest: no ACPI RSDP; assuming one vCPU\n");
         return;
     }
+    have_acpi = 1;
     const u8 *rsdp = phys_to_virt(rsdp_paddr);
     u64 root = *(const u32 *)(rsdp + 16);
     int entry_size = 4;
@@ -110,6 +118,10 @@ void acpi_init(u64 rsdp_paddr)
 
 void acpi_poweroff(void)
 {
+    if (!have_acpi) { /* QEMU microvm with acpi=off: a reset ends QEMU under -no-reboot */
+        kprintf("ferry-guest: no ACPI to power off with; resetting instead\n");
+        triple_fault();
+    }
     if (slp_typa >= 0 && pm1a_cnt) {
         outw(pm1a_cnt, (u16)((slp_typa << 10) | (1 << 13)));
         if (pm1b_cnt) outw(pm1b_cnt, (u16)((slp_typa << 10) | (1 << 13)));

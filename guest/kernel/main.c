@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "cpio.h"
 #include "proc.h"
+#include "virtio.h"
 
 char cmdline[1024];
 struct cpu *cpus[MAX_CPUS];
@@ -90,6 +91,7 @@ void kmain(u32 start_info_pa)
     smp_start(); /* the APs start while the BSP reads the initrd and the command line */
     if (initrd_len && cpio_init(initrd_pa, initrd_len) < 0) kprintf("ferry-guest: initrd is not a cpio newc archive\n");
     workloads_parse(cmdline);
+    virtio_init(cmdline);
     smp_wait();
     kprintf("ferry-guest: ready cpus=%d memory=%lu MiB\n", ncpus, usable_bytes >> 20);
     if (test_panic) panic("requested by ferry.test-panic=1");

@@ -7,6 +7,7 @@
 #include "apic.h"
 #include "clock.h"
 #include "syscalls.h"
+#include "blk.h"
 
 extern char user_page_start[], helper_copy_end[], helper_copylist_end[];
 extern char helper_xsave_end[], helper_xrstor_end[], helper_fxsave_end[], helper_fxrstor_end[];
@@ -325,6 +326,7 @@ struct thread *thread_new(struct proc *p)
 static void thread_unlink(struct thread *t)
 {
     struct proc *p = t->proc;
+    if (t->io_op) blk_thread_gone(t);
     for (struct thread **pp = &p->threads; *pp; pp = &(*pp)->pnext)
         if (*pp == t) {
             *pp = t->pnext;

@@ -12,7 +12,8 @@
     X(gettimeofday) X(getrlimit) X(getuid) X(getppid) X(sigaltstack) X(prctl) X(arch_prctl) X(gettid)        \
     X(tkill) X(time) X(futex) X(sched_setaffinity) X(sched_getaffinity) X(set_tid_address) X(clock_gettime)  \
     X(clock_getres) X(clock_nanosleep) X(exit_group) X(tgkill) X(openat) X(newfstatat) X(readlinkat)         \
-    X(faccessat) X(set_robust_list) X(prlimit64) X(getcpu) X(getrandom) X(enosys_quiet)
+    X(faccessat) X(set_robust_list) X(prlimit64) X(getcpu) X(getrandom) X(enosys_quiet) X(pwrite64) X(fsync)    \
+    X(dup) X(dup2) X(dup3) X(ftruncate)
 SYSCALL_LIST
 #undef X
 
@@ -20,16 +21,16 @@ static const syscall_fn table[] = {
     [0] = sys_read, [1] = sys_write, [2] = sys_open, [3] = sys_close, [4] = sys_stat, [5] = sys_fstat,
     [6] = sys_stat /* lstat: no symlinks to follow */, [8] = sys_lseek, [9] = sys_mmap, [10] = sys_mprotect,
     [11] = sys_munmap, [12] = sys_brk, [13] = sys_rt_sigaction, [14] = sys_rt_sigprocmask, [16] = sys_ioctl,
-    [17] = sys_pread64, [20] = sys_writev, [21] = sys_access, [24] = sys_sched_yield, [25] = sys_mremap,
+    [17] = sys_pread64, [18] = sys_pwrite64, [20] = sys_writev, [21] = sys_access, [24] = sys_sched_yield, [32] = sys_dup, [33] = sys_dup2, [25] = sys_mremap,
     [28] = sys_madvise, [35] = sys_nanosleep, [39] = sys_getpid, [56] = sys_clone, [60] = sys_exit,
-    [62] = sys_kill, [63] = sys_uname, [72] = sys_fcntl, [79] = sys_getcwd, [89] = sys_readlink,
+    [62] = sys_kill, [63] = sys_uname, [72] = sys_fcntl, [74] = sys_fsync, [75] = sys_fsync /* fdatasync */, [77] = sys_ftruncate, [79] = sys_getcwd, [89] = sys_readlink,
     [96] = sys_gettimeofday, [97] = sys_getrlimit, [102] = sys_getuid, [104] = sys_getuid, [107] = sys_getuid,
     [108] = sys_getuid, [110] = sys_getppid, [131] = sys_sigaltstack, [157] = sys_prctl, [158] = sys_arch_prctl,
     [186] = sys_gettid, [200] = sys_tkill, [201] = sys_time, [202] = sys_futex, [203] = sys_sched_setaffinity,
     [204] = sys_sched_getaffinity, [218] = sys_set_tid_address, [228] = sys_clock_gettime,
     [229] = sys_clock_getres, [230] = sys_clock_nanosleep, [231] = sys_exit_group, [234] = sys_tgkill,
     [257] = sys_openat, [262] = sys_newfstatat, [267] = sys_readlinkat, [269] = sys_faccessat,
-    [273] = sys_set_robust_list, [302] = sys_prlimit64, [309] = sys_getcpu, [318] = sys_getrandom,
+    [273] = sys_set_robust_list, [292] = sys_dup3, [302] = sys_prlimit64, [309] = sys_getcpu, [318] = sys_getrandom,
     [334] = sys_enosys_quiet /* rseq */, [435] = sys_enosys_quiet /* clone3: glibc falls back to clone */,
     [439] = sys_faccessat /* faccessat2 */,
 };

@@ -2,6 +2,7 @@
  * passes through. All kernel state is under big_lock, taken here on every entry. */
 #include "proc.h"
 #include "apic.h"
+#include "virtio.h"
 
 spinlock_t big_lock;
 extern char probe_hlt[], probe_ud2[];
@@ -116,6 +117,11 @@ static void user_trap(struct cpu *c, struct frame *f)
     case VEC_SPURIOUS:
         return;
     }
+    if (virtio_is_vector(f->vector)) { /* a disk finished requests: maybe a waiter can run */
+        virtio_interrupt(f->vector);
+        maybe_preempt(t, f);
+        return;
+    }
     if (f->vector >= 32) { /* some device interrupt we never asked for */
         apic_eoi();
         return;
@@ -144,6 +150,8 @@ void trap(struct frame *f)
     } else if (f->vector == VEC_WAKE) {
         apic_eoi();
     } else if (f->vector == VEC_SPURIOUS) {
+    } else if (virtio_is_vector(f->vector)) {
+        virtio_interrupt(f->vector);
     } else if (f->vector >= 32) {
         apic_eoi();
     } else {

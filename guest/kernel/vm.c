@@ -128,6 +128,25 @@ void *user_ptr(struct proc *p, u64 va, int write)
     return NULL;
 }
 
+/* Physical address of user byte va (faulting its page in if needed), and in *run the bytes
+ * from there to the end of its page (4 KiB or 2 MiB): what a device may reach by DMA. ~0UL when
+ * va is not mapped with the rights asked for. */
+u64 user_phys(struct proc *p, u64 va, int write, u64 *run)
+{
+    if (va >= 0x800000000000UL) return ~0UL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int level;
+        u64 *e = pte_walk(p->pml4, va, 0, &level);
+        if (e && (*e & PTE_P) && (*e & PTE_U) && (!write || (*e & PTE_W))) {
+            u64 page = level == 2 ? HUGE_SIZE : PAGE_SIZE;
+            *run = page - (va & (page - 1));
+            return (*e & PTE_ADDR & ~(page - 1)) + (va & (page - 1));
+        }
+        if (attempt || handle_user_fault(p, va, write) < 0) return ~0UL;
+    }
+    return ~0UL;
+}
+
 int copy_to_user(struct proc *p, u64 dst, const void *src, size_t n)
 {
     const u8 *s = src;

@@ -49,5 +49,20 @@ if "$dir/clockcheck" --seconds 1 --hb-ms 5 | heartbeats clockcheck; then passed=
 expect syscallbench 0 '^syscallbench getpid_ns=[0-9]+\.[0-9] clock_gettime_ns=[0-9]+\.[0-9] nanosleep_ns=[0-9]+\.[0-9]$' -- "$dir/syscallbench" --ms 20
 expect usage-error 2 '^$' -- "$dir/memtouch" --pattern nonsense
 
+# blkverify on a temporary file standing in for the disk: a run, a verify-only pass, a run that
+# carries on from the header, its heartbeats, and damage the verifier must find.
+img=$(mktemp "${TMPDIR:-/tmp}/blkverify-check.XXXXXX")
+trap 'rm -f "$img"' EXIT
+truncate -s 1M "$img"
+expect blkverify 0 '^blkverify done written=[1-9][0-9]* acked=[1-9][0-9]* verified=[1-9][0-9]* bad=0$' -- "$dir/blkverify" --dev "$img" --rate 0 --seconds 1
+expect blkverify-verify 0 '^blkverify verified dev=.* blocks=255 acked=[1-9][0-9]* gen=[1-9][0-9]* written=255 zero=0 bad=0$' -- "$dir/blkverify" --dev "$img" --verify-only
+expect blkverify-carry-on 0 '^blkverify ready dev=.* blocks=255 rate=2000 sync=64 start-seq=([2-9]|[1-9][0-9]+)$' -- "$dir/blkverify" --dev "$img" --rate 2000 --seconds 1
+if "$dir/blkverify" --dev "$img" --rate 500 --hb-ms 5 --seconds 1 | heartbeats blkverify; then
+    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+printf '\xff' | dd of="$img" bs=1 seek=$((7 * 4096 + 100)) conv=notrunc status=none
+expect blkverify-corrupt 1 '^blkverify BAD block=7 kind=corrupt expected-seq=[0-9]+ found-seq=[0-9]+ bad=checksum$' -- "$dir/blkverify" --dev "$img" --verify-only
+dd if=/dev/zero of="$img" bs=4096 seek=9 count=1 conv=notrunc status=none
+expect blkverify-lost 1 '^blkverify BAD block=9 kind=lost expected-seq=[1-9][0-9]* found-seq=0$' -- "$dir/blkverify" --dev "$img" --verify-only
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -31,9 +31,14 @@ struct vma {
 #define MAX_VMAS 170 /* one 4 KiB allocation */
 
 struct cpio_file;
+struct blkdev;
+struct blk_op;
 struct open_file {
-    const struct cpio_file *file; /* NULL: the console */
+    const struct cpio_file *file; /* NULL (and no blk): the console */
+    struct blkdev *blk;           /* a disk, /dev/vdX */
     u64 off;
+    int shared;                   /* other descriptors sharing it (dup) */
+    int flags;                    /* open flags, for F_GETFL */
 };
 #define MAX_FDS 32
 
@@ -80,6 +85,7 @@ struct thread {
     u32 futex_bitset;
     u64 deadline;                 /* ns of the monotonic clock, 0 = none */
     s64 timeout_result;           /* rax when the deadline passes */
+    struct blk_op *io_op;         /* the disk operation it waits for (virtio_blk.c) */
     /* SIMD state */
     u64 xsave_va;
 };
@@ -114,6 +120,7 @@ int vma_set(struct proc *p, u64 start, u64 end, u32 prot, u32 kind);
 void vma_clear(struct proc *p, u64 start, u64 end);
 int handle_user_fault(struct proc *p, u64 va, int write);
 void *user_ptr(struct proc *p, u64 va, int write);
+u64 user_phys(struct proc *p, u64 va, int write, u64 *run);
 int copy_to_user(struct proc *p, u64 dst, const void *src, size_t n);
 int copy_from_user(struct proc *p, void *dst, u64 src, size_t n);
 int strncpy_from_user(struct proc *p, char *dst, u64 src, size_t n);
