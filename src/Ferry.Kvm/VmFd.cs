@@ -37,6 +37,36 @@ public sealed unsafe class VmFd : IDisposable
         Set(KvmIoctls.KVM_IRQ_LINE, ref level, "KVM_IRQ_LINE");
     }
 
+    /// <summary>
+    /// KVM_IOEVENTFD on MMIO: a guest write of <paramref name="length"/> bytes (any value) to
+    /// <paramref name="gpa"/> signals <paramref name="eventFd"/> inside KVM, and the vCPU goes on
+    /// without an exit to the VMM. <paramref name="deassign"/> removes the same registration.
+    /// </summary>
+    public void SetIoeventfd(EventFd eventFd, ulong gpa, uint length, bool deassign = false)
+    {
+        bool added = false;
+        try
+        {
+            eventFd.DangerousAddRef(ref added);
+            var io = new KvmIoeventfd { Addr = gpa, Len = length, Fd = eventFd.Number, Flags = deassign ? KvmIoeventfd.FlagDeassign : 0 };
+            Set(KvmIoctls.KVM_IOEVENTFD, ref io, "KVM_IOEVENTFD");
+        }
+        finally { if (added) eventFd.DangerousRelease(); }
+    }
+
+    /// <summary>KVM_IRQFD: a write to <paramref name="eventFd"/> raises <paramref name="gsi"/> inside KVM (edge). <paramref name="deassign"/> removes it.</summary>
+    public void SetIrqfd(EventFd eventFd, uint gsi, bool deassign = false)
+    {
+        bool added = false;
+        try
+        {
+            eventFd.DangerousAddRef(ref added);
+            var irq = new KvmIrqfd { Fd = (uint)eventFd.Number, Gsi = gsi, Flags = deassign ? KvmIrqfd.FlagDeassign : 0 };
+            Set(KvmIoctls.KVM_IRQFD, ref irq, "KVM_IRQFD");
+        }
+        finally { if (added) eventFd.DangerousRelease(); }
+    }
+
     public KvmClockData GetClock() => Get<KvmClockData>(KvmIoctls.KVM_GET_CLOCK, "KVM_GET_CLOCK");
 
     public void SetClock(KvmClockData clock) => Set(KvmIoctls.KVM_SET_CLOCK, ref clock, "KVM_SET_CLOCK");

@@ -6,8 +6,8 @@ namespace Ferry.Vmm;
 
 /// <summary>
 /// KVM's dirty log over every RAM slot. KVM_GET_DIRTY_LOG returns the pages written since the
-/// last call and write-protects them again in one step. KVM logs only vCPU writes; Ferry's
-/// devices do not write guest RAM yet, so the bitmap is the whole dirty set.
+/// last call and write-protects them again in one step. KVM logs only vCPU writes; the pages
+/// Ferry's virtio devices wrote (<see cref="DeviceWriteLog"/>) are added to each collection.
 /// </summary>
 public sealed class KvmDirtyLog : IDirtyLog
 {
@@ -19,6 +19,7 @@ public sealed class KvmDirtyLog : IDirtyLog
     {
         _vm = vm;
         _memory = memory;
+        memory.DeviceWrites.Enable();
         memory.RegisterSlots(vm, logDirtyPages: true);
     }
 
@@ -30,6 +31,7 @@ public sealed class KvmDirtyLog : IDirtyLog
         {
             var set = new PageSet(_memory.Map.Regions[slot], HostMemory.PageSize);
             _vm.GetDirtyLog((uint)slot, set.Bits);
+            _memory.DeviceWrites.CollectInto(slot, set);
             sets.Add(set);
         }
         return sets;
@@ -39,6 +41,7 @@ public sealed class KvmDirtyLog : IDirtyLog
     {
         if (_disposed) return;
         _disposed = true;
+        _memory.DeviceWrites.Disable();
         _memory.RegisterSlots(_vm, logDirtyPages: false);
     }
 }

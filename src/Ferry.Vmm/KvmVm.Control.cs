@@ -23,6 +23,8 @@ public sealed partial class KvmVm
             }
             var started = Stopwatch.GetTimestamp();
             _gate.Pause(KickAll, () => _vcpus.Count(v => v.IsRunning));
+            // Then the devices finish the request each is serving: nothing is in flight while paused.
+            HoldDevices();
             var elapsed = Stopwatch.GetElapsedTime(started);
             lock (_stateLock)
             {
@@ -64,10 +66,14 @@ public sealed partial class KvmVm
                 if (_holdReason is not null && AwaitingPages)
                     throw new InvalidOperationException("the VM is held and part of its memory is still at its post-copy source: it cannot run here. " +
                                                         "The source holds the whole VM: `ferry resume --force` there; `ferry stop` this copy");
+                // A migration source that closed its images takes them back before the guest runs on.
+                try { LockDisks(); }
+                catch (VmConfigException e) { throw new InvalidOperationException($"{e.Message}; the VM stays paused here"); }
                 _holdReason = null;
                 _vm.SetClock(_clockAtPause with { Flags = 0, Realtime = 0, HostTsc = 0 });
                 _state = VmRunState.Running;
             }
+            ReleaseDevices();
             _gate.Resume();
         }
     }

@@ -1,6 +1,7 @@
 using Ferry.Kvm;
 using Ferry.Migration.Vm;
 using Ferry.Vmm.Devices.InKernel;
+using Ferry.Vmm.Devices.Virtio.Blk;
 using Ferry.Vmm.State;
 
 namespace Ferry.Vmm;
@@ -48,7 +49,7 @@ public sealed partial class KvmVm : IMigratableVm
             if (State != VmRunState.Paused) throw new InvalidOperationException("the VM must be paused to save its state");
             int xsaveSize = Math.Max(_kvm.CheckExtension(KvmCapability.Xsave2), 4096);
             var msrIndices = _kvm.GetMsrIndexList();
-            return new VmState
+            var state = new VmState
             {
                 XsaveSize = xsaveSize,
                 // The CPU the guest was given travels with it, so a restore can refuse a host that lacks part of it.
@@ -58,7 +59,14 @@ public sealed partial class KvmVm : IMigratableVm
                 Pit = PitState.Capture(_vm),
                 Clock = new KvmClockState(_clockAtPause),
                 Serial = _serial.Save(),
+                // The devices were drained at the pause: every request taken is in its used ring.
+                Disks = [.. _disks.Select(d => new VirtioBlkState(d.Transport.Save(), d.Blk.Disk.CapacitySectors))],
             }.Encode();
+            // A migration's source lets go of its images now, so the destination can lock them
+            // before it says Ready (docs/devices.md); Resume takes them back if the migration fails.
+            if (_releaseDisksOnSave)
+                foreach (var slot in _disks) slot.Blk.Disk.Close();
+            return state;
         }
     }
 
@@ -73,7 +81,19 @@ public sealed partial class KvmVm : IMigratableVm
         lock (_controlLock)
         {
             if (State is not (VmRunState.Created or VmRunState.Paused)) throw new InvalidOperationException("state can only be loaded into a VM that is not running");
-            var decoded = VmState.Decode(state, _vcpus.Count, HostStateLimits.Of(_kvm));
+            var decoded = VmState.Decode(state, _vcpus.Count, HostStateLimits.Of(_kvm), _disks.Count);
+            for (int i = 0; i < _disks.Count; i++)
+            {
+                var saved = decoded.Disks[i];
+                var slot = _disks[i];
+                string? why = saved.CapacitySectors != slot.Blk.Disk.CapacitySectors
+                    ? $"the disk had {saved.CapacitySectors} sectors, {slot.Blk.Disk.Path} has {slot.Blk.Disk.CapacitySectors}"
+                    : slot.Transport.CheckRestorable(saved.Transport);
+                if (why is not null) throw new InvalidDataException($"{VmState.Section}: device {DeviceIds.VirtioBlk(i)}: {why}");
+            }
+            // The images' locks, last of the checks: at a migration's destination this is where the
+            // source must already have let go, and a failure here still comes before Ready.
+            LockDisks();
 
             // Everything parsed and checked: only now change the VM.
             string part = "";
@@ -101,6 +121,7 @@ public sealed partial class KvmVm : IMigratableVm
             var serial = Devices.Serial.Serial.Restore(decoded.Serial, _serialIrq, _consoleOutput);
             _ports.Replace(_serial, serial);
             _serial = serial;
+            for (int i = 0; i < _disks.Count; i++) _disks[i].Transport.Restore(decoded.Disks[i].Transport);
         }
     }
 }

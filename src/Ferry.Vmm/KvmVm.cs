@@ -77,7 +77,11 @@ public sealed partial class KvmVm : IDisposable
         config.Validate(VmConfig.HostMemoryBytes());
         byte[] kernel = ReadInput(config.KernelPath, "kernel");
         using var initrd = config.InitrdPath is null ? null : InitrdFile.Open(config.InitrdPath);
-        return Build(config, consoleOutput, vm => vm.LoadGuest(kernel, initrd));
+        return Build(config, consoleOutput, vm =>
+        {
+            vm.AttachDisks(lockNow: true);
+            vm.LoadGuest(kernel, initrd);
+        });
     }
 
     /// <summary>
@@ -87,7 +91,11 @@ public sealed partial class KvmVm : IDisposable
     public static KvmVm CreateForRestore(VmConfig config, Action<ReadOnlySpan<byte>> consoleOutput)
     {
         config.ValidateShape(VmConfig.HostMemoryBytes());
-        return Build(config, consoleOutput, vm => vm.CreateVcpus());
+        return Build(config, consoleOutput, vm =>
+        {
+            vm.AttachDisks(lockNow: false);
+            vm.CreateVcpus();
+        });
     }
 
     private static KvmVm Build(VmConfig config, Action<ReadOnlySpan<byte>> consoleOutput, Action<KvmVm> load)
@@ -141,9 +149,9 @@ public sealed partial class KvmVm : IDisposable
 
     private void LoadGuest(byte[] kernel, InitrdFile? initrd)
     {
-        var acpi = AcpiTables.Build(BootLayout.AcpiStart, Config.CpuCount);
+        var acpi = AcpiTables.Build(BootLayout.AcpiStart, Config.CpuCount, Config.Disks.Length);
         _memory.Write(BootLayout.AcpiStart, acpi);
-        var loaded = KernelLoader.Load(_memory, kernel, Path.GetFileName(Config.KernelPath), initrd, Config.CommandLine, BootLayout.AcpiStart);
+        var loaded = KernelLoader.Load(_memory, kernel, Path.GetFileName(Config.KernelPath), initrd, Config.BootCommandLine(), BootLayout.AcpiStart);
 
         CreateVcpus();
         var boot = _vcpus[0].Fd;
@@ -161,7 +169,7 @@ public sealed partial class KvmVm : IDisposable
         for (int id = 0; id < Config.CpuCount; id++)
         {
             var fd = _vm.CreateVcpu(id);
-            var vcpu = new Vcpu(fd, _gate, _ports, _throttle, OnVcpuExit);
+            var vcpu = new Vcpu(fd, _gate, _ports, _mmio, _throttle, OnVcpuExit);
             _vcpus.Add(vcpu);
             var cpuid = CpuidFilter.ForVcpu(supported, id, Config.CpuCount);
             fd.SetCpuid(cpuid);
@@ -187,6 +195,8 @@ public sealed partial class KvmVm : IDisposable
         // kvmclock from _clockAtPause (what LoadState restored) and lets them go.
         if (paused) _gate.Pause(() => { }, () => 0);
         StartedAt = DateTimeOffset.UtcNow;
+        // Devices are created held; a VM started paused keeps them so until Resume.
+        if (!paused) ReleaseDevices();
         foreach (var vcpu in _vcpus) vcpu.Start();
     }
 
@@ -222,6 +232,8 @@ public sealed partial class KvmVm : IDisposable
             vcpu.Join();
             vcpu.Dispose();
         }
+        // The I/O threads touch guest RAM: they end before it is unmapped.
+        DisposeDevices();
         _vm.Dispose();
         _memory.Dispose();
         _kvm.Dispose();

@@ -5,6 +5,13 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
 {
     public const int MaxCpus = 32;
 
+    /// <summary>The VM's disks, in device order (virtio-mmio slot 0, 1, ...). Configurations saved before disks existed have none.</summary>
+    public DiskConfig[] Disks { get => _disks; init => _disks = value ?? []; }
+    private readonly DiskConfig[] _disks = [];
+
+    /// <summary>virtio-mmio devices get GSIs 16 to 23, the IOAPIC's pins above the ISA ones.</summary>
+    public const int MaxVirtioDevices = 8;
+
     /// <summary>Throws VmConfigException with a one-line reason for the first thing wrong.</summary>
     public void Validate(ulong hostMemoryBytes)
     {
@@ -12,7 +19,13 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
         if (!File.Exists(KernelPath)) throw new VmConfigException($"kernel {KernelPath}: no such file");
         if (InitrdPath is not null && !File.Exists(InitrdPath)) throw new VmConfigException($"initrd {InitrdPath}: no such file");
         if (CommandLine.Contains('\0')) throw new VmConfigException("the command line contains a NUL byte");
+        int bootBytes = System.Text.Encoding.UTF8.GetByteCount(BootCommandLine());
+        if (bootBytes >= Boot.BootLayout.CommandLineCapacity)
+            throw new VmConfigException($"the command line with the devices' parameters is {bootBytes} bytes; at most {Boot.BootLayout.CommandLineCapacity - 1} fit");
     }
+
+    /// <summary>The command line the kernel gets: <see cref="CommandLine"/> with each virtio-mmio device's parameter.</summary>
+    public string BootCommandLine() => Devices.Virtio.VirtioMmioLayout.WithDevices(CommandLine, Disks.Length);
 
     /// <summary>The longest path a configuration may name (PATH_MAX).</summary>
     public const int MaxPathLength = 4096;
@@ -34,6 +47,17 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
             throw new VmConfigException($"the command line is {commandLineBytes} bytes; at most {Boot.BootLayout.CommandLineCapacity - 1} fit");
         if (CpuCount < 1 || CpuCount > MaxCpus)
             throw new VmConfigException($"--cpus {CpuCount} is not supported: choose 1 to {MaxCpus}");
+        if (Disks is null) throw new VmConfigException("the configuration's disk list is null");
+        if (Disks.Length > MaxVirtioDevices) throw new VmConfigException($"{Disks.Length} disks: at most {MaxVirtioDevices} fit");
+        for (int i = 0; i < Disks.Length; i++)
+        {
+            var disk = Disks[i] ?? throw new VmConfigException($"the configuration's disk {i} is null");
+            CheckPath(disk.Path, $"disk {i}", required: true);
+            if (disk.Id is null || !DiskConfig.IsValidId(disk.Id))
+                throw new VmConfigException($"the configuration's disk {i} has no usable id (1 to {DiskConfig.MaxIdLength} printable ASCII characters)");
+            if (Disks.Take(i).Any(d => d.Id == disk.Id)) throw new VmConfigException($"two disks have the id {disk.Id}");
+            if (Disks.Take(i).Any(d => d.Path == disk.Path)) throw new VmConfigException($"disk {disk.Path} is given twice");
+        }
         if (MemoryBytes > hostMemoryBytes)
             throw new VmConfigException($"--memory {MemoryBytes >> 20} MiB is more than this host has ({hostMemoryBytes >> 20} MiB)");
     }

@@ -56,6 +56,23 @@ public sealed class BadInputTests : IDisposable
         AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--memory", "1T"), "more than this host has");
 
     [Fact]
+    public void Missing_disk_image() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--disk", Path.Combine(_dir, "nope.img")), $"disk {Path.Combine(_dir, "nope.img")}: no such file");
+
+    [Fact]
+    public void Unknown_disk_option() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--disk", File("a.img", new byte[4096]) + ",ro"), "unknown option \"ro\"");
+
+    [Fact]
+    public void Disk_image_locked_by_another_VM()
+    {
+        string image = File("locked.img", new byte[4096]);
+        using var held = Ferry.Kvm.HostFile.Open(image, writable: true);
+        Assert.True(Ferry.Kvm.HostFile.TryLock(held, exclusive: true));
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--disk", image), $"disk {image} is in use by another VM");
+    }
+
+    [Fact]
     public void Too_many_vcpus() =>
         AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--cpus", "64"), "--cpus 64");
 

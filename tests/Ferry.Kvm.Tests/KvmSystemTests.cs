@@ -54,6 +54,43 @@ public sealed class KvmSystemTests
     }
 
     [KvmFact]
+    public void A_guest_write_to_an_ioeventfd_address_signals_it_without_an_exit()
+    {
+        // Real mode: mov ax, 0x9000; mov ds, ax; mov dword [0x50], 1; hlt. 0x90050 is not RAM.
+        using var kvm = Kvm.Open();
+        using var vm = kvm.CreateVm();
+        using var memory = HostMemory.MapAnonymous(512 << 10);
+        vm.SetUserMemoryRegion(new KvmUserspaceMemoryRegion { Slot = 0, GuestPhysAddr = 0, MemorySize = 512 << 10, UserspaceAddr = (ulong)memory.Address });
+        byte[] code = [0xb8, 0x00, 0x90, 0x8e, 0xd8, 0x66, 0xc7, 0x06, 0x50, 0x00, 0x01, 0x00, 0x00, 0x00, 0xf4];
+        code.CopyTo(memory.Slice(0x1000, code.Length));
+        using var notify = new EventFd();
+        vm.SetIoeventfd(notify, 0x90050, 4);
+        using var vcpu = vm.CreateVcpu(0);
+        var sregs = vcpu.GetSregs();
+        sregs.Cs.Base = 0;
+        sregs.Cs.Selector = 0;
+        vcpu.SetSregs(sregs);
+        vcpu.SetRegs(new KvmRegs { Rip = 0x1000, Rflags = 2 });
+
+        Assert.Equal(RunResult.Exit, vcpu.Run());
+        Assert.Equal(KvmExitReason.Hlt, (KvmExitReason)vcpu.RunState.ExitReason);
+        Assert.Equal(1UL, notify.Wait());
+        vm.SetIoeventfd(notify, 0x90050, 4, deassign: true);
+    }
+
+    [KvmFact]
+    public void An_irqfd_can_be_attached_to_an_ioapic_pin_and_removed()
+    {
+        using var kvm = Kvm.Open();
+        using var vm = kvm.CreateVm();
+        vm.CreateIrqchip();
+        using var irq = new EventFd();
+        vm.SetIrqfd(irq, 16);
+        irq.Signal(); // KVM consumes it and pulses GSI 16
+        vm.SetIrqfd(irq, 16, deassign: true);
+    }
+
+    [KvmFact]
     public void Resident_pages_are_only_those_touched()
     {
         using var memory = HostMemory.MapAnonymous(64 << 20);

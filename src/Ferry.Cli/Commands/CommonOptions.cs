@@ -34,6 +34,37 @@ public static class CommonOptions
         },
     };
 
+    /// <summary>`--disk PATH[,readonly][,id=NAME]`, repeatable: the VM's disks in device order.</summary>
+    public static Option<string[]> Disks() => new("--disk")
+    {
+        Description = "A virtio-blk disk on a raw image file; repeat for more (in device order). " +
+                      "readonly: the guest cannot write it (a shared lock; others may read it too); id=NAME: the serial the guest reads (at most 20 characters)",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    /// <summary>`--disk PATH` of receive and restore: the destination's image for each disk of the VM, in its device order.</summary>
+    public static Option<string[]> DiskPaths() => new("--disk")
+    {
+        Description = "The image for the VM's next disk here, in the order of its devices (default: the path it had at the source); repeat per disk",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    /// <summary>The VM's configuration with its disks' images replaced by <paramref name="paths"/>, in order. Throws UsageException.</summary>
+    public static VmConfig MapDisks(VmConfig config, string[] paths)
+    {
+        if (paths.Length == 0) return config;
+        if (paths.Length > config.Disks.Length)
+            throw new UsageException($"{paths.Length} --disk options but the VM has {config.Disks.Length} disk{(config.Disks.Length == 1 ? "" : "s")}");
+        var disks = config.Disks.ToArray();
+        for (int i = 0; i < paths.Length; i++)
+        {
+            if (paths[i].Length == 0 || paths[i].Contains(','))
+                throw new UsageException($"--disk {paths[i]}: give only the image path here (readonly and id come with the VM)");
+            disks[i] = disks[i] with { Path = paths[i] };
+        }
+        return config with { Disks = disks };
+    }
+
     /// <summary>--api-socket or --name: how control commands find their VM.</summary>
     public static (Option<string?> Socket, Option<string?> Name) VmSelector() =>
         (new Option<string?>("--api-socket") { Description = "The VM's control API socket" }, Name());

@@ -18,6 +18,7 @@ public static class ReceiveCommand
         var name = CommonOptions.Name();
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
+        var diskPaths = CommonOptions.DiskPaths();
         var recoveryTimeout = new Option<string?>("--recovery-timeout")
         {
             Description = "Post-copy: when the link to the source breaks, wait this long for it to reconnect before the VM is given up as lost, e.g. 60s (default 60s)",
@@ -37,7 +38,7 @@ public static class ReceiveCommand
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
               ferry receive --listen 0.0.0.0:7000 --tls-cert dst.pem --tls-key dst.key --tls-ca ca.pem
             """)
-        { listen, name, apiSocket, console, tokenFile, recoveryTimeout };
+        { listen, name, apiSocket, console, tokenFile, recoveryTimeout, diskPaths };
         foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
@@ -81,7 +82,7 @@ public static class ReceiveCommand
                 var outcome = await destination.RunAsync(accepted,
                     configuration =>
                     {
-                        var config = VmConfigJson.Decode(configuration.Span);
+                        var config = CommonOptions.MapDisks(VmConfigJson.Decode(configuration.Span), parse.GetValue(diskPaths) ?? []);
                         if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
                         else VmName.Check(config.Name, "the migration's configuration");
                         // Bound before the VM exists: a socket that cannot work fails the migration before its commit.

@@ -15,6 +15,7 @@ public static class RestoreCommand
         var name = CommonOptions.Name();
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
+        var diskPaths = CommonOptions.DiskPaths();
         var paused = new Option<bool>("--paused") { Description = "Leave the restored VM paused (resume it with `ferry resume`)" };
         var command = new Command("restore",
             """
@@ -24,7 +25,7 @@ public static class RestoreCommand
             Example:
               ferry restore demo.snap --name demo2
             """)
-        { file, name, apiSocket, console, paused };
+        { file, name, apiSocket, console, paused, diskPaths };
         command.SetAction(async (parse, ct) =>
         {
             string path = parse.GetValue(file)!;
@@ -41,7 +42,7 @@ public static class RestoreCommand
                 using var readAhead = new Ferry.Migration.Transport.ReadAheadStream(stream);
                 vm = (KvmVm)await VmImageReader.ReadAsync(new SectionReader(readAhead), configuration =>
                 {
-                    var config = VmConfigJson.Decode(configuration.Span);
+                    var config = CommonOptions.MapDisks(VmConfigJson.Decode(configuration.Span), parse.GetValue(diskPaths) ?? []);
                     if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
                     else VmName.Check(config.Name, $"snapshot {path}: its configuration");
                     socket = ApiSocket.Bind(parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(config.Name));

@@ -17,6 +17,7 @@ public static class RunCommand
         var name = CommonOptions.Name();
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio (with keyboard input) or a file to append to", DefaultValueFactory = _ => "stdio" };
+        var disks = CommonOptions.Disks();
 
         var command = new Command("run",
             """
@@ -26,14 +27,18 @@ public static class RunCommand
             Example:
               ferry run --kernel ferry-guest.elf --initrd initrd.cpio --memory 1G --cpus 2 \
                         --cmdline "ferry.workload=memtouch ferry.args=\"--mb 64 --rate 1000\"" --name demo
+              ferry run --kernel ferry-guest.elf --initrd initrd.cpio --disk data.img,id=data --disk base.img,readonly
             """)
-        { kernel, initrd, memory, cpus, cmdline, name, apiSocket, console };
+        { kernel, initrd, memory, cpus, cmdline, name, apiSocket, console, disks };
 
         command.SetAction(async (parse, cancellationToken) =>
         {
             string vmName = parse.GetValue(name) ?? $"vm-{Environment.ProcessId}";
             var config = new VmConfig(vmName, parse.GetValue(kernel)!, parse.GetValue(initrd), parse.GetValue(memory),
-                parse.GetValue(cpus), parse.GetValue(cmdline)!);
+                parse.GetValue(cpus), parse.GetValue(cmdline)!)
+            {
+                Disks = [.. (parse.GetValue(disks) ?? []).Select(DiskConfig.Parse)],
+            };
             string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vmName);
             return await RunAsync(config, socket, parse.GetValue(console)!);
         });

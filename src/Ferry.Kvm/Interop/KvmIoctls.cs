@@ -24,6 +24,8 @@ internal static class KvmIoctls
     internal static readonly nuint KVM_IRQ_LINE = IoctlNumber.Iow(0x61, Unsafe.SizeOf<KvmIrqLevel>());
     internal static readonly nuint KVM_GET_IRQCHIP = IoctlNumber.Iowr(0x62, Unsafe.SizeOf<KvmIrqchip>());
     internal static readonly nuint KVM_SET_IRQCHIP = IoctlNumber.Ior(0x63, Unsafe.SizeOf<KvmIrqchip>());
+    internal static readonly nuint KVM_IRQFD = IoctlNumber.Iow(0x76, Unsafe.SizeOf<KvmIrqfd>());
+    internal static readonly nuint KVM_IOEVENTFD = IoctlNumber.Iow(0x79, Unsafe.SizeOf<KvmIoeventfd>());
     internal static readonly nuint KVM_CREATE_PIT2 = IoctlNumber.Iow(0x77, Unsafe.SizeOf<KvmPitConfig>());
     internal static readonly nuint KVM_SET_CLOCK = IoctlNumber.Iow(0x7b, Unsafe.SizeOf<KvmClockData>());
     internal static readonly nuint KVM_GET_CLOCK = IoctlNumber.Ior(0x7c, Unsafe.SizeOf<KvmClockData>());

@@ -80,6 +80,20 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     internal static partial nint Write(SafeHandle fd, void* buffer, nuint count);
 
+    // flock(2) operations, sys/file.h; fallocate(2) modes, linux/falloc.h. Checked by tests.
+    internal const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+    internal const int FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
+    internal const int EWOULDBLOCK = EAGAIN, EOPNOTSUPP = 95, ENOSYS = 38;
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    internal static partial int Flock(SafeHandle fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    internal static partial int Fdatasync(SafeHandle fd);
+
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    internal static partial int Fallocate(SafeHandle fd, int mode, long offset, long length);
+
     [StructLayout(LayoutKind.Sequential)]
     internal struct PollFd { public int Fd; public short Events, Revents; }
 

@@ -13,9 +13,9 @@ public static class AcpiTables
     public const int RsdpSize = 36;
 
     /// <summary>Lays the tables out from <paramref name="baseGpa"/>; returns the bytes to copy there. The RSDP is first.</summary>
-    public static byte[] Build(ulong baseGpa, int cpuCount)
+    public static byte[] Build(ulong baseGpa, int cpuCount, int virtioDevices = 0)
     {
-        var dsdt = Dsdt();
+        var dsdt = Dsdt(virtioDevices);
         var madt = Madt(cpuCount);
         ulong xsdtAt = baseGpa + Align(RsdpSize);
         ulong fadtAt = xsdtAt + Align(AcpiTable.HeaderSize + 16);
@@ -81,16 +81,37 @@ public static class AcpiTables
         return t.ToArray();
     }
 
-    /// <summary>The DSDT's only object: Name (_S5, Package (4) { 5, 5, 0, 0 }).</summary>
-    public static byte[] Dsdt()
+    /// <summary>
+    /// The DSDT: Name (_S5, Package (4) { 5, 5, 0, 0 }), then, with virtio-mmio devices,
+    /// Scope (\_SB) { Device (VIOk) per device (<see cref="VirtioMmioDevice"/>) }.
+    /// </summary>
+    public static byte[] Dsdt(int virtioDevices = 0)
     {
         byte s5 = AcpiPlatform.SleepTypeS5;
         const byte NameOp = 0x08, PackageOp = 0x12, BytePrefix = 0x0a, ZeroOp = 0x00;
-        return new AcpiTable("DSDT", 2)
+        var table = new AcpiTable("DSDT", 2)
             .Bytes(NameOp, (byte)'_', (byte)'S', (byte)'5', (byte)'_')
             .Bytes(PackageOp, 8 /* PkgLength: itself, the count and 6 bytes of elements */, 4)
-            .Bytes(BytePrefix, s5, BytePrefix, s5, ZeroOp, ZeroOp)
-            .ToArray();
+            .Bytes(BytePrefix, s5, BytePrefix, s5, ZeroOp, ZeroOp);
+        if (virtioDevices > 0)
+            table.Bytes(Aml.RootScope("_SB", [.. Enumerable.Range(0, virtioDevices).SelectMany(VirtioMmioDevice)]));
+        return table.ToArray();
+    }
+
+    /// <summary>
+    /// Device (VIOk) { Name (_HID, "LNRO0005"); Name (_UID, k); Name (_CRS, ResourceTemplate () {
+    /// Memory32Fixed (ReadWrite, window, 0x1000); Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { GSI } }) }:
+    /// how Linux's virtio_mmio driver finds device k (it matches ACPI id LNRO0005).
+    /// </summary>
+    public static byte[] VirtioMmioDevice(int index)
+    {
+        byte[] resources = [.. Aml.Memory32Fixed((uint)Devices.Virtio.VirtioMmioLayout.Gpa(index), (uint)Devices.Virtio.VirtioMmioTransport.WindowBytes),
+            .. Aml.EdgeInterrupt(Devices.Virtio.VirtioMmioLayout.Gsi(index)), .. Aml.EndTag()];
+        return Aml.Device($"VIO{index}", [
+            .. Aml.Name("_HID", Aml.String("LNRO0005")),
+            .. Aml.Name("_UID", Aml.Integer((ulong)index)),
+            .. Aml.Name("_CRS", Aml.Buffer(resources)),
+        ]);
     }
 
     /// <summary>MADT: one enabled local APIC per vCPU (APIC ID = vCPU index), the IOAPIC, and IRQ0 → GSI2 as on a PC.</summary>

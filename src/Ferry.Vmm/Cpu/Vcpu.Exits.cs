@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Ferry.Kvm;
 using Ferry.Kvm.Structs;
 
@@ -18,9 +20,7 @@ public sealed partial class Vcpu
                 HandleIo();
                 return null;
             case KvmExitReason.Mmio:
-                // No MMIO devices yet: reads see zeros, writes vanish.
-                ref var mmio = ref _fd.MmioExit;
-                if (mmio.IsWrite == 0) mmio.Data = 0;
+                HandleMmio();
                 return null;
             case KvmExitReason.Hlt:
             case KvmExitReason.IrqWindowOpen:
@@ -61,6 +61,15 @@ public sealed partial class Vcpu
             if (io.Count == 1) _ports.Read(io.Port, data);
             else _ports.ReadString(io.Port, io.Size, data);
         }
+    }
+
+    /// <summary>An MMIO access: 1 to 8 bytes in kvm_run.mmio.data. Addresses no device claims read all ones.</summary>
+    private void HandleMmio()
+    {
+        ref var mmio = ref _fd.MmioExit;
+        var data = MemoryMarshal.CreateSpan(ref Unsafe.As<ulong, byte>(ref mmio.Data), (int)Math.Min(mmio.Len, 8u));
+        if (mmio.IsWrite != 0) _mmio.Write(mmio.PhysAddr, data);
+        else _mmio.Read(mmio.PhysAddr, data);
     }
 
     private static VmExit Died(string message) => new(VmExitKind.GuestDied, message);

@@ -14,14 +14,16 @@ public sealed partial class Vcpu : IDisposable
     private readonly VcpuFd _fd;
     private readonly ExecutionGate _gate;
     private readonly PortBus _ports;
+    private readonly MmioBus _mmio;
     private readonly Action<VmExit> _onExit;
     private readonly VcpuThrottle _throttle;
     private Thread? _thread;
     private volatile int _threadId;
     private volatile bool _running;
 
-    public Vcpu(VcpuFd fd, ExecutionGate gate, PortBus ports, VcpuThrottle throttle, Action<VmExit> onExit)
+    public Vcpu(VcpuFd fd, ExecutionGate gate, PortBus ports, MmioBus mmio, VcpuThrottle throttle, Action<VmExit> onExit)
     {
+        _mmio = mmio;
         _throttle = throttle;
         _fd = fd;
         _gate = gate;

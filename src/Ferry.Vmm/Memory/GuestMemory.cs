@@ -14,9 +14,13 @@ public sealed class GuestMemory : IDisposable
     {
         Map = map;
         _host = HostMemory.MapAnonymous(map.SizeBytes);
+        DeviceWrites = new DeviceWriteLog(map);
     }
 
     public GuestMemoryMap Map { get; }
+
+    /// <summary>Pages Ferry's devices wrote, for the dirty log (KVM sees only vCPU writes).</summary>
+    public DeviceWriteLog DeviceWrites { get; }
     public GuestMemoryLayout Layout => new(Map.Regions, HostMemory.PageSize);
 
     /// <summary>Registers each region as KVM slot i, with dirty logging on or off.</summary>

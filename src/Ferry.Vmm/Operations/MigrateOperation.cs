@@ -49,6 +49,9 @@ public static class MigrateOperation
         string where = plan.Destination;
         var cpuBefore = VmmCpuTime.Now();
         MigrationReport report;
+        // Shared storage: the source closes its images once paused for good, before the device
+        // state goes out; the destination locks them before it says Ready.
+        vm.ReleaseDisksOnSave(true);
         try
         {
             var source = new MigrationSource();
@@ -84,6 +87,10 @@ public static class MigrateOperation
         catch (Exception e) when (e is MigrationException or IOException or SocketException or InvalidOperationException or InvalidDataException)
         {
             return Failed($"migration to {where} failed: {e.Message.TrimEnd('.')}; the VM keeps running here");
+        }
+        finally
+        {
+            vm.ReleaseDisksOnSave(false);
         }
         var figures = ToFigures(report) with { VmmCpuMs = (VmmCpuTime.Now() - cpuBefore).TotalMilliseconds };
         if (report.Result == MigrationResult.Completed)

@@ -18,6 +18,9 @@ public static class DeviceIds
     /// <summary>The 16550 UART at COM1.</summary>
     public const string Serial0 = "serial0";
 
+    /// <summary>The virtio-blk device of the VM's disk <paramref name="index"/> (in --disk order).</summary>
+    public static string VirtioBlk(int index) => $"virtio-blk{index}";
+
     public const int MaxLength = 32;
 
     private static readonly SearchValues<char> Allowed = SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789-");

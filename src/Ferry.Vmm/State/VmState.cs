@@ -2,6 +2,7 @@ using Ferry.Kvm.Structs;
 using Ferry.Vmm.Cpu;
 using Ferry.Vmm.Devices.InKernel;
 using Ferry.Vmm.Devices.Serial;
+using Ferry.Vmm.Devices.Virtio.Blk;
 
 namespace Ferry.Vmm.State;
 
@@ -11,7 +12,7 @@ namespace Ferry.Vmm.State;
 /// <code>
 /// u64 magic "FRRYSTAT" | u32 version (2) | u32 XSAVE size | u32 vCPU count
 /// per vCPU: u32 CPUID entry count | kvm_cpuid_entry2 blobs | VcpuState
-/// device entries: irqchip, pit, kvmclock, serial0
+/// device entries: irqchip, pit, kvmclock, serial0, then virtio-blk0... one per disk
 /// </code>
 /// Version 1, which Ferry wrote before device entries, ended in the same devices' fields without
 /// a count, ids or entry lengths; it is still read (<see cref="VmStateV1Devices"/>), so a snapshot or a migration
@@ -37,6 +38,8 @@ public sealed class VmState
     public required PitState Pit { get; init; }
     public required KvmClockState Clock { get; init; }
     public required SerialState Serial { get; init; }
+    /// <summary>One per disk, in device order.</summary>
+    public VirtioBlkState[] Disks { get; init; } = [];
 
     public byte[] Encode()
     {
@@ -56,6 +59,7 @@ public sealed class VmState
         devices.Add(DeviceIds.Pit, Pit);
         devices.Add(DeviceIds.KvmClock, Clock);
         devices.Add(DeviceIds.Serial0, Serial);
+        for (int i = 0; i < Disks.Length; i++) devices.Add(DeviceIds.VirtioBlk(i), Disks[i]);
         devices.Write(w);
         return w.ToArray();
     }
@@ -64,13 +68,13 @@ public sealed class VmState
     /// Throws InvalidDataException starting with "the device state section: " and naming the
     /// field, or VmConfigException when this host lacks what the guest was given.
     /// </summary>
-    public static VmState Decode(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host)
+    public static VmState Decode(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host, int diskCount = 0)
     {
-        try { return DecodeUnprefixed(state, vcpuCount, host); }
+        try { return DecodeUnprefixed(state, vcpuCount, host, diskCount); }
         catch (InvalidDataException e) { throw new InvalidDataException($"{Section}: {e.Message}"); }
     }
 
-    private static VmState DecodeUnprefixed(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host)
+    private static VmState DecodeUnprefixed(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host, int diskCount)
     {
         var r = new StateReader(state);
         if (r.U64("magic") != Magic) throw new InvalidDataException("not Ferry VM state (bad magic)");
@@ -113,6 +117,7 @@ public sealed class VmState
             Pit = devices.Take<PitState>(DeviceIds.Pit),
             Clock = devices.Take<KvmClockState>(DeviceIds.KvmClock),
             Serial = devices.Take<SerialState>(DeviceIds.Serial0),
+            Disks = [.. Enumerable.Range(0, diskCount).Select(i => devices.Take<VirtioBlkState>(DeviceIds.VirtioBlk(i)))],
         };
         devices.EnsureAllTaken();
         return decoded;

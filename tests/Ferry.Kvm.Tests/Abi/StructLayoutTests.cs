@@ -29,6 +29,8 @@ public sealed class StructLayoutTests
         { "kvm_debugregs", typeof(KvmDebugregs) },
         { "kvm_xcrs", typeof(KvmXcrs) },
         { "kvm_fpu", typeof(KvmFpu) },
+        { "kvm_ioeventfd", typeof(KvmIoeventfd) },
+        { "kvm_irqfd", typeof(KvmIrqfd) },
     };
 
     [Theory]
@@ -83,6 +85,17 @@ public sealed class StructLayoutTests
         { "kvm_clear_dirty_log", "dirty_bitmap", typeof(KvmClearDirtyLog), nameof(KvmClearDirtyLog.DirtyBitmap) },
         { "kvm_irq_level", "level", typeof(KvmIrqLevel), nameof(KvmIrqLevel.Level) },
         { "kvm_enable_cap", "args", typeof(KvmEnableCap), nameof(KvmEnableCap.Arg0) },
+        { "kvm_ioeventfd", "datamatch", typeof(KvmIoeventfd), nameof(KvmIoeventfd.Datamatch) },
+        { "kvm_ioeventfd", "addr", typeof(KvmIoeventfd), nameof(KvmIoeventfd.Addr) },
+        { "kvm_ioeventfd", "len", typeof(KvmIoeventfd), nameof(KvmIoeventfd.Len) },
+        { "kvm_ioeventfd", "fd", typeof(KvmIoeventfd), nameof(KvmIoeventfd.Fd) },
+        { "kvm_ioeventfd", "flags", typeof(KvmIoeventfd), nameof(KvmIoeventfd.Flags) },
+        { "kvm_ioeventfd", "pad", typeof(KvmIoeventfd), nameof(KvmIoeventfd.Pad) },
+        { "kvm_irqfd", "fd", typeof(KvmIrqfd), nameof(KvmIrqfd.Fd) },
+        { "kvm_irqfd", "gsi", typeof(KvmIrqfd), nameof(KvmIrqfd.Gsi) },
+        { "kvm_irqfd", "flags", typeof(KvmIrqfd), nameof(KvmIrqfd.Flags) },
+        { "kvm_irqfd", "resamplefd", typeof(KvmIrqfd), nameof(KvmIrqfd.Resamplefd) },
+        { "kvm_irqfd", "pad", typeof(KvmIrqfd), nameof(KvmIrqfd.Pad) },
         { "kvm_run", "immediate_exit", typeof(KvmRun), nameof(KvmRun.ImmediateExit) },
         { "kvm_run", "exit_reason", typeof(KvmRun), nameof(KvmRun.ExitReason) },
         { "kvm_run", "ready_for_interrupt_injection", typeof(KvmRun), nameof(KvmRun.ReadyForInterruptInjection) },

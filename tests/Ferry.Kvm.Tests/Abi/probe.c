@@ -2,6 +2,10 @@
  * one per line: "size NAME N", "offset NAME.FIELD N", "ioctl NAME N". The tests compare them
  * with the C# layouts, so no number is ever copied from the header by hand. */
 #include <linux/kvm.h>
+#include <linux/falloc.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -44,6 +48,14 @@ int main(void)
     OFF(kvm_pit_state2, channels); SIZE(kvm_pit_channel_state); OFF(kvm_pit_channel_state, rw_mode);
     OFF(kvm_pit_channel_state, mode); OFF(kvm_pit_channel_state, bcd); OFF(kvm_pit_channel_state, gate);
     printf("const KVM_MAX_XCRS %d\n", KVM_MAX_XCRS);
+    SIZE(kvm_ioeventfd); OFF(kvm_ioeventfd, datamatch); OFF(kvm_ioeventfd, addr); OFF(kvm_ioeventfd, len);
+    OFF(kvm_ioeventfd, fd); OFF(kvm_ioeventfd, flags); OFF(kvm_ioeventfd, pad);
+    SIZE(kvm_irqfd); OFF(kvm_irqfd, fd); OFF(kvm_irqfd, gsi); OFF(kvm_irqfd, flags); OFF(kvm_irqfd, resamplefd); OFF(kvm_irqfd, pad);
+    printf("const KVM_IOEVENTFD_FLAG_DEASSIGN %d\n", KVM_IOEVENTFD_FLAG_DEASSIGN);
+    printf("const KVM_IRQFD_FLAG_DEASSIGN %d\n", KVM_IRQFD_FLAG_DEASSIGN);
+    printf("const LOCK_SH %d\nconst LOCK_EX %d\nconst LOCK_NB %d\nconst LOCK_UN %d\n", LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN);
+    printf("const FALLOC_FL_KEEP_SIZE %d\nconst FALLOC_FL_PUNCH_HOLE %d\n", FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE);
+    printf("const EFD_CLOEXEC %d\nconst EWOULDBLOCK %d\nconst EOPNOTSUPP %d\nconst ENOSYS %d\n", EFD_CLOEXEC, EWOULDBLOCK, EOPNOTSUPP, ENOSYS);
     OFF(kvm_run, request_interrupt_window); OFF(kvm_run, immediate_exit); OFF(kvm_run, exit_reason);
     OFF(kvm_run, ready_for_interrupt_injection); OFF(kvm_run, if_flag); OFF(kvm_run, flags); OFF(kvm_run, cr8); OFF(kvm_run, apic_base);
     OFF(kvm_run, io); OFF(kvm_run, io.direction); OFF(kvm_run, io.size); OFF(kvm_run, io.port); OFF(kvm_run, io.count); OFF(kvm_run, io.data_offset);
@@ -56,7 +68,7 @@ int main(void)
     IOCTL(KVM_CREATE_VCPU); IOCTL(KVM_GET_DIRTY_LOG); IOCTL(KVM_SET_USER_MEMORY_REGION); IOCTL(KVM_SET_TSS_ADDR);
     IOCTL(KVM_SET_IDENTITY_MAP_ADDR); IOCTL(KVM_CREATE_IRQCHIP); IOCTL(KVM_IRQ_LINE); IOCTL(KVM_GET_IRQCHIP); IOCTL(KVM_SET_IRQCHIP);
     IOCTL(KVM_CREATE_PIT2); IOCTL(KVM_SET_CLOCK); IOCTL(KVM_GET_CLOCK); IOCTL(KVM_GET_PIT2); IOCTL(KVM_SET_PIT2);
-    IOCTL(KVM_ENABLE_CAP); IOCTL(KVM_CLEAR_DIRTY_LOG);
+    IOCTL(KVM_ENABLE_CAP); IOCTL(KVM_CLEAR_DIRTY_LOG); IOCTL(KVM_IRQFD); IOCTL(KVM_IOEVENTFD);
     IOCTL(KVM_RUN); IOCTL(KVM_GET_REGS); IOCTL(KVM_SET_REGS); IOCTL(KVM_GET_SREGS); IOCTL(KVM_SET_SREGS);
     IOCTL(KVM_GET_MSRS); IOCTL(KVM_SET_MSRS); IOCTL(KVM_SET_SIGNAL_MASK); IOCTL(KVM_GET_FPU); IOCTL(KVM_SET_FPU);
     IOCTL(KVM_GET_LAPIC); IOCTL(KVM_SET_LAPIC); IOCTL(KVM_SET_CPUID2); IOCTL(KVM_GET_CPUID2); IOCTL(KVM_GET_MP_STATE);

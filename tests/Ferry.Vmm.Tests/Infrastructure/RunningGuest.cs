@@ -10,18 +10,18 @@ public sealed class RunningGuest : IDisposable
     public KvmVm Vm { get; }
     public ConsoleLines Console { get; }
 
-    public static RunningGuest Start(int cpus, ulong memoryBytes, string commandLine)
+    public static RunningGuest Start(int cpus, ulong memoryBytes, string commandLine, params DiskConfig[] disks)
     {
-        var guest = Create(cpus, memoryBytes, commandLine);
+        var guest = Create(cpus, memoryBytes, commandLine, disks);
         guest.Vm.Start();
         return guest;
     }
 
     /// <summary>A VM built and loaded but not started: a destination to load state into.</summary>
-    public static RunningGuest Create(int cpus, ulong memoryBytes, string commandLine)
+    public static RunningGuest Create(int cpus, ulong memoryBytes, string commandLine, params DiskConfig[] disks)
     {
         var console = new ConsoleLines();
-        var config = new VmConfig($"test-{Guid.NewGuid():N}"[..16], TestGuest.Kernel, TestGuest.Initrd, memoryBytes, cpus, commandLine);
+        var config = new VmConfig($"test-{Guid.NewGuid():N}"[..16], TestGuest.Kernel, TestGuest.Initrd, memoryBytes, cpus, commandLine) { Disks = disks };
         return new RunningGuest(KvmVm.Create(config, console.Write), console);
     }
 
