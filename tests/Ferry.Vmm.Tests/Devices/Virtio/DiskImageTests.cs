@@ -55,12 +55,48 @@ public sealed class DiskImageTests : IDisposable
     [Fact]
     public void An_image_we_may_not_write_is_refused_unless_readonly()
     {
-        if (!OperatingSystem.IsLinux() || Environment.UserName == "root") return; // root writes anything: nothing to check
-        File.SetUnixFileMode(_image.Path, UnixFileMode.UserRead);
-        var e = Assert.Throws<VmConfigException>(() => DiskImage.Open(_image.Path, readOnly: false));
-        Assert.StartsWith($"disk {_image.Path} cannot be opened for writing: ", e.Message);
-        Assert.EndsWith("(add ,readonly to use it read-only)", e.Message);
-        using var ro = DiskImage.Open(_image.Path, readOnly: true);
+        // Root writes past file modes, so as root (this suite's user) the image sits on a
+        // read-only tmpfs instead: the kernel refuses a writable open there to everyone.
+        string dir = Directory.CreateTempSubdirectory("ferry-ro-").FullName, image = Path.Combine(dir, "disk.img");
+        bool mounted = false;
+        try
+        {
+            if (Environment.UserName == "root")
+            {
+                Mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", dir);
+                mounted = true;
+                File.WriteAllBytes(image, new byte[65536]);
+                Mount("-o", "remount,ro", dir);
+            }
+            else
+            {
+                File.WriteAllBytes(image, new byte[65536]);
+                if (OperatingSystem.IsLinux()) File.SetUnixFileMode(image, UnixFileMode.UserRead);
+            }
+            var e = Assert.Throws<VmConfigException>(() => DiskImage.Open(image, readOnly: false));
+            Assert.StartsWith($"disk {image} cannot be opened for writing: ", e.Message);
+            Assert.EndsWith("(add ,readonly to use it read-only)", e.Message);
+            using var ro = DiskImage.Open(image, readOnly: true);
+            Assert.True(ro.ReadOnly);
+        }
+        finally
+        {
+            if (mounted) Unmount(dir);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static void Mount(params string[] args) => Run("mount", args);
+    private static void Unmount(string dir) => Run("umount", dir);
+
+    private static void Run(string program, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardError = true };
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        string error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{program} {string.Join(' ', args)}: {error}");
     }
 
     [Fact]
