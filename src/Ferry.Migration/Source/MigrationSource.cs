@@ -140,9 +140,15 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
             await channel.TryAbortAsync($"the source keeps the VM: {e.Message}", _timeouts.Abort);
             vm.SetThrottle(0);
             run.DirtyLog?.Dispose();
-            if (paused) await vm.ResumeAsync(CancellationToken.None);
+            Exception? resumeError = null;
+            if (paused)
+            {
+                try { await vm.ResumeAsync(CancellationToken.None); }
+                catch (Exception r) { resumeError = r; }
+            }
             await QuietDispose.AllAsync(all);
             try { await serving; } catch (Exception) { /* the streams are closed; its error is not the cause */ }
+            if (resumeError is not null) throw new SourceNotResumedException(e.Message, resumeError);
             throw;
         }
 

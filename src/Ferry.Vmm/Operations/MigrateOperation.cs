@@ -84,6 +84,10 @@ public static class MigrateOperation
         {
             return Failed($"migration to {where} was cancelled; the VM keeps running here");
         }
+        catch (SourceNotResumedException e)
+        {
+            return Failed($"migration to {where} failed: {e.Message}");
+        }
         catch (Exception e) when (e is MigrationException or IOException or SocketException or InvalidOperationException or InvalidDataException)
         {
             return Failed($"migration to {where} failed: {e.Message.TrimEnd('.')}; the VM keeps running here");

@@ -126,6 +126,26 @@ public sealed class ColdMigrationTests
     }
 
     [Fact]
+    public async Task A_source_that_cannot_resume_after_a_failure_says_the_vm_stays_paused_there()
+    {
+        var source = new SimulatedVm(Size).Fill(2, 1500);
+        source.ResumeFails = new InvalidOperationException("disk /img is in use by another VM");
+        var (s, d, listener) = await ConnectAsync();
+        using var _ = listener;
+        var dying = Task.Run(async () =>
+        {
+            await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(d), Token, default);
+            await d.ReadExactlyAsync(new byte[1 << 20]);
+            d.Dispose();
+        });
+        var e = await Assert.ThrowsAsync<SourceNotResumedException>(() => SendColdAsync(source, s));
+        await dying;
+        Assert.True(source.Paused);
+        Assert.Contains("and the VM could not be resumed here: disk /img is in use by another VM. It stays paused here, whole", e.Message);
+        Assert.DoesNotContain("keeps running", e.Message);
+    }
+
+    [Fact]
     public async Task Garbage_instead_of_a_migration_is_refused_by_the_destination()
     {
         var (s, d, listener) = await ConnectAsync();

@@ -299,8 +299,12 @@ public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>Set to make the next resume fail (as a VMM whose disk cannot be locked again would).</summary>
+    public Exception? ResumeFails { get; set; }
+
     public Task ResumeAsync(CancellationToken cancellationToken)
     {
+        if (ResumeFails is { } e) throw e;
         lock (_guestLock)
         {
             Paused = false;
