@@ -21,7 +21,18 @@ public sealed class MigrationCoordinator(StateDirectory state, AgentSettings set
     private readonly SemaphoreSlim _slots = new(settings.MaxMigrations, settings.MaxMigrations);
     private readonly Lock _lock = new();
     private readonly Dictionary<string, int> _receivers = [];
+    private readonly Dictionary<string, AgentConnection> _peers = [];
     private int _inFlight;
+
+    /// <summary>One channel per peer, kept: a TLS handshake per migration would be most of the agents' own set-up time.</summary>
+    private AgentConnection Peer(string address)
+    {
+        lock (_lock)
+        {
+            if (!_peers.TryGetValue(address, out var peer)) _peers[address] = peer = new AgentConnection(address, state.PeerCredentials);
+            return peer;
+        }
+    }
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
@@ -49,7 +60,7 @@ public sealed class MigrationCoordinator(StateDirectory state, AgentSettings set
         string mode = request.Mode.Length > 0 ? request.Mode : "precopy";
         var clock = Stopwatch.StartNew();
         string token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        using var peer = new AgentConnection(request.To, state.PeerCredentials);
+        var peer = Peer(request.To);
         var definition = (await registry.ObserveAsync(record, cancellationToken)).Definition;
         var prepared = await peer.Client.PrepareReceiveAsync(new PrepareReceiveRequest { Definition = definition, MigrationToken = token, Mode = mode },
             cancellationToken: cancellationToken);
