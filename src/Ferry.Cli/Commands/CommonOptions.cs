@@ -77,4 +77,10 @@ public static class CommonOptions
         if (vmName is not null) return ApiSocketPaths.ForName(vmName);
         throw new UsageException("say which VM: --api-socket PATH or --name NAME (see `ferry list`)");
     }
+
+    /// <summary>--seccomp: the VMM process confines itself to the system calls it needs once its VM runs.</summary>
+    public static Option<bool> Seccomp() => new("--seccomp")
+    {
+        Description = "Once the VM runs, allow this process only the system calls a VMM needs (src/Ferry.Vmm/Jail/seccomp-x86_64.txt); any other kills it",
+    };
 }

@@ -18,6 +18,7 @@ public static class RunCommand
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio (with keyboard input) or a file to append to", DefaultValueFactory = _ => "stdio" };
         var disks = CommonOptions.Disks();
+        var seccomp = CommonOptions.Seccomp();
 
         var command = new Command("run",
             """
@@ -29,7 +30,7 @@ public static class RunCommand
                         --cmdline "ferry.workload=memtouch ferry.args=\"--mb 64 --rate 1000\"" --name demo
               ferry run --kernel ferry-guest.elf --initrd initrd.cpio --disk data.img,id=data --disk base.img,readonly
             """)
-        { kernel, initrd, memory, cpus, cmdline, name, apiSocket, console, disks };
+        { kernel, initrd, memory, cpus, cmdline, name, apiSocket, console, disks, seccomp };
 
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -40,18 +41,18 @@ public static class RunCommand
                 Disks = [.. (parse.GetValue(disks) ?? []).Select(DiskConfig.Parse)],
             };
             string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vmName);
-            return await RunAsync(config, socket, parse.GetValue(console)!);
+            return await RunAsync(config, socket, parse.GetValue(console)!, parse.GetValue(seccomp));
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(VmConfig config, string socketPath, string consoleSpec)
+    private static async Task<int> RunAsync(VmConfig config, string socketPath, string consoleSpec, bool seccomp)
     {
         using var sink = ConsoleSink.Open(consoleSpec);
         var socket = ApiSocket.Bind(socketPath);
         KvmVm vm;
         try { vm = KvmVm.Create(config, sink.Write); }
         catch { socket.Dispose(); throw; }
-        using (vm) return await VmHost.ServeAsync(vm, socket, sink, () => vm.Start());
+        using (vm) return await VmHost.ServeAsync(vm, socket, sink, () => vm.Start(), seccomp: seccomp);
     }
 }

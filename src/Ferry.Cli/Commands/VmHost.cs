@@ -12,7 +12,8 @@ namespace Ferry.Cli.Commands;
 public static class VmHost
 {
     /// <summary>Serves <paramref name="socket"/> (which it takes over) until the VM ends.</summary>
-    public static async Task<int> ServeAsync(KvmVm vm, ApiSocket socket, ConsoleSink sink, Action start, Action<ApiServer>? serving = null)
+    /// <param name="seccomp">Once the VM runs, confine the process to the system calls of Jail/SeccompPolicy (--seccomp).</param>
+    public static async Task<int> ServeAsync(KvmVm vm, ApiSocket socket, ConsoleSink sink, Action start, Action<ApiServer>? serving = null, bool seccomp = false)
     {
         // A migration keeps a pool thread per stream busy; the API must still get threads at once.
         ThreadPool.GetMinThreads(out int workers, out int io);
@@ -22,6 +23,7 @@ public static class VmHost
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         if (sink.IsStdio) StartKeyboardForwarding(vm);
         start();
+        if (seccomp) Ferry.Vmm.Jail.SeccompPolicy.Apply();
         serving?.Invoke(api);
         var exit = await vm.Exited;
         if (exit.Kind == VmExitKind.Migrated)

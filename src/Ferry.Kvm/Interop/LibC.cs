@@ -68,6 +68,12 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
     internal static partial long Syscall(long number, long arg);
 
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    internal static partial long Syscall3(long number, long a, long b, long c);
+
+    [LibraryImport("libc", EntryPoint = "prctl", SetLastError = true)]
+    internal static partial int Prctl(int option, ulong a, ulong b, ulong c, ulong d);
+
     [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
     internal static partial int Eventfd(uint initval, int flags);
 

@@ -14,15 +14,16 @@ public sealed class OperationTracker
     private OperationStatus? _status;
     private CancellationTokenSource? _cancel;
 
-    private readonly TaskCompletionSource _finalStatusRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // One per operation: a snapshot's result read earlier must not count as the migration's.
+    private TaskCompletionSource _finalStatusRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public OperationStatus? Status { get { lock (_lock) return _status; } }
 
     /// <summary>Completes once a client has read a finished status: a migrated VM's process lingers for it.</summary>
-    public Task FinalStatusRead => _finalStatusRead.Task;
+    public Task FinalStatusRead { get { lock (_lock) return _finalStatusRead.Task; } }
 
     /// <summary>Called once a finished status was delivered to a client.</summary>
-    public void MarkFinalStatusRead() => _finalStatusRead.TrySetResult();
+    public void MarkFinalStatusRead() { lock (_lock) _finalStatusRead.TrySetResult(); }
 
     /// <summary>Starts <paramref name="work"/>; it reports progress and returns the final status. Refuses while another runs.</summary>
     public void Start(string kind, Func<OperationProgress, CancellationToken, Task<OperationStatus>> work)
@@ -33,6 +34,7 @@ public sealed class OperationTracker
             if (_status is { Finished: false }) throw new InvalidOperationException($"a {_status.Kind} is already in progress");
             _status = new OperationStatus(kind, OperationStatus.Running, 0, 0, 0, "starting", null);
             _cancel = cancel;
+            _finalStatusRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
         var progress = new OperationProgress(this, kind);
         _ = Task.Run(async () =>

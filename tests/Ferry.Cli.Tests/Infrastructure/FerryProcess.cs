@@ -32,6 +32,14 @@ public sealed class FerryProcess : IDisposable
         return new FerryProcess(Process.Start(start)!);
     }
 
+    /// <summary>Starts ferry with extra environment variables (a test-only switch, say).</summary>
+    public static FerryProcess StartWith(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var start = StartInfo(args);
+        foreach (var (key, value) in environment) start.Environment[key] = value;
+        return new FerryProcess(Process.Start(start)!);
+    }
+
     /// <summary>Runs ferry to completion: exit code, stdout, stderr.</summary>
     public static (int Code, string Stdout, string Stderr) Run(params string[] args)
     {
