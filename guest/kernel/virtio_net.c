@@ -23,8 +23,8 @@
  *     from the program's own pages (a descriptor for a 12-byte zero header, then the buffer's
  *     pages) and returns once the device has taken it. The two styles are not meant to be
  *     mixed on one card, and one program at a time should use a card.
- * The transmit queue's interrupts keep tx_free current; the receive queue's wake a waiter.
- * All of it runs under big_lock. */
+ * Interrupts are suppressed unless a thread waits (see want_interrupts). All of it runs
+ * under big_lock. */
 #include "syscalls.h"
 #include "virtio.h"
 #include "clock.h"
@@ -38,6 +38,7 @@
 #define CFG_MTU 10
 #define MAX_NETS 4
 #define NO_SLOT 0xffff
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 #define NET_WAIT_MARK 1UL /* futex_uaddr of a thread waiting for a frame: never a futex */
 #define SMALL_COPY 256
 enum { W_NONE, W_SYNC, W_READ };
@@ -59,6 +60,7 @@ struct netdev {
     u16 rx_slot_of[VIRTQ_MAX];      /* receive descriptor head -> slot */
     u16 tx_slot_of[VIRTQ_MAX];      /* transmit head -> slot, NO_SLOT for a write() */
     struct thread *tx_waiter[VIRTQ_MAX]; /* write(): the thread, by head */
+    int tx_waiting;                 /* how many of them */
     u16 tx_wlen[VIRTQ_MAX];
     u8 tx_busy[VIRTQ_MAX];
     u16 tx_next;
@@ -126,9 +128,20 @@ static u32 take_ready(struct netdev *n, u32 max)
 
 static int still_waiting(struct thread *t) { return t && t->waiting && t->futex_uaddr == NET_WAIT_MARK; }
 
-static void net_interrupt(struct virtio_dev *d)
+/* Interrupts are asked for only when somebody waits: on the receive queue while a thread
+ * sleeps for a frame, on the transmit queue while a write() waits for its frame to go. Else
+ * FERRY_NET_SYNC and read() collect the used rings themselves, so a busy event loop takes no
+ * interrupts at all (each costs tens of emulated microseconds). */
+static void want_interrupts(struct virtq *q, int on)
 {
-    struct netdev *n = d->driver;
+    q->avail[0] = on ? 0 : VIRTQ_AVAIL_F_NO_INTERRUPT;
+    __asm__ volatile("lock orl $0, (%%rsp)" ::: "memory", "cc"); /* the flag before the used index */
+}
+
+/* Take what the device finished on both queues. 1: receive buffers were given back. */
+static int collect(struct netdev *n)
+{
+    struct virtio_dev *d = n->vdev;
     int repost = 0;
     u32 len;
     for (int head; (head = virtq_next_used_len(&d->q, &len)) >= 0;) {
@@ -154,16 +167,27 @@ static void net_interrupt(struct virtio_dev *d)
         } else if (n->tx_waiter[head]) {
             struct thread *t = n->tx_waiter[head];
             n->tx_waiter[head] = NULL;
+            n->tx_waiting--;
             wake_thread(t, n->tx_wlen[head]);
         }
     }
     if (sent) update_tx_free(n);
+    return repost;
+}
+
+static void net_interrupt(struct virtio_dev *d)
+{
+    struct netdev *n = d->driver;
+    int repost = collect(n);
+    if (!n->tx_waiting) want_interrupts(&d->q1, 0);
     struct thread *w = n->waiter;
-    if (n->ready_count && w) {
+    if (!still_waiting(w)) { /* nobody sleeps for a frame (any more) */
         n->waiter = NULL;
-        if (!still_waiting(w)) {
-            /* it timed out meanwhile */
-        } else if (n->wait_kind == W_SYNC) {
+        want_interrupts(&d->q, 0);
+    } else if (n->ready_count) {
+        n->waiter = NULL;
+        want_interrupts(&d->q, 0);
+        if (n->wait_kind == W_SYNC) {
             wake_thread(w, take_ready(n, n->wait_max));
         } else { /* a sleeping read(): the kernel copies this one frame */
             u32 i = n->ready_head;
@@ -184,6 +208,14 @@ static void net_interrupt(struct virtio_dev *d)
 static s64 wait_frame(struct thread *t, struct netdev *n, int kind, u64 deadline)
 {
     if (still_waiting(n->waiter) && n->waiter != t) return -16; /* EBUSY: one reader at a time */
+    /* Interrupts on, then look once more: a frame that came before they were on is seen now,
+     * one after raises an interrupt. */
+    want_interrupts(&n->vdev->q, 1);
+    if (collect(n)) virtq_notify_queue(n->vdev, 0);
+    if (n->ready_count) {
+        want_interrupts(&n->vdev->q, 0);
+        return -EAGAIN; /* the caller takes it */
+    }
     n->waiter = t;
     n->wait_kind = kind;
     t->futex_uaddr = NET_WAIT_MARK;
@@ -200,7 +232,7 @@ static s64 net_sync(struct thread *t, struct netdev *n)
     volatile struct net_txctl *tc = n->txctl;
     u64 timeout = tc->timeout_ns;
     u32 count = MIN(tc->tx_count, (u32)n->slots), max = tc->rx_max;
-    int rx_notify = repost_held(n);
+    int rx_notify = collect(n) | repost_held(n);
     struct virtq *q = &n->vdev->q1;
     u32 posted = 0;
     s64 err = 0;
@@ -227,17 +259,19 @@ static s64 net_sync(struct thread *t, struct netdev *n)
     u32 got = take_ready(n, max);
     if (got || !timeout) return got;
     n->wait_max = max;
-    return wait_frame(t, n, W_SYNC, timeout == ~0UL ? 0 : clock_ns() + MAX(timeout, 1UL));
+    s64 r = wait_frame(t, n, W_SYNC, timeout == ~0UL ? 0 : clock_ns() + MAX(timeout, 1UL));
+    return r == -EAGAIN ? take_ready(n, max) : r;
 }
 
 s64 net_read(struct thread *t, struct frame *f, struct netdev *n, u64 buf, u64 count, int nonblock)
 {
-    if (repost_held(n)) virtq_notify_queue(n->vdev, 0);
+    if (collect(n) | repost_held(n)) virtq_notify_queue(n->vdev, 0);
     if (!n->ready_count) {
         if (nonblock) return -EAGAIN;
         n->wait_buf = buf;
         n->wait_count = count;
-        return wait_frame(t, n, W_READ, 0);
+        s64 r = wait_frame(t, n, W_READ, 0);
+        if (r != -EAGAIN) return r;
     }
     u32 i = n->ready_head;
     u16 slot = n->ready_slot[i];
@@ -272,6 +306,7 @@ s64 net_write(struct thread *t, struct netdev *n, u64 buf, u64 count)
     n->tx_slot_of[head] = NO_SLOT;
     n->tx_waiter[head] = t;
     n->tx_wlen[head] = (u16)count;
+    if (!n->tx_waiting++) want_interrupts(q, 1); /* before the notify: the device sees it */
     t->net_wait = 1;
     t->state = T_BLOCKED;
     virtq_notify_queue(n->vdev, 1);
@@ -315,7 +350,7 @@ void net_thread_gone(struct thread *t)
         struct netdev *n = &nets[k];
         if (n->waiter == t) n->waiter = NULL;
         for (int i = 0; i < VIRTQ_MAX; i++)
-            if (n->tx_waiter[i] == t) n->tx_waiter[i] = NULL;
+            if (n->tx_waiter[i] == t) n->tx_waiter[i] = NULL, n->tx_waiting--;
     }
     t->net_wait = 0;
 }
@@ -352,6 +387,8 @@ int virtio_net_probe(struct virtio_dev *d)
     d->driver = n;
     d->interrupt = net_interrupt;
     virtio_ready(d);
+    want_interrupts(&d->q, 0);
+    want_interrupts(&d->q1, 0);
     for (u16 s = 0; s < n->slots; s++) post_rx(n, s);
     virtq_notify_queue(d, 0);
     update_tx_free(n);
