@@ -71,6 +71,8 @@ command -v gcc >/dev/null || missing+=(gcc)
 command -v make >/dev/null || missing+=(make)
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
 command -v cpio >/dev/null || missing+=(cpio)
+# netserve links lwIP, whose sources guest/workloads/fetch-lwip.sh gets with apt-get source
+command -v dpkg-source >/dev/null || missing+=(dpkg-dev)
 command -v readelf >/dev/null && command -v ld >/dev/null || missing+=(binutils)
 # gcc -static needs glibc's static archives, which come with libc6-dev
 # (gcc prints the bare name when it cannot find the file).

@@ -5,9 +5,11 @@ ferry_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ferry_logs="$ferry_root/artifacts/logs"
 mkdir -p "$ferry_logs"
 
-# Debian packages: gcc/make/binutils/musl-tools/cpio build the test guest, clang and zlib1g-dev
-# link the NativeAOT ferry, python3 reads test results.
-ferry_packages=(gcc make binutils musl-tools cpio clang zlib1g-dev python3 xz-utils)
+# Debian packages: gcc/make/binutils/musl-tools/cpio build the test guest (dpkg-dev: its
+# netserve workload links lwIP, fetched with apt-get source by guest/workloads/fetch-lwip.sh,
+# which also adds a deb-src entry when apt has none), clang and zlib1g-dev link the NativeAOT
+# ferry, python3 reads test results.
+ferry_packages=(gcc make binutils musl-tools cpio dpkg-dev clang zlib1g-dev python3 xz-utils)
 
 ensure_packages() {
     local missing=()

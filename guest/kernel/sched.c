@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "syscalls.h"
 #include "blk.h"
+#include "net.h"
 
 extern char user_page_start[], helper_copy_end[], helper_copylist_end[];
 extern char helper_xsave_end[], helper_xrstor_end[], helper_fxsave_end[], helper_fxrstor_end[];
@@ -327,6 +328,7 @@ static void thread_unlink(struct thread *t)
 {
     struct proc *p = t->proc;
     if (t->io_op) blk_thread_gone(t);
+    if (t->net_wait) net_thread_gone(t);
     for (struct thread **pp = &p->threads; *pp; pp = &(*pp)->pnext)
         if (*pp == t) {
             *pp = t->pnext;

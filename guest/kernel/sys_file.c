@@ -1,9 +1,12 @@
-/* Files: the console on fds 0-2, read-only files of the initrd and the disks (/dev/vdX,
- * virtio_blk.c). Reads of more than a few hundred bytes are copied by a CPL-3 helper straight
+/* Files: the console on fds 0-2, read-only files of the initrd, the disks (/dev/vdX,
+ * virtio_blk.c) and the network cards (/dev/netN, raw Ethernet frames, virtio_net.c). Reads of more than a few hundred bytes are copied by a CPL-3 helper straight
  * from the initrd mapping; a disk's device moves the data to and from the program's pages. */
 #include "syscalls.h"
 #include "cpio.h"
 #include "blk.h"
+#include "net.h"
+
+#define O_NONBLOCK 04000
 
 #define AT_FDCWD -100
 #define AT_EMPTY_PATH 0x1000
@@ -48,6 +51,7 @@ SYSCALL(write)
     struct open_file *o = get_fd(t->proc, A0);
     if (!o) return -EBADF;
     if (o->blk) return (o->flags & 3) ? disk_rw_at_offset(t, o, 1, A1, A2) : -EBADF;
+    if (o->net) return (o->flags & 3) ? net_write(t, o->net, A1, A2) : -EBADF;
     if (o->file) return -EBADF;
     return console_out(t->proc, A1, A2);
 }
@@ -82,7 +86,7 @@ SYSCALL(ftruncate)
 SYSCALL(writev)
 {
     struct open_file *o = get_fd(t->proc, A0);
-    if (!o || o->file || o->blk) return -EBADF;
+    if (!o || o->file || o->blk || o->net) return -EBADF;
     s64 total = 0;
     for (u64 i = 0; i < A2 && i < 1024; i++) {
         u64 iov[2];
@@ -108,6 +112,7 @@ SYSCALL(read)
     struct open_file *o = get_fd(t->proc, A0);
     if (!o) return -EBADF;
     if (o->blk) return (o->flags & 3) == 1 ? -EBADF : disk_rw_at_offset(t, o, 0, A1, A2);
+    if (o->net) return (o->flags & 3) == 1 ? -EBADF : net_read(t, f, o->net, A1, A2, o->flags & O_NONBLOCK);
     s64 r = do_read(t, f, o, A1, A2, o->off);
     if (r == RET_NOTOUCH) o->off += t->helper_ret.rax;
     else if (r > 0) o->off += r;
@@ -122,7 +127,7 @@ SYSCALL(pread64)
         if ((o->flags & 3) == 1) return -EBADF;
         return (s64)A3 < 0 ? -EINVAL : blk_rw(t, o->blk, 0, A1, A2, A3);
     }
-    if (!o->file) return -ESPIPE;
+    if (!o->file || o->net) return -ESPIPE;
     return do_read(t, f, o, A1, A2, A3);
 }
 
@@ -144,8 +149,12 @@ static s64 open_path(struct proc *p, s64 dirfd, u64 upath, u64 flags)
     if (strncpy_from_user(p, path, upath, sizeof path) < 0) return -EFAULT;
     (void)dirfd; /* the working directory is always "/" */
     struct blkdev *blk = blk_lookup(path);
+    struct netdev *net = blk ? NULL : net_lookup(path);
     const struct cpio_file *file = NULL;
-    if (blk) { /* O_CREAT and O_TRUNC mean nothing to a device, as on Linux */
+    if (net) {
+        if (flags & 0200000) return -ENOTDIR;
+        if (net_open(p, net) < 0) return -ENOMEM;
+    } else if (blk) { /* O_CREAT and O_TRUNC mean nothing to a device, as on Linux */
         if ((flags & 3) && blk_read_only(blk)) return -30; /* EROFS */
         if (flags & 0200000) return -ENOTDIR;
     } else {
@@ -159,7 +168,8 @@ static s64 open_path(struct proc *p, s64 dirfd, u64 upath, u64 flags)
             p->fds[fd] = kzalloc(sizeof(struct open_file));
             p->fds[fd]->file = file;
             p->fds[fd]->blk = blk;
-            p->fds[fd]->flags = (int)(flags & 3);
+            p->fds[fd]->net = net;
+            p->fds[fd]->flags = (int)(flags & (3 | O_NONBLOCK));
             return fd;
         }
     return -EMFILE;
@@ -215,13 +225,18 @@ struct kstat {
     s64 reserved[3];
 };
 
-static s64 fill_stat(struct proc *p, const struct cpio_file *file, struct blkdev *blk, u64 ubuf)
+static s64 fill_stat(struct proc *p, const struct cpio_file *file, struct blkdev *blk, struct netdev *net, u64 ubuf)
 {
     struct kstat st;
     memset(&st, 0, sizeof st);
     st.nlink = 1;
     st.blksize = 4096;
-    if (blk) { /* st_size is the disk's size (Linux says 0 there; BLKGETSIZE64 is the sure way) */
+    if (net) { /* a character device */
+        st.dev = 5;
+        st.ino = 2000 + (net_rdev(net) & 0xff);
+        st.mode = 0020660;
+        st.rdev = net_rdev(net);
+    } else if (blk) { /* st_size is the disk's size (Linux says 0 there; BLKGETSIZE64 is the sure way) */
         st.dev = 5;
         st.ino = 1000 + (blk_rdev(blk) & 0xff);
         st.mode = 0060660;
@@ -245,7 +260,7 @@ SYSCALL(fstat)
 {
     struct open_file *o = get_fd(t->proc, A0);
     if (!o) return -EBADF;
-    return fill_stat(t->proc, o->file, o->blk, A1);
+    return fill_stat(t->proc, o->file, o->blk, o->net, A1);
 }
 
 static s64 stat_path(struct proc *p, u64 upath, u64 ubuf)
@@ -253,10 +268,12 @@ static s64 stat_path(struct proc *p, u64 upath, u64 ubuf)
     char path[256];
     if (strncpy_from_user(p, path, upath, sizeof path) < 0) return -EFAULT;
     struct blkdev *blk = blk_lookup(path);
-    if (blk) return fill_stat(p, NULL, blk, ubuf);
+    if (blk) return fill_stat(p, NULL, blk, NULL, ubuf);
+    struct netdev *net = net_lookup(path);
+    if (net) return fill_stat(p, NULL, NULL, net, ubuf);
     const struct cpio_file *file = cpio_lookup(path);
     if (!file) return -ENOENT;
-    return fill_stat(p, file, NULL, ubuf);
+    return fill_stat(p, file, NULL, NULL, ubuf);
 }
 
 SYSCALL(stat) { (void)f; return stat_path(t->proc, A0, A1); }
@@ -267,7 +284,7 @@ SYSCALL(newfstatat)
     if ((A3 & AT_EMPTY_PATH) && (copy_from_user(t->proc, &c, A1, 1) == 0 && c == 0)) {
         struct open_file *o = get_fd(t->proc, A0);
         if (!o) return -EBADF;
-        return fill_stat(t->proc, o->file, o->blk, A2);
+        return fill_stat(t->proc, o->file, o->blk, o->net, A2);
     }
     return stat_path(t->proc, A1, A2);
 }
@@ -277,14 +294,14 @@ SYSCALL(access)
     char path[256];
     (void)f;
     if (strncpy_from_user(t->proc, path, A0, sizeof path) < 0) return -EFAULT;
-    return cpio_lookup(path) || blk_lookup(path) ? 0 : -ENOENT;
+    return cpio_lookup(path) || blk_lookup(path) || net_lookup(path) ? 0 : -ENOENT;
 }
 
 SYSCALL(faccessat)
 {
     char path[256];
     if (strncpy_from_user(t->proc, path, A1, sizeof path) < 0) return -EFAULT;
-    return cpio_lookup(path) || blk_lookup(path) ? 0 : -ENOENT;
+    return cpio_lookup(path) || blk_lookup(path) || net_lookup(path) ? 0 : -ENOENT;
 }
 
 static s64 do_readlink(struct proc *p, u64 upath, u64 buf, u64 size)
@@ -313,6 +330,7 @@ SYSCALL(ioctl)
     (void)f;
     struct open_file *o = get_fd(t->proc, A0);
     if (!o) return -EBADF;
+    if (o->net) return net_ioctl(t, o->net, A1, A2);
     if (!o->blk) return -ENOTTY;
     u64 v64 = blk_size_bytes(o->blk);
     u32 v32 = 512;
@@ -331,7 +349,8 @@ SYSCALL(fcntl)
 {
     struct open_file *o = get_fd(t->proc, A0);
     if (!o) return -EBADF;
-    if (A1 == 3) return o->file ? 0 : o->blk ? o->flags : 2; /* F_GETFL */
+    if (A1 == 3) return o->file ? 0 : o->blk || o->net ? o->flags : 2; /* F_GETFL */
+    if (A1 == 4) o->flags = (o->flags & 3) | (int)(A2 & O_NONBLOCK); /* F_SETFL */
     return 0;
 }
 

@@ -1,12 +1,15 @@
 #!/bin/bash
 # Boot a ferry-guest.elf + initrd under QEMU and print the console and QEMU's exit code.
 # usage: test-qemu.sh [--tcg] [--machine microvm|pc] [--smp N] [--mem SIZE] [--timeout SECS]
-#                     [--disk IMG]... [--no-acpi] KERNEL INITRD [CMDLINE]
+#                     [--disk IMG]... [--net TAP]... [--no-acpi] KERNEL INITRD [CMDLINE]
 # A clean ACPI power-off ends QEMU with exit code 0; a triple fault (panic) with -no-reboot
 # also ends QEMU, which the console's "ferry-guest: panic" line tells apart; the timeout gives 124.
 #
 # --disk IMG   a virtio-blk disk on the raw image IMG (repeatable: /dev/vda, /dev/vdb, ...),
 #              on a virtio-mmio transport of the microvm machine, version 2 (virtio 1.x).
+# --net TAP    a virtio-net card on the existing tap interface TAP (repeatable: /dev/net0, ...;
+#              after the disks), MAC 52:54:00:12:34:5N for the N-th card; run the script inside
+#              the tap's network namespace (ip netns exec NS ...).
 # --no-acpi    microvm with acpi=off: QEMU then adds the virtio_mmio.device= parameters to the
 #              command line itself (one vCPU only: the guest finds the others in the MADT; and
 #              no power-off: the guest resets instead, which ends QEMU just the same).
@@ -16,7 +19,7 @@
 # first device the last transport, the next one the one below, and so on.
 set -eu
 accel=kvm machine=microvm smp=1 mem=1G timeout=60 acpi=on
-disks=()
+disks=() nets=()
 while [ $# -gt 0 ]; do
     case $1 in
         --tcg) accel=tcg; shift ;;
@@ -25,25 +28,36 @@ while [ $# -gt 0 ]; do
         --mem) mem=$2; shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
         --disk) disks+=("$2"); shift 2 ;;
+        --net) nets+=("$2"); shift 2 ;;
         --no-acpi) acpi=off; shift ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -ge 2 ] || { echo "usage: $0 [--tcg] [--machine M] [--smp N] [--mem SIZE] [--timeout S] [--disk IMG]... [--no-acpi] KERNEL INITRD [CMDLINE]" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 [--tcg] [--machine M] [--smp N] [--mem SIZE] [--timeout S] [--disk IMG]... [--net TAP]... [--no-acpi] KERNEL INITRD [CMDLINE]" >&2; exit 2; }
 kernel=$1 initrd=$2 cmdline=${3:-}
 device_opts=()
-if [ ${#disks[@]} -gt 0 ] || [ $acpi = off ]; then
-    [ "$machine" = microvm ] || { echo "--disk and --no-acpi need --machine microvm" >&2; exit 2; }
+if [ ${#disks[@]} -gt 0 ] || [ ${#nets[@]} -gt 0 ] || [ $acpi = off ]; then
+    [ "$machine" = microvm ] || { echo "--disk, --net and --no-acpi need --machine microvm" >&2; exit 2; }
     machine="microvm,acpi=$acpi"
     device_opts+=(-global virtio-mmio.force-legacy=false)
+    ndev=0
+    add_transport() {
+        if [ $acpi = on ]; then
+            transport=$((23 - ndev))
+            cmdline="$cmdline virtio_mmio.device=512@0x$(printf %x $((0xfeb00000 + 512 * transport))):$((24 + transport))"
+        fi
+        ndev=$((ndev + 1))
+    }
     for i in "${!disks[@]}"; do
         [ -f "${disks[$i]}" ] || { echo "--disk ${disks[$i]}: no such file" >&2; exit 2; }
         device_opts+=(-drive "file=${disks[$i]},format=raw,if=none,id=disk$i" -device "virtio-blk-device,drive=disk$i")
-        if [ $acpi = on ]; then
-            transport=$((23 - i))
-            cmdline="$cmdline virtio_mmio.device=512@0x$(printf %x $((0xfeb00000 + 512 * transport))):$((24 + transport))"
-        fi
+        add_transport
+    done
+    for i in "${!nets[@]}"; do
+        device_opts+=(-netdev "tap,id=net$i,ifname=${nets[$i]},script=no,downscript=no"
+                      -device "virtio-net-device,netdev=net$i,mac=52:54:00:12:34:5$i")
+        add_transport
     done
 fi
 if [ $accel = kvm ]; then

@@ -53,6 +53,9 @@ static void wr64(struct virtio_dev *d, u32 off, u64 v)
 }
 
 u32 virtio_config32(struct virtio_dev *d, u32 off) { return rd(d, R_CONFIG + off); }
+/* Narrower fields are read at their own width, as virtio-mmio asks. */
+u16 virtio_config16(struct virtio_dev *d, u32 off) { return *(volatile u16 *)(d->regs + R_CONFIG + off); }
+u8 virtio_config8(struct virtio_dev *d, u32 off) { return *(volatile u8 *)(d->regs + R_CONFIG + off); }
 
 /* A 64-bit field is two reads; ConfigGeneration tells whether the device changed it between. */
 u64 virtio_config64(struct virtio_dev *d, u32 off)
@@ -66,10 +69,9 @@ u64 virtio_config64(struct virtio_dev *d, u32 off)
 
 /* ---- split virtqueue ---- */
 
-static int virtq_setup(struct virtio_dev *d)
+int virtio_setup_queue(struct virtio_dev *d, u32 index, struct virtq *q)
 {
-    struct virtq *q = &d->q;
-    wr(d, R_QUEUE_SEL, 0);
+    wr(d, R_QUEUE_SEL, index);
     if (rd(d, R_QUEUE_READY)) return -1;
     u32 max = rd(d, R_QUEUE_NUM_MAX);
     if (!max) return -1;
@@ -113,18 +115,27 @@ int virtq_add(struct virtq *q, const struct virtq_seg *segs, int n)
 }
 
 /* One MMIO write (an exit to the VMM) for everything added since the last one. */
-void virtq_notify(struct virtio_dev *d)
+void virtq_notify_queue(struct virtio_dev *d, u32 index)
 {
     barrier();
-    wr(d, R_QUEUE_NOTIFY, 0);
+    wr(d, R_QUEUE_NOTIFY, index);
 }
 
+void virtq_notify(struct virtio_dev *d) { virtq_notify_queue(d, 0); }
+
 int virtq_next_used(struct virtq *q)
+{
+    u32 len;
+    return virtq_next_used_len(q, &len);
+}
+
+int virtq_next_used_len(struct virtq *q, u32 *len)
 {
     u16 used_idx = (u16)(q->used[0] >> 16);
     if (used_idx == q->last_used) return -1;
     barrier();
     u32 id = q->used[1 + 2 * (q->last_used & (q->size - 1))];
+    *len = q->used[2 + 2 * (q->last_used & (q->size - 1))];
     q->last_used++;
     if (id >= q->size) panic("virtio: the device returned descriptor %u of %u", id, q->size);
     u16 i = (u16)id, n = 1;
@@ -138,7 +149,8 @@ int virtq_next_used(struct virtq *q)
 /* ---- devices ---- */
 
 /* Reset, ACKNOWLEDGE, DRIVER, features (VERSION_1 and what the driver wants), FEATURES_OK,
- * queue 0. The driver reads its config and then calls virtio_ready(). */
+ * queue 0. The driver reads its config, sets up further queues (virtio_setup_queue) and then
+ * calls virtio_ready(). */
 static int virtio_negotiate(struct virtio_dev *d, u64 wanted)
 {
     wr(d, R_STATUS, 0);
@@ -156,7 +168,7 @@ static int virtio_negotiate(struct virtio_dev *d, u64 wanted)
     wr(d, R_DRIVER_FEATURES, (u32)(d->features >> 32));
     wr(d, R_STATUS, S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK);
     if (!(rd(d, R_STATUS) & S_FEATURES_OK)) return -1;
-    return virtq_setup(d);
+    return virtio_setup_queue(d, 0, &d->q);
 }
 
 int virtio_start(struct virtio_dev *d, u64 wanted)
@@ -229,13 +241,13 @@ static void probe(u64 size, u64 base, u32 gsi)
         return;
     }
     d->vector = (u8)(VEC_VIRTIO_FIRST + ndevices);
-    if (d->device_id != VIRTIO_ID_BLOCK) return; /* only block devices have a driver so far */
+    if (d->device_id != VIRTIO_ID_BLOCK && d->device_id != VIRTIO_ID_NET) return; /* no driver */
     if (ioapic_route(gsi, d->vector, cpus[0]->apic_id) < 0) {
         kprintf("ferry-guest: virtio-mmio at 0x%lx: no IOAPIC pin for GSI %u\n", base, gsi);
         return;
     }
     ndevices++;
-    if (virtio_blk_probe(d) < 0) {
+    if ((d->device_id == VIRTIO_ID_BLOCK ? virtio_blk_probe(d) : virtio_net_probe(d)) < 0) {
         ndevices--;
         wr(d, R_STATUS, S_FAILED);
     }

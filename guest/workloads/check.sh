@@ -38,6 +38,7 @@ expect memverify-swap 1 '^memverify BAD page=1 gen=0 word=0 expected=0x[0-9a-f]{
 expect memverify-zero 1 'holds=zero$' -- "$dir/memverify" --mb 1 --mode idle --seconds 1 --inject zero
 expect threads 0 '^threads ok n=3 cpus-seen=[1-9][0-9]*$' -- "$dir/threads" --threads 3 --spin-ms 20
 expect threads-musl 0 '^threads ok n=[1-9][0-9]* cpus-seen=[1-9][0-9]*$' -- "$dir/threads-musl" --spin-ms 20
+expect netserve-native 1 '' -- "$dir/netserve" --ip 10.0.0.2/24   # no /dev/net0 natively
 expect badsyscall 0 '^badsyscall returned -1 errno=38 nr=999$' -- "$dir/badsyscall"
 for kind in null write-ro ud gp div0; do
     # Killed by a signal: the shell reports 128 + signal number.

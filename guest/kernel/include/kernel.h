@@ -234,4 +234,5 @@ extern char cmdline[1024];
 #define ERANGE 34
 #define ENOSYS 38
 #define ETIMEDOUT 110
+#define ENOBUFS 105
 #define ENODEV 19

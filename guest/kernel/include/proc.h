@@ -33,12 +33,14 @@ struct vma {
 struct cpio_file;
 struct blkdev;
 struct blk_op;
+struct netdev;
 struct open_file {
     const struct cpio_file *file; /* NULL (and no blk): the console */
     struct blkdev *blk;           /* a disk, /dev/vdX */
+    struct netdev *net;           /* a network card, /dev/netN */
     u64 off;
     int shared;                   /* other descriptors sharing it (dup) */
-    int flags;                    /* open flags, for F_GETFL */
+    int flags;                    /* open flags (access mode, O_NONBLOCK), for F_GETFL */
 };
 #define MAX_FDS 32
 
@@ -86,6 +88,7 @@ struct thread {
     u64 deadline;                 /* ns of the monotonic clock, 0 = none */
     s64 timeout_result;           /* rax when the deadline passes */
     struct blk_op *io_op;         /* the disk operation it waits for (virtio_blk.c) */
+    int net_wait;                 /* a network card may hold a pointer to it (virtio_net.c) */
     /* SIMD state */
     u64 xsave_va;
 };

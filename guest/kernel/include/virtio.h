@@ -1,5 +1,5 @@
 /* virtio 1.x over MMIO (transport version 2) with split virtqueues: the devices the command
- * line names (virtio_mmio.device=SIZE@BASE:IRQ), one queue each. All of it runs under
+ * line names (virtio_mmio.device=SIZE@BASE:IRQ), one or two queues each. All of it runs under
  * big_lock. See docs/test-guest.md, "Disk". */
 #pragma once
 #include "kernel.h"
@@ -42,7 +42,8 @@ struct virtio_dev {
     u32 gsi, device_id;
     u8 vector;
     u64 features;          /* as negotiated */
-    struct virtq q;
+    struct virtq q;        /* queue 0 */
+    struct virtq q1;       /* queue 1, for devices with two (virtio-net: transmit) */
     void (*interrupt)(struct virtio_dev *d);
     void *driver;
 };
@@ -57,9 +58,16 @@ int virtio_start(struct virtio_dev *d, u64 wanted_features); /* up to FEATURES_O
 void virtio_ready(struct virtio_dev *d);                      /* DRIVER_OK */
 u32 virtio_config32(struct virtio_dev *d, u32 off);
 u64 virtio_config64(struct virtio_dev *d, u32 off);
+u16 virtio_config16(struct virtio_dev *d, u32 off);
+u8 virtio_config8(struct virtio_dev *d, u32 off);
 int virtq_add(struct virtq *q, const struct virtq_seg *segs, int n); /* head, or -1: too few free */
-void virtq_notify(struct virtio_dev *d);
+void virtq_notify(struct virtio_dev *d);   /* queue 0 */
+void virtq_notify_queue(struct virtio_dev *d, u32 index);
+int virtio_setup_queue(struct virtio_dev *d, u32 index, struct virtq *q); /* before virtio_ready */
 int virtq_next_used(struct virtq *q);      /* head of a finished chain (now free), or -1 */
+int virtq_next_used_len(struct virtq *q, u32 *len); /* the same, with the bytes the device wrote */
 
 /* virtio_blk.c */
 int virtio_blk_probe(struct virtio_dev *d);
+/* virtio_net.c */
+int virtio_net_probe(struct virtio_dev *d);
