@@ -1,15 +1,13 @@
 using Ferry.Api;
 using System.CommandLine;
 using System.Net;
-using System.Net.Sockets;
 using Ferry.Migration.Destination;
 using Ferry.Migration.Transport;
-using Ferry.Vmm;
-using Ferry.Vmm.Api;
+using Ferry.Vmm.Operations;
 
 namespace Ferry.Cli.Commands;
 
-/// <summary>`ferry receive`: waits for one migrating VM and becomes its VMM process.</summary>
+/// <summary>`ferry receive`: waits for one migrating VM and becomes its VMM process (the work: Ferry.Vmm's ReceiveOperation).</summary>
 public static class ReceiveCommand
 {
     public static Command Create()
@@ -53,66 +51,27 @@ public static class ReceiveCommand
             byte[] token = System.Text.Encoding.UTF8.GetBytes(TokenFile.Read(tokenPath));
             if (!IPAddress.TryParse(host == "localhost" ? "127.0.0.1" : host, out var ip)) throw new UsageException($"--listen {address}: not an IP address");
 
-            using var sink = ConsoleSink.Open(parse.GetValue(console)!);
-            var listener = new TcpListener(ip, port);
-            try { listener.Start(Ferry.Migration.Transport.Handshake.MaxStreams); }
-            catch (SocketException e) { throw new UsageException($"cannot listen on {address}: {e.Message}"); }
-            Console.Error.WriteLine($"ferry: waiting for a migration on {address}");
-            AcceptedMigration accepted;
-            try { accepted = await MigrationListener.AcceptAsync(listener, token, tlsSettings, ct); }
-            catch { listener.Stop(); throw; }
-            // A post-copy source whose link breaks comes back here: keep listening until every page is in.
-            if (!accepted.Mode.MayPostCopy()) listener.Stop();
+            var plan = new ReceivePlan(address, ip, port, token, tlsSettings, recovery, parse.GetValue(name), parse.GetValue(apiSocket));
 
-            ApiSocket? socket = null;
-            try
+            using var sink = ConsoleSink.Open(parse.GetValue(console)!);
+            await using var receive = ReceiveOperation.Listen(plan, line => Console.Error.WriteLine($"ferry: {line}"));
+            Console.Error.WriteLine($"ferry: waiting for a migration on {address}");
+            var received = await receive.ReceiveAsync(sink.Write, ct);
+            using var vm = received.Vm;
+            var outcome = received.Outcome;
+            if (outcome.Result == DestinationResult.Running && outcome.PostCopy is not null)
             {
-                var destination = new MigrationDestination
-                {
-                    RecoveryTimeout = recovery,
-                    AcceptReconnection = async accept =>
-                    {
-                        var again = await MigrationListener.AcceptAsync(listener, token, tlsSettings, accept);
-                        if (again.Session == accepted.Session) return again;
-                        foreach (var stream in again.Streams) await stream.DisposeAsync();
-                        throw new Ferry.Migration.MigrationException("a connection of another migration was refused while post-copy waits for its source");
-                    },
-                };
-                var outcome = await destination.RunAsync(accepted,
-                    configuration =>
-                    {
-                        var config = VmConfigJson.Decode(configuration.Span);
-                        if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
-                        else VmName.Check(config.Name, "the migration's configuration");
-                        // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
-                        socket = ApiSocket.Bind(parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(config.Name));
-                        return KvmVm.CreateForRestore(config, sink.Write);
-                    },
-                    vm => { ((KvmVm)vm).Start(); return Task.CompletedTask; },
-                    progress: null, ct);
-                using var vm = (KvmVm)outcome.Vm;
-                var served = socket!;
-                socket = null; // VmHost owns it now
-                if (outcome.Result == DestinationResult.Running && outcome.PostCopy is { } postCopy)
-                {
-                    Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
-                    _ = postCopy.ContinueWith(_ => listener.Stop(), TaskScheduler.Default);
-                    return await VmHost.ServeAsync(vm, served, sink, () => { },
-                        api => api.ShowOperation("receive", (progress, _) => PostCopyWatch.RunAsync(vm, outcome, postCopy, progress)));
-                }
-                if (outcome.Result == DestinationResult.Running)
-                    return await VmHost.ServeAsync(vm, served, sink, () => { });
-                string reason = $"the source never said to run it ({outcome.Detail}); it may still run there";
-                Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
-                                        $"`ferry resume --force --api-socket {served.Path}`; otherwise `ferry stop --api-socket {served.Path}`.");
-                return await VmHost.ServeAsync(vm, served, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
+                Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
+                return await VmHost.ServeAsync(vm, received.Socket, sink, () => { },
+                    api => api.ShowOperation("receive", (progress, _) => receive.WatchPostCopyAsync(received, progress)));
             }
-            finally
-            {
-                socket?.Dispose(); // the migration failed before a VM was served on it
-                listener.Stop();
-                foreach (var stream in accepted.Streams) await stream.DisposeAsync();
-            }
+            if (outcome.Result == DestinationResult.Running)
+                return await VmHost.ServeAsync(vm, received.Socket, sink, () => { });
+            string reason = $"the source never said to run it ({outcome.Detail}); it may still run there";
+            string served = received.Socket.Path;
+            Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
+                                    $"`ferry resume --force --api-socket {served}`; otherwise `ferry stop --api-socket {served}`.");
+            return await VmHost.ServeAsync(vm, received.Socket, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
         });
         return command;
     }
