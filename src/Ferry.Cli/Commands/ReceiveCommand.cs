@@ -1,8 +1,10 @@
 using Ferry.Api;
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Net;
 using Ferry.Migration.Destination;
 using Ferry.Migration.Transport;
+using Ferry.Vmm.Api;
 using Ferry.Vmm.Operations;
 
 namespace Ferry.Cli.Commands;
@@ -31,6 +33,11 @@ public static class ReceiveCommand
             arrive (`ferry migrate-status` here shows how many are left); if the source goes away
             before the last one, the VM is lost and this process exits with code 8.
 
+            With --name (or --api-socket) the VM's control API is served from the start: `ferry
+            status` shows it as receiving and `ferry migrate-status` the receive's progress. `ferry
+            migrate-cancel` (or SIGTERM) cancels it until this side says Ready: the VM runs on at
+            its source and this process exits with code 4. After that it is refused.
+
             Examples:
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
               ferry receive --listen 0.0.0.0:7000 --tls-cert dst.pem --tls-key dst.key --tls-ca ca.pem
@@ -54,24 +61,52 @@ public static class ReceiveCommand
             var plan = new ReceivePlan(address, ip, port, token, tlsSettings, recovery, parse.GetValue(name), parse.GetValue(apiSocket));
 
             using var sink = ConsoleSink.Open(parse.GetValue(console)!);
-            await using var receive = ReceiveOperation.Listen(plan, line => Console.Error.WriteLine($"ferry: {line}"));
-            Console.Error.WriteLine($"ferry: waiting for a migration on {address}");
-            var received = await receive.ReceiveAsync(sink.Write, ct);
+            VmHost.ReserveThreads();
+            // The API is served from the start when its socket is known (--name, --api-socket),
+            // else from when the source's configuration names the VM.
+            string? socketPath = plan.ApiSocketPath ?? (plan.Name is { } n ? ApiSocketPaths.ForName(n) : null);
+            await using var api = ApiServer.StartReceiving(socketPath is null ? null : ApiSocket.Bind(socketPath), plan.Name);
+            await using var receive = ReceiveOperation.Listen(plan, line => Console.Error.WriteLine($"ferry: {line}"),
+                config =>
+                {
+                    api.Receiving(config);
+                    // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
+                    if (!api.Serving) api.Serve(ApiSocket.Bind(ApiSocketPaths.ForName(config.Name)));
+                });
+            api.ShowOperation(ReceiveOperation.Kind, (progress, cancel) => receive.RunAsync(sink.Write, progress, cancel));
+            Console.Error.WriteLine($"ferry: waiting for a migration on {address}" + (api.Serving ? $" (control API: {api.SocketPath})" : ""));
+            ReceivedVm received;
+            // SIGTERM or Ctrl-C cancels a receive that still can be; past its Ready they end the process as before.
+            using (var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel))
+            using (var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel))
+            {
+                try { received = await receive.Received; }
+                catch (OperationCanceledException)
+                {
+                    Console.Error.WriteLine($"ferry: {ReceiveOperation.CancelledMessage}");
+                    return (int)ExitCode.MigrationFailed;
+                }
+            }
             using var vm = received.Vm;
+            api.Attach(vm);
             var outcome = received.Outcome;
             if (outcome.Result == DestinationResult.Running && outcome.PostCopy is not null)
-            {
                 Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
-                return await VmHost.ServeAsync(vm, received.Socket, sink, () => { },
-                    api => api.ShowOperation("receive", (progress, _) => receive.WatchPostCopyAsync(received, progress)));
-            }
+            int code;
             if (outcome.Result == DestinationResult.Running)
-                return await VmHost.ServeAsync(vm, received.Socket, sink, () => { });
-            string reason = $"the source never said to run it ({outcome.Detail}); it may still run there";
-            string served = received.Socket.Path;
-            Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
-                                    $"`ferry resume --force --api-socket {served}`; otherwise `ferry stop --api-socket {served}`.");
-            return await VmHost.ServeAsync(vm, received.Socket, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
+                code = await VmHost.ServeAsync(vm, api, sink, () => { });
+            else
+            {
+                string reason = ReceiveOperation.HeldReason(outcome);
+                Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
+                                        $"`ferry resume --force --api-socket {api.SocketPath}`; otherwise `ferry stop --api-socket {api.SocketPath}`.");
+                code = await VmHost.ServeAsync(vm, api, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
+            }
+            // The socket goes as soon as the VM has ended, as for `ferry run`: not after the VM's memory is unmapped.
+            await api.DisposeAsync();
+            return code;
+
+            void Cancel(PosixSignalContext context) => context.Cancel = api.TryCancelOperation();
         });
         return command;
     }
