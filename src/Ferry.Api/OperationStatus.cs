@@ -15,7 +15,18 @@ public sealed record OperationStatus(
 
     /// <summary>Where a live migration stands (null for snapshots and cold migrations).</summary>
     public LiveProgress? Live { get; init; }
+
+    /// <summary>Where a receive stands until the VM runs here (kind "receive"; afterwards a post-copy shows as <see cref="Live"/>).</summary>
+    public ReceiveProgress? Receive { get; init; }
 }
+
+/// <summary>
+/// A receiving VMM's migration before the VM runs here: its step ("waiting for the source",
+/// "receiving", "ready: waiting for the source's word to run"), the mode the source chose (null
+/// until it connected), and the guest pages that arrived so far on the first stream. Whether it
+/// can still be cancelled: until this side says Ready, a cancel leaves the VM at its source.
+/// </summary>
+public sealed record ReceiveProgress(string Step, string? Mode, long PagesReceived, bool Cancellable);
 
 /// <summary>A live migration in progress: its round, what is left and how fast things go.</summary>
 public sealed record LiveProgress(string Step, int Round, long RemainingBytes, double DirtyPagesPerSecond, double BandwidthBytesPerSecond,

@@ -33,7 +33,9 @@ public static class ControlCommands
             {
                 var s = await client.StatusAsync(ct);
                 Console.WriteLine(json ? JsonSerializer.Serialize(s, ApiJson.Default.VmStatus)
-                    : $"{s.Name}: {s.State}, {s.Cpus} vCPU, {s.MemoryBytes >> 20} MiB, pid {s.Pid}, up {TimeSpan.FromMilliseconds(s.UptimeMs):g}");
+                    : s.State == ApiServer.ReceivingState
+                        ? $"{s.Name}: receiving, pid {s.Pid} (its progress: ferry migrate-status)"
+                        : $"{s.Name}: {s.State}, {s.Cpus} vCPU, {s.MemoryBytes >> 20} MiB, pid {s.Pid}, up {TimeSpan.FromMilliseconds(s.UptimeMs):g}");
             });
         yield return Make("migrate-status", "Show the VM's running or last snapshot or migration: phase, progress and, once finished, its report.",
             async (client, json, _, ct) =>
@@ -42,6 +44,9 @@ public static class ControlCommands
                 Console.WriteLine(json ? JsonSerializer.Serialize(s, ApiJson.Default.OperationStatus)
                     : s.Live is { PagesAtSource: { } left } live
                         ? $"{s.Kind}: {s.Phase}, post-copy: {left} pages still at the source, {live.PagesRequested} requested on faults, {live.PagesPushed} pushed: {s.Message}"
+                    : s.Receive is { } r
+                        ? $"{s.Kind}: {s.Phase}" + (r.Mode is { } m ? $" ({m})" : "") + $", {r.PagesReceived} pages, {s.BytesTransferred >> 20} MiB received: {r.Step}" +
+                          (r.Cancellable ? "" : " (no longer cancellable)")
                         : $"{s.Kind}: {s.Phase}, {s.MemoryBytesDone >> 20} of {s.MemoryBytesTotal >> 20} MiB scanned, {s.BytesTransferred >> 20} MiB sent: {s.Message}");
             });
         yield return Make("migrate-postcopy", "Switch the VM's running hybrid migration to post-copy now: it pauses briefly, resumes at the destination, and its pages follow.",
@@ -59,7 +64,8 @@ public static class ControlCommands
             });
         recover.Options.Add(recoverTo);
         yield return recover;
-        yield return Make("migrate-cancel", "Cancel a running migration. Before its commit point the VM keeps running here; after it, cancelling does nothing.",
+        yield return Make("migrate-cancel", "Cancel a running migration. Before its commit point the VM keeps running here; after it, cancelling does nothing. " +
+                          "On a receiving VMM: before it says Ready the VM keeps running at its source and the receiver exits; after, the cancel is refused.",
             async (client, json, _, ct) =>
             {
                 var r = await client.CancelOperationAsync(ct);

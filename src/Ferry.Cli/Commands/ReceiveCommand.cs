@@ -1,15 +1,15 @@
 using Ferry.Api;
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Net;
-using System.Net.Sockets;
 using Ferry.Migration.Destination;
 using Ferry.Migration.Transport;
-using Ferry.Vmm;
 using Ferry.Vmm.Api;
+using Ferry.Vmm.Operations;
 
 namespace Ferry.Cli.Commands;
 
-/// <summary>`ferry receive`: waits for one migrating VM and becomes its VMM process.</summary>
+/// <summary>`ferry receive`: waits for one migrating VM and becomes its VMM process (the work: Ferry.Vmm's ReceiveOperation).</summary>
 public static class ReceiveCommand
 {
     public static Command Create()
@@ -18,11 +18,12 @@ public static class ReceiveCommand
         var name = CommonOptions.Name();
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
-        var diskPaths = CommonOptions.DiskPaths();
         var recoveryTimeout = new Option<string?>("--recovery-timeout")
         {
             Description = "Post-copy: when the link to the source breaks, wait this long for it to reconnect before the VM is given up as lost, e.g. 60s (default 60s)",
         };
+        var diskPaths = CommonOptions.DiskPaths();
+        var seccomp = CommonOptions.Seccomp();
         var tokenFile = new Option<string?>("--token-file") { Description = "File holding the secret shared with the source (off loopback: this or TLS)" };
         var tls = new TlsOptions();
         var command = new Command("receive",
@@ -34,11 +35,16 @@ public static class ReceiveCommand
             arrive (`ferry migrate-status` here shows how many are left); if the source goes away
             before the last one, the VM is lost and this process exits with code 8.
 
+            With --name (or --api-socket) the VM's control API is served from the start: `ferry
+            status` shows it as receiving and `ferry migrate-status` the receive's progress. `ferry
+            migrate-cancel` (or SIGTERM) cancels it until this side says Ready: the VM runs on at
+            its source and this process exits with code 4. After that it is refused.
+
             Examples:
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
               ferry receive --listen 0.0.0.0:7000 --tls-cert dst.pem --tls-key dst.key --tls-ca ca.pem
             """)
-        { listen, name, apiSocket, console, tokenFile, recoveryTimeout, diskPaths };
+        { listen, name, apiSocket, console, tokenFile, recoveryTimeout, diskPaths, seccomp };
         foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
@@ -54,66 +60,59 @@ public static class ReceiveCommand
             byte[] token = System.Text.Encoding.UTF8.GetBytes(TokenFile.Read(tokenPath));
             if (!IPAddress.TryParse(host == "localhost" ? "127.0.0.1" : host, out var ip)) throw new UsageException($"--listen {address}: not an IP address");
 
-            using var sink = ConsoleSink.Open(parse.GetValue(console)!);
-            var listener = new TcpListener(ip, port);
-            try { listener.Start(Ferry.Migration.Transport.Handshake.MaxStreams); }
-            catch (SocketException e) { throw new UsageException($"cannot listen on {address}: {e.Message}"); }
-            Console.Error.WriteLine($"ferry: waiting for a migration on {address}");
-            AcceptedMigration accepted;
-            try { accepted = await MigrationListener.AcceptAsync(listener, token, tlsSettings, ct); }
-            catch { listener.Stop(); throw; }
-            // A post-copy source whose link breaks comes back here: keep listening until every page is in.
-            if (!accepted.Mode.MayPostCopy()) listener.Stop();
+            string[] disks = parse.GetValue(diskPaths) ?? [];
+            var plan = new ReceivePlan(address, ip, port, token, tlsSettings, recovery, parse.GetValue(name), parse.GetValue(apiSocket))
+            {
+                MapConfig = config => CommonOptions.MapDisks(config, disks),
+            };
 
-            ApiSocket? socket = null;
-            try
+            using var sink = ConsoleSink.Open(parse.GetValue(console)!);
+            VmHost.ReserveThreads();
+            // The API is served from the start when its socket is known (--name, --api-socket),
+            // else from when the source's configuration names the VM.
+            string? socketPath = plan.ApiSocketPath ?? (plan.Name is { } n ? ApiSocketPaths.ForName(n) : null);
+            await using var api = ApiServer.StartReceiving(socketPath is null ? null : ApiSocket.Bind(socketPath), plan.Name);
+            await using var receive = ReceiveOperation.Listen(plan, line => Console.Error.WriteLine($"ferry: {line}"),
+                config =>
+                {
+                    api.Receiving(config);
+                    // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
+                    if (!api.Serving) api.Serve(ApiSocket.Bind(ApiSocketPaths.ForName(config.Name)));
+                });
+            api.ShowOperation(ReceiveOperation.Kind, (progress, cancel) => receive.RunAsync(sink.Write, progress, cancel));
+            Console.Error.WriteLine($"ferry: waiting for a migration on {address}" + (api.Serving ? $" (control API: {api.SocketPath})" : ""));
+            ReceivedVm received;
+            // SIGTERM or Ctrl-C cancels a receive that still can be; past its Ready they end the process as before.
+            using (var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel))
+            using (var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel))
             {
-                var destination = new MigrationDestination
+                try { received = await receive.Received; }
+                catch (OperationCanceledException)
                 {
-                    RecoveryTimeout = recovery,
-                    AcceptReconnection = async accept =>
-                    {
-                        var again = await MigrationListener.AcceptAsync(listener, token, tlsSettings, accept);
-                        if (again.Session == accepted.Session) return again;
-                        foreach (var stream in again.Streams) await stream.DisposeAsync();
-                        throw new Ferry.Migration.MigrationException("a connection of another migration was refused while post-copy waits for its source");
-                    },
-                };
-                var outcome = await destination.RunAsync(accepted,
-                    configuration =>
-                    {
-                        var config = CommonOptions.MapDisks(VmConfigJson.Decode(configuration.Span), parse.GetValue(diskPaths) ?? []);
-                        if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
-                        else VmName.Check(config.Name, "the migration's configuration");
-                        // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
-                        socket = ApiSocket.Bind(parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(config.Name));
-                        return KvmVm.CreateForRestore(config, sink.Write);
-                    },
-                    vm => { ((KvmVm)vm).Start(); return Task.CompletedTask; },
-                    progress: null, ct);
-                using var vm = (KvmVm)outcome.Vm;
-                var served = socket!;
-                socket = null; // VmHost owns it now
-                if (outcome.Result == DestinationResult.Running && outcome.PostCopy is { } postCopy)
-                {
-                    Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
-                    _ = postCopy.ContinueWith(_ => listener.Stop(), TaskScheduler.Default);
-                    return await VmHost.ServeAsync(vm, served, sink, () => { },
-                        api => api.ShowOperation("receive", (progress, _) => PostCopyWatch.RunAsync(vm, outcome, postCopy, progress)));
+                    Console.Error.WriteLine($"ferry: {ReceiveOperation.CancelledMessage}");
+                    return (int)ExitCode.MigrationFailed;
                 }
-                if (outcome.Result == DestinationResult.Running)
-                    return await VmHost.ServeAsync(vm, served, sink, () => { });
-                string reason = $"the source never said to run it ({outcome.Detail}); it may still run there";
-                Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
-                                        $"`ferry resume --force --api-socket {served.Path}`; otherwise `ferry stop --api-socket {served.Path}`.");
-                return await VmHost.ServeAsync(vm, served, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
             }
-            finally
+            using var vm = received.Vm;
+            api.Attach(vm);
+            var outcome = received.Outcome;
+            if (outcome.Result == DestinationResult.Running && outcome.PostCopy is not null)
+                Console.Error.WriteLine($"ferry: {vm.Config.Name}: running; post-copy: its memory still arrives from the source, which must stay up until it has");
+            int code;
+            if (outcome.Result == DestinationResult.Running)
+                code = await VmHost.ServeAsync(vm, api, sink, () => { }, parse.GetValue(seccomp));
+            else
             {
-                socket?.Dispose(); // the migration failed before a VM was served on it
-                listener.Stop();
-                foreach (var stream in accepted.Streams) await stream.DisposeAsync();
+                string reason = ReceiveOperation.HeldReason(outcome);
+                Console.Error.WriteLine($"ferry: {vm.Config.Name}: held paused here: {reason}. If the source VM is gone, " +
+                                        $"`ferry resume --force --api-socket {api.SocketPath}`; otherwise `ferry stop --api-socket {api.SocketPath}`.");
+                code = await VmHost.ServeAsync(vm, api, sink, () => { vm.Start(paused: true); vm.Hold(reason); });
             }
+            // The socket goes as soon as the VM has ended, as for `ferry run`: not after the VM's memory is unmapped.
+            await api.DisposeAsync();
+            return code;
+
+            void Cancel(PosixSignalContext context) => context.Cancel = api.TryCancelOperation();
         });
         return command;
     }

@@ -13,18 +13,28 @@ public static class VmHost
 {
     /// <summary>Serves <paramref name="socket"/> (which it takes over) until the VM ends.</summary>
     /// <param name="seccomp">Once the VM runs, confine the process to the system calls of Jail/SeccompPolicy (--seccomp).</param>
-    public static async Task<int> ServeAsync(KvmVm vm, ApiSocket socket, ConsoleSink sink, Action start, Action<ApiServer>? serving = null, bool seccomp = false)
+    public static async Task<int> ServeAsync(KvmVm vm, ApiSocket socket, ConsoleSink sink, Action start, bool seccomp = false)
     {
-        // A migration keeps a pool thread per stream busy; the API must still get threads at once.
+        ReserveThreads();
+        await using var api = ApiServer.Start(vm, socket);
+        return await ServeAsync(vm, api, sink, start, seccomp);
+    }
+
+    /// <summary>A migration keeps a pool thread per stream busy; the API must still get threads at once.</summary>
+    public static void ReserveThreads()
+    {
         ThreadPool.GetMinThreads(out int workers, out int io);
         ThreadPool.SetMinThreads(Math.Max(workers, 16), io);
-        await using var api = ApiServer.Start(vm, socket);
+    }
+
+    /// <summary>Goes on serving <paramref name="api"/> (already serving this VM; the caller disposes it) until the VM ends.</summary>
+    public static async Task<int> ServeAsync(KvmVm vm, ApiServer api, ConsoleSink sink, Action start, bool seccomp = false)
+    {
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         if (sink.IsStdio) StartKeyboardForwarding(vm);
         start();
         if (seccomp) Ferry.Vmm.Jail.SeccompPolicy.Apply();
-        serving?.Invoke(api);
         var exit = await vm.Exited;
         if (exit.Kind == VmExitKind.Migrated)
         {

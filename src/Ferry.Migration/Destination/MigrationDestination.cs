@@ -29,6 +29,14 @@ public sealed class MigrationDestination
     /// <summary>Post-copy: how long to wait for the source to come back before the VM is given up as lost.</summary>
     public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Called once the VM is whole and its state loaded, just before Ready is said: from Ready on
+    /// the source may commit, so whoever can cancel this run must stop accepting that here. The
+    /// token is checked once more right after, so a cancel either lands before (the source is told
+    /// and keeps its VM) or is refused.
+    /// </summary>
+    public Action? BeforeReady { get; init; }
+
     /// <summary>One connection: authenticates it first (single-stream migrations and tests).</summary>
     public async Task<DestinationOutcome> RunAsync(Stream stream, byte[] token,
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
@@ -94,6 +102,8 @@ public sealed class MigrationDestination
                 throw new MigrationException("guest memory differs from the source's after the transfer (memory digest mismatch)");
             image.Vm.LoadState(image.DeviceState);
             received = image.Vm;
+            BeforeReady?.Invoke();
+            cancellationToken.ThrowIfCancellationRequested();
         }
         catch (Exception e) when (e is MigrationException or IOException or InvalidDataException or OperationCanceledException)
         {
@@ -101,7 +111,8 @@ public sealed class MigrationDestination
             missing?.Dispose();
             (vm as IDisposable)?.Dispose();
             if (e is not PeerAbortedException)
-                await channel.TryAbortAsync(e.Message, Timeouts.Abort);
+                await channel.TryAbortAsync(e is OperationCanceledException && cancellationToken.IsCancellationRequested
+                    ? "the migration was cancelled at the destination" : e.Message, Timeouts.Abort);
             // Closing tells the source at once, on every stream, instead of leaving it to time out.
             await QuietDispose.AllAsync(accepted.Streams);
             if (e is IOException or InvalidDataException) throw new MigrationException($"the transfer from the source broke: {e.Message}", e);

@@ -8,39 +8,71 @@ namespace Ferry.Vmm.Api;
 /// <summary>
 /// The VM's control API: JSON over HTTP on a Unix socket, one per VM process.
 /// GET /vm (status), PUT /vm/pause, PUT /vm/resume, PUT /vm/stop.
+/// A receiving VMM serves it before its VM exists (<see cref="StartReceiving"/>): the status says
+/// "receiving" and the operation is the receive, until <see cref="Attach"/> hands it the VM.
 /// </summary>
 public sealed class ApiServer : IAsyncDisposable
 {
-    private readonly KvmVm _vm;
-    private readonly ApiSocket _socket;
-    private readonly Socket _listener;
+    private volatile KvmVm? _vm;
+    private ApiSocket? _socket;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _acceptLoop;
+    private Task _acceptLoop = Task.CompletedTask;
     private readonly Operations.OperationTracker _operations = new();
     private readonly List<Task> _inFlight = [];
+    private readonly string? _receivingName;
+    private volatile VmConfig? _receivingConfig;
 
-    private ApiServer(KvmVm vm, ApiSocket socket)
+    private ApiServer(KvmVm? vm, ApiSocket? socket, string? receivingName)
     {
         _vm = vm;
-        _socket = socket;
-        _listener = socket.Listener;
-        _acceptLoop = AcceptLoopAsync(_stop.Token);
+        _receivingName = receivingName;
+        if (socket is not null) Serve(socket);
     }
 
-    public string SocketPath => _socket.Path;
+    public string SocketPath => _socket?.Path ?? "";
+
+    /// <summary>True once the API is served on a socket.</summary>
+    public bool Serving => _socket is not null;
 
     /// <summary>Completes when a client has read the final status of a snapshot or migration.</summary>
     public Task OperationResultRead => _operations.FinalStatusRead;
 
     /// <summary>Serves the API on <paramref name="socket"/>, which it now owns (and removes when disposed).</summary>
-    public static ApiServer Start(KvmVm vm, ApiSocket socket) => new(vm, socket);
+    public static ApiServer Start(KvmVm vm, ApiSocket socket) => new(vm, socket, null);
 
-    private async Task AcceptLoopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves the API of a VM still to be received, on <paramref name="socket"/> (which it now owns)
+    /// or, when its name is not known yet (null), on the socket given later to <see cref="Serve"/>.
+    /// </summary>
+    public static ApiServer StartReceiving(ApiSocket? socket, string? name) => new(null, socket, name);
+
+    /// <summary>Starts serving on <paramref name="socket"/>, which it now owns; once only.</summary>
+    public void Serve(ApiSocket socket)
+    {
+        if (_socket is not null) throw new InvalidOperationException($"the API is already served on {_socket.Path}");
+        _socket = socket;
+        _acceptLoop = AcceptLoopAsync(socket.Listener, _stop.Token);
+    }
+
+    /// <summary>The configuration of the VM being received, once the source has sent it: the status shows its name and size.</summary>
+    public void Receiving(VmConfig config) => _receivingConfig = config;
+
+    /// <summary>The received VM exists and runs (or is held): from now on the API is its API.</summary>
+    public void Attach(KvmVm vm) => _vm = vm;
+
+    /// <summary>Cancels the running operation as `PUT /vm/operation/cancel` would; false when there is none or it can no longer be cancelled.</summary>
+    public bool TryCancelOperation()
+    {
+        try { _operations.Cancel(); return true; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             Socket client;
-            try { client = await _listener.AcceptAsync(cancellationToken); }
+            try { client = await listener.AcceptAsync(cancellationToken); }
             catch (Exception) when (cancellationToken.IsCancellationRequested) { return; }
             catch (SocketException) { continue; }
             var serving = ServeAsync(client, CancellationToken.None);
@@ -129,8 +161,8 @@ public sealed class ApiServer : IAsyncDisposable
         if (request is null || string.IsNullOrWhiteSpace(request.Path)) throw new BadRequestException("a snapshot needs a path");
         string path = Path.GetFullPath(request.Path);
         if (!Directory.Exists(Path.GetDirectoryName(path))) throw new BadRequestException($"no such directory for {path}");
-        EnsureRunningOrPaused();
-        _operations.Start("snapshot", (progress, _) => Operations.SnapshotOperation.RunAsync(_vm, path, request.Resume, progress));
+        var vm = EnsureRunningOrPaused();
+        _operations.Start("snapshot", (progress, _) => Operations.SnapshotOperation.RunAsync(vm, path, request.Resume, progress));
     }
 
     private void StartMigration(MigrateRequest? request)
@@ -139,11 +171,11 @@ public sealed class ApiServer : IAsyncDisposable
         Operations.MigrationPlan plan;
         try { plan = Operations.MigrationPlan.From(request); }
         catch (Migration.MigrationException e) { throw new BadRequestException(e.Message); }
-        EnsureRunningOrPaused();
-        _operations.Start("migrate", (progress, cancel) => Operations.MigrateOperation.RunAsync(_vm, plan, progress, cancel));
+        var vm = EnsureRunningOrPaused();
+        _operations.Start("migrate", (progress, cancel) => Operations.MigrateOperation.RunAsync(vm, plan, progress, cancel));
     }
 
-    /// <summary>Shows work that this process did not start through the API (a post-copy destination's incoming pages) as its operation.</summary>
+    /// <summary>Shows work that this process did not start through the API (a receive) as its operation, cancellable through the API.</summary>
     public void ShowOperation(string kind, Func<Operations.OperationTracker.OperationProgress, CancellationToken, Task<OperationStatus>> work) =>
         _operations.Start(kind, work);
 
@@ -163,15 +195,22 @@ public sealed class ApiServer : IAsyncDisposable
         if (_operations.Status is { Finished: false } op && op.Kind is "migrate" or "receive")
             throw new InvalidOperationException(op.Kind == "migrate"
                 ? $"cannot {action} the VM while it is being migrated: cancel the migration first (ferry migrate-cancel), or wait until ferry migrate-status says it ended"
-                : $"cannot {action} the VM while its memory is still arriving from its post-copy source: wait until ferry migrate-status says it is complete");
-        return _vm;
+                : _vm is null
+                    ? $"cannot {action} the VM while it is being received: it does not run here yet (cancel the receive with ferry migrate-cancel, or wait until ferry migrate-status says it runs)"
+                    : $"cannot {action} the VM while its memory is still arriving from its post-copy source: wait until ferry migrate-status says it is complete");
+        return Vm;
     }
 
-    private void EnsureRunningOrPaused()
+    /// <summary>The VM; refused while it is still being received.</summary>
+    private KvmVm Vm => _vm ?? throw new InvalidOperationException("the VM is still being received: it does not run here yet (see ferry migrate-status)");
+
+    private KvmVm EnsureRunningOrPaused()
     {
-        if (_vm.State is not (VmRunState.Running or VmRunState.Paused)) throw new InvalidOperationException($"the VM is {_vm.State.ToString().ToLowerInvariant()}");
-        if (_vm.HoldReason is { } hold) throw new InvalidOperationException($"the VM is held: {hold}");
-        if (_vm.AwaitingPages) throw new InvalidOperationException("part of the VM's memory is still arriving from its post-copy source; wait until `ferry migrate-status` says it is complete");
+        var vm = Vm;
+        if (vm.State is not (VmRunState.Running or VmRunState.Paused)) throw new InvalidOperationException($"the VM is {vm.State.ToString().ToLowerInvariant()}");
+        if (vm.HoldReason is { } hold) throw new InvalidOperationException($"the VM is held: {hold}");
+        if (vm.AwaitingPages) throw new InvalidOperationException("part of the VM's memory is still arriving from its post-copy source; wait until `ferry migrate-status` says it is complete");
+        return vm;
     }
 
     private sealed class BadRequestException(string message) : Exception(message);
@@ -182,23 +221,39 @@ public sealed class ApiServer : IAsyncDisposable
         return ("200 OK", Json(new ApiOk(state), ApiJson.Default.ApiOk));
     }
 
-    public VmStatus Status() => new(
-        _vm.Config.Name,
-        _vm.State.ToString().ToLowerInvariant(),
-        _vm.Config.CpuCount,
-        _vm.Config.MemoryBytes,
-        Environment.ProcessId,
-        _vm.StartedAt == default ? 0 : (long)(DateTimeOffset.UtcNow - _vm.StartedAt).TotalMilliseconds,
-        _vm.Config.KernelPath,
-        SocketPath,
-        _vm.HoldReason);
+    /// <summary>The state a VM still being received shows (its size once the source has sent its configuration).</summary>
+    public const string ReceivingState = "receiving";
+
+    public VmStatus Status()
+    {
+        if (_vm is not { } vm)
+        {
+            var config = _receivingConfig;
+            return new VmStatus(config?.Name ?? _receivingName ?? "", ReceivingState, config?.CpuCount ?? 0, config?.MemoryBytes ?? 0,
+                Environment.ProcessId, 0, config?.KernelPath ?? "", SocketPath, null);
+        }
+        return new VmStatus(
+            vm.Config.Name,
+            vm.State.ToString().ToLowerInvariant(),
+            vm.Config.CpuCount,
+            vm.Config.MemoryBytes,
+            Environment.ProcessId,
+            vm.StartedAt == default ? 0 : (long)(DateTimeOffset.UtcNow - vm.StartedAt).TotalMilliseconds,
+            vm.Config.KernelPath,
+            SocketPath,
+            vm.HoldReason);
+    }
 
     private static byte[] Json<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
 
+    private int _disposed;
+
+    /// <summary>Stops serving and removes the socket; a second call does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _stop.Cancel();
-        _socket.Dispose(); // stops new connections and removes the file
+        _socket?.Dispose(); // stops new connections and removes the file
         try { await _acceptLoop; } catch (OperationCanceledException) { }
         // Let requests already accepted (such as the stop that ended this VM) get their answer.
         Task[] pending;

@@ -134,7 +134,8 @@ public sealed class FailureMatrixTests(ITestOutputHelper output) : IDisposable
     {
         if (process.HasExited) return Side.Gone;
         var status = FerryProcess.Run("status", "--name", name);
-        if (status.Code != 0) return Side.Gone; // not serving yet, or ending
+        if (status.Code != 0) return Side.Gone; // ending
+        if (status.Stdout.Contains(": receiving")) return Side.Receiving; // a receiver serves its API before its VM exists
         if (!status.Stdout.Contains(": running")) return Side.Held;
         var operation = FerryProcess.Run("migrate-status", "--name", name, "--json").Stdout;
         return operation.Contains("\"kind\":\"receive\"") && operation.Contains("\"phase\":\"running\"") ? Side.Receiving : Side.Running;
