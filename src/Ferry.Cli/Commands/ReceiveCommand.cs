@@ -19,6 +19,7 @@ public static class ReceiveCommand
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
         var diskPaths = CommonOptions.DiskPaths();
+        var netTaps = CommonOptions.NetTaps();
         var recoveryTimeout = new Option<string?>("--recovery-timeout")
         {
             Description = "Post-copy: when the link to the source breaks, wait this long for it to reconnect before the VM is given up as lost, e.g. 60s (default 60s)",
@@ -38,7 +39,7 @@ public static class ReceiveCommand
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
               ferry receive --listen 0.0.0.0:7000 --tls-cert dst.pem --tls-key dst.key --tls-ca ca.pem
             """)
-        { listen, name, apiSocket, console, tokenFile, recoveryTimeout, diskPaths };
+        { listen, name, apiSocket, console, tokenFile, recoveryTimeout, diskPaths, netTaps };
         foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
@@ -83,13 +84,21 @@ public static class ReceiveCommand
                     configuration =>
                     {
                         var config = CommonOptions.MapDisks(VmConfigJson.Decode(configuration.Span), parse.GetValue(diskPaths) ?? []);
+                        config = CommonOptions.MapNets(config, parse.GetValue(netTaps) ?? []);
                         if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
                         else VmName.Check(config.Name, "the migration's configuration");
                         // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
                         socket = ApiSocket.Bind(parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(config.Name));
                         return KvmVm.CreateForRestore(config, sink.Write);
                     },
-                    vm => { ((KvmVm)vm).Start(); return Task.CompletedTask; },
+                    vm =>
+                    {
+                        var running = (KvmVm)vm;
+                        running.Start();
+                        // The guest's MAC now sits behind this host's tap: tell the network at once.
+                        _ = running.AnnounceAsync(CancellationToken.None);
+                        return Task.CompletedTask;
+                    },
                     progress: null, ct);
                 using var vm = (KvmVm)outcome.Vm;
                 var served = socket!;
