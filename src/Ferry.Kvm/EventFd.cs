@@ -47,5 +47,45 @@ public sealed unsafe class EventFd : SafeHandle
         return value;
     }
 
+    /// <summary>
+    /// Blocks until the counter is non-zero or <paramref name="other"/> (when given) is readable;
+    /// resets the counter if it was set. Returns whether <paramref name="other"/> is readable. A
+    /// device's I/O thread waits so on its notify eventfd and its backend (a tap) at once.
+    /// </summary>
+    public bool WaitAlongside(SafeHandle? other)
+    {
+        if (other is null)
+        {
+            Wait();
+            return false;
+        }
+        bool addedSelf = false, addedOther = false;
+        try
+        {
+            DangerousAddRef(ref addedSelf);
+            other.DangerousAddRef(ref addedOther);
+            LibC.PollFd* fds = stackalloc LibC.PollFd[2];
+            while (true)
+            {
+                fds[0] = new LibC.PollFd { Fd = (int)handle, Events = LibC.POLLIN };
+                fds[1] = new LibC.PollFd { Fd = (int)other.DangerousGetHandle(), Events = LibC.POLLIN };
+                // Safe because fds points to two initialised entries on the stack and both fds are held open by the refs above.
+                if (LibC.Poll(fds, 2, -1) < 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == LibC.EINTR) continue;
+                    throw new KvmException("poll", errno);
+                }
+                if ((fds[0].Revents & LibC.POLLIN) != 0) Wait(); // readable: the read does not block
+                return (fds[1].Revents & LibC.POLLIN) != 0;
+            }
+        }
+        finally
+        {
+            if (addedOther) other.DangerousRelease();
+            if (addedSelf) DangerousRelease();
+        }
+    }
+
     protected override bool ReleaseHandle() => LibC.Close(handle) == 0;
 }

@@ -66,8 +66,12 @@ public sealed partial class KvmVm
                 if (_holdReason is not null && AwaitingPages)
                     throw new InvalidOperationException("the VM is held and part of its memory is still at its post-copy source: it cannot run here. " +
                                                         "The source holds the whole VM: `ferry resume --force` there; `ferry stop` this copy");
-                // A migration source that closed its images takes them back before the guest runs on.
-                try { LockDisks(); }
+                // A migration source that closed its images and taps takes them back before the guest runs on.
+                try
+                {
+                    LockDisks();
+                    OpenTaps();
+                }
                 catch (VmConfigException e) { throw new InvalidOperationException($"{e.Message}; the VM stays paused here"); }
                 _holdReason = null;
                 _vm.SetClock(_clockAtPause with { Flags = 0, Realtime = 0, HostTsc = 0 });

@@ -2,6 +2,7 @@ using Ferry.Kvm;
 using Ferry.Vmm.Devices;
 using Ferry.Vmm.Devices.Virtio;
 using Ferry.Vmm.Devices.Virtio.Blk;
+using Ferry.Vmm.Devices.Virtio.Net;
 using Ferry.Vmm.Memory;
 
 namespace Ferry.Vmm;
@@ -11,7 +12,8 @@ public sealed partial class KvmVm
 {
     private readonly MmioBus _mmio = new();
     private readonly List<VirtioBlkSlot> _disks = [];
-    private volatile bool _releaseDisksOnSave;
+    private readonly List<VirtioNetSlot> _nets = [];
+    private volatile bool _releaseBackendsOnSave;
 
     /// <summary>One disk's device: the virtio-blk device, its transport and its interrupt eventfd.</summary>
     private sealed class VirtioBlkSlot(VirtioBlk blk, VirtioMmioTransport transport, EventFd irq) : IDisposable
@@ -22,6 +24,19 @@ public sealed partial class KvmVm
         public void Dispose()
         {
             blk.Dispose();
+            irq.Dispose();
+        }
+    }
+
+    /// <summary>One network card's device: the virtio-net device, its transport and its interrupt eventfd.</summary>
+    private sealed class VirtioNetSlot(VirtioNet net, VirtioMmioTransport transport, EventFd irq) : IDisposable
+    {
+        public VirtioNet Net => net;
+        public VirtioMmioTransport Transport => transport;
+
+        public void Dispose()
+        {
+            net.Dispose();
             irq.Dispose();
         }
     }
@@ -69,6 +84,111 @@ public sealed partial class KvmVm
         }
     }
 
+    /// <summary>
+    /// Puts a virtio-net card per configured network card on the MMIO bus, after the disks. A new
+    /// VM opens its taps at once (<paramref name="openNow"/>); a VM built for a snapshot or a
+    /// migration only checks that each tap could be opened (so a missing one, or one this user may
+    /// not use, fails early) and opens them in LoadState, once a migration's source has let go.
+    /// </summary>
+    private void AttachNets(bool openNow)
+    {
+        var ram = new DeviceGuestRam(_memory);
+        for (int i = 0; i < Config.Nets.Length; i++)
+        {
+            var config = Config.Nets[i];
+            int index = Config.Disks.Length + i;
+            TapDevice? tap = openNow ? OpenTap(config.Tap) : null;
+            if (!openNow) CheckTap(config.Tap);
+            EventFd? irq = null;
+            VirtioNet? net = null;
+            try
+            {
+                irq = new EventFd();
+                var interrupt = new VirtioInterrupt(new EventFdLine(irq));
+                net = new VirtioNet(config.MacAddress, tap, ram, interrupt, $"virtio-net{i}");
+                var transport = new VirtioMmioTransport(net, ram, interrupt);
+                ulong gpa = VirtioMmioLayout.Gpa(index);
+                _vm.SetIrqfd(irq, VirtioMmioLayout.Gsi(index));
+                _vm.SetIoeventfd(net.Worker.Notification, gpa + VirtioMmioTransport.QueueNotifyOffset, 4);
+                _mmio.Add(gpa, VirtioMmioTransport.WindowBytes, transport);
+                _nets.Add(new VirtioNetSlot(net, transport, irq));
+            }
+            catch
+            {
+                if (net is not null) net.Dispose(); else tap?.Dispose();
+                irq?.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Opens tap <paramref name="name"/>; a failure is a VmConfigException in one line.</summary>
+    internal static TapDevice OpenTap(string name)
+    {
+        try { return TapDevice.Open(name); }
+        catch (KvmException e) { throw new VmConfigException(DescribeTapFailure(name, e)); }
+    }
+
+    /// <summary>
+    /// Whether tap <paramref name="name"/> could be opened here: open and close it. A tap in use
+    /// passes: at a migration's destination its source may hold it until it saves its state.
+    /// </summary>
+    private static void CheckTap(string name)
+    {
+        try { TapDevice.Open(name).Dispose(); }
+        catch (KvmException e) when (e.Errno == Errno.EBUSY) { }
+        catch (KvmException e) { throw new VmConfigException(DescribeTapFailure(name, e)); }
+    }
+
+    private static class Errno
+    {
+        public const int EPERM = 1, ENOENT = 2, EACCES = 13, EBUSY = 16, ENODEV = 19, EINVAL = 22;
+    }
+
+    private static string DescribeTapFailure(string name, KvmException e) => (e.Operation, e.Errno) switch
+    {
+        ("open", Errno.ENOENT or Errno.ENODEV) => $"tap {name}: no {TapDevice.CloneDevice} on this host (load the tun module: modprobe tun)",
+        ("open", _) => $"tap {name}: cannot open {TapDevice.CloneDevice}: {e.Message}",
+        ("TUNSETIFF", Errno.EPERM) => $"tap {name} does not exist and this user may not create it, or it belongs to another user " +
+                                      $"(create it with `ip tuntap add {name} mode tap user USER`)",
+        ("TUNSETIFF", Errno.EBUSY) => $"tap {name} is in use by another process (another VM?)",
+        ("TUNSETIFF", Errno.EINVAL) => $"{name} is not a tap Ferry can use (an interface of another kind, or a tun device, has that name)",
+        _ => $"tap {name}: {e.Message}",
+    };
+
+    /// <summary>Opens the tap of every card that has none (after a restore, or at a migration source that let go). Throws VmConfigException.</summary>
+    private void OpenTaps()
+    {
+        foreach (var slot in _nets)
+        {
+            if (slot.Net.Tap is not null) continue;
+            int i = _nets.IndexOf(slot);
+            var tap = OpenTap(Config.Nets[i].Tap);
+            slot.Net.Worker.Quiesce();
+            try { slot.Net.AttachTap(tap); }
+            finally { slot.Net.Worker.Release(); }
+        }
+    }
+
+    /// <summary>Closes every card's tap: a migration's source, paused for the last time, lets the destination have it.</summary>
+    private void CloseTaps()
+    {
+        foreach (var slot in _nets)
+        {
+            slot.Net.Worker.Quiesce();
+            try { slot.Net.DetachTap()?.Dispose(); }
+            finally { slot.Net.Worker.Release(); }
+        }
+    }
+
+    /// <summary>
+    /// After a live migration, at the destination that now runs the VM: gratuitous RARP frames
+    /// from each card's MAC on its tap (<see cref="NetAnnouncement"/>), so the network learns the
+    /// guest's new port at once. Completes after the last frame (about 0.8 s).
+    /// </summary>
+    public Task AnnounceAsync(CancellationToken cancellationToken) =>
+        _nets.Count == 0 ? Task.CompletedTask : NetAnnouncement.SendAsync([.. _nets.Select(n => n.Net)], TimeProvider.System, cancellationToken);
+
     /// <summary>Takes every disk's lock (reopening images a migration source closed). Throws VmConfigException naming a locked image.</summary>
     private void LockDisks()
     {
@@ -79,23 +199,29 @@ public sealed partial class KvmVm
     private void HoldDevices()
     {
         foreach (var slot in _disks) slot.Blk.Worker.Quiesce();
+        foreach (var slot in _nets) slot.Net.Worker.Quiesce();
+        // Frames the guest already queued go out now: a saved state has nothing waiting to be sent.
+        foreach (var slot in _nets) slot.Net.FlushTransmit();
     }
 
     private void ReleaseDevices()
     {
         foreach (var slot in _disks) slot.Blk.Worker.Release();
+        foreach (var slot in _nets) slot.Net.Worker.Release();
     }
 
     /// <summary>
     /// For a migration's source: SaveState (the VM paused for the last time) then closes every
-    /// image, which drops its lock, so the destination can take it before it says Ready. If the
-    /// migration fails, Resume takes the locks again before the guest runs on. Off again with false.
+    /// image, which drops its lock, and every tap, so the destination can take them before it says
+    /// Ready. If the migration fails, Resume takes them again before the guest runs on. Off again with false.
     /// </summary>
-    public void ReleaseDisksOnSave(bool release) => _releaseDisksOnSave = release;
+    public void ReleaseBackendsOnSave(bool release) => _releaseBackendsOnSave = release;
 
     private void DisposeDevices()
     {
         foreach (var slot in _disks) slot.Dispose();
         _disks.Clear();
+        foreach (var slot in _nets) slot.Dispose();
+        _nets.Clear();
     }
 }

@@ -2,6 +2,7 @@ using Ferry.Kvm;
 using Ferry.Migration.Vm;
 using Ferry.Vmm.Devices.InKernel;
 using Ferry.Vmm.Devices.Virtio.Blk;
+using Ferry.Vmm.Devices.Virtio.Net;
 using Ferry.Vmm.State;
 
 namespace Ferry.Vmm;
@@ -61,11 +62,16 @@ public sealed partial class KvmVm : IMigratableVm
                 Serial = _serial.Save(),
                 // The devices were drained at the pause: every request taken is in its used ring.
                 Disks = [.. _disks.Select(d => new VirtioBlkState(d.Transport.Save(), d.Blk.Disk.CapacitySectors))],
+                // Transmit was flushed at the pause; receive buffers were not touched since.
+                Nets = [.. _nets.Select(n => new VirtioNetState(n.Transport.Save(), n.Net.Mac, n.Net.LinkStatus))],
             }.Encode();
             // A migration's source lets go of its images now, so the destination can lock them
             // before it says Ready (docs/devices.md); Resume takes them back if the migration fails.
-            if (_releaseDisksOnSave)
+            if (_releaseBackendsOnSave)
+            {
                 foreach (var slot in _disks) slot.Blk.Disk.Close();
+                CloseTaps();
+            }
             return state;
         }
     }
@@ -81,7 +87,7 @@ public sealed partial class KvmVm : IMigratableVm
         lock (_controlLock)
         {
             if (State is not (VmRunState.Created or VmRunState.Paused)) throw new InvalidOperationException("state can only be loaded into a VM that is not running");
-            var decoded = VmState.Decode(state, _vcpus.Count, HostStateLimits.Of(_kvm), _disks.Count);
+            var decoded = VmState.Decode(state, _vcpus.Count, HostStateLimits.Of(_kvm), _disks.Count, _nets.Count);
             for (int i = 0; i < _disks.Count; i++)
             {
                 var saved = decoded.Disks[i];
@@ -91,9 +97,19 @@ public sealed partial class KvmVm : IMigratableVm
                     : slot.Transport.CheckRestorable(saved.Transport);
                 if (why is not null) throw new InvalidDataException($"{VmState.Section}: device {DeviceIds.VirtioBlk(i)}: {why}");
             }
-            // The images' locks, last of the checks: at a migration's destination this is where the
-            // source must already have let go, and a failure here still comes before Ready.
+            for (int i = 0; i < _nets.Count; i++)
+            {
+                var saved = decoded.Nets[i];
+                var slot = _nets[i];
+                string? why = saved.Mac != slot.Net.Mac
+                    ? $"the card had MAC {saved.Mac}, the configuration says {slot.Net.Mac}"
+                    : slot.Transport.CheckRestorable(saved.Transport);
+                if (why is not null) throw new InvalidDataException($"{VmState.Section}: device {DeviceIds.VirtioNet(i)}: {why}");
+            }
+            // The images' locks and the taps, last of the checks: at a migration's destination this
+            // is where the source must already have let go, and a failure here still comes before Ready.
             LockDisks();
+            OpenTaps();
 
             // Everything parsed and checked: only now change the VM.
             string part = "";
@@ -122,6 +138,7 @@ public sealed partial class KvmVm : IMigratableVm
             _ports.Replace(_serial, serial);
             _serial = serial;
             for (int i = 0; i < _disks.Count; i++) _disks[i].Transport.Restore(decoded.Disks[i].Transport);
+            for (int i = 0; i < _nets.Count; i++) _nets[i].Transport.Restore(decoded.Nets[i].Transport);
         }
     }
 }

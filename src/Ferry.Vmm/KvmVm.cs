@@ -80,6 +80,7 @@ public sealed partial class KvmVm : IDisposable
         return Build(config, consoleOutput, vm =>
         {
             vm.AttachDisks(lockNow: true);
+            vm.AttachNets(openNow: true);
             vm.LoadGuest(kernel, initrd);
         });
     }
@@ -94,6 +95,7 @@ public sealed partial class KvmVm : IDisposable
         return Build(config, consoleOutput, vm =>
         {
             vm.AttachDisks(lockNow: false);
+            vm.AttachNets(openNow: false);
             vm.CreateVcpus();
         });
     }
@@ -149,7 +151,7 @@ public sealed partial class KvmVm : IDisposable
 
     private void LoadGuest(byte[] kernel, InitrdFile? initrd)
     {
-        var acpi = AcpiTables.Build(BootLayout.AcpiStart, Config.CpuCount, Config.Disks.Length);
+        var acpi = AcpiTables.Build(BootLayout.AcpiStart, Config.CpuCount, Config.VirtioDeviceCount);
         _memory.Write(BootLayout.AcpiStart, acpi);
         var loaded = KernelLoader.Load(_memory, kernel, Path.GetFileName(Config.KernelPath), initrd, Config.BootCommandLine(), BootLayout.AcpiStart);
 

@@ -9,6 +9,13 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
     public DiskConfig[] Disks { get => _disks; init => _disks = value ?? []; }
     private readonly DiskConfig[] _disks = [];
 
+    /// <summary>The VM's network cards, in device order after the disks. Configurations saved before cards existed have none.</summary>
+    public NetConfig[] Nets { get => _nets; init => _nets = value ?? []; }
+    private readonly NetConfig[] _nets = [];
+
+    /// <summary>How many virtio-mmio devices the VM has: disks first (slots 0..), then network cards.</summary>
+    public int VirtioDeviceCount => Disks.Length + Nets.Length;
+
     /// <summary>virtio-mmio devices get GSIs 16 to 23, the IOAPIC's pins above the ISA ones.</summary>
     public const int MaxVirtioDevices = 8;
 
@@ -25,7 +32,7 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
     }
 
     /// <summary>The command line the kernel gets: <see cref="CommandLine"/> with each virtio-mmio device's parameter.</summary>
-    public string BootCommandLine() => Devices.Virtio.VirtioMmioLayout.WithDevices(CommandLine, Disks.Length);
+    public string BootCommandLine() => Devices.Virtio.VirtioMmioLayout.WithDevices(CommandLine, VirtioDeviceCount);
 
     /// <summary>The longest path a configuration may name (PATH_MAX).</summary>
     public const int MaxPathLength = 4096;
@@ -57,6 +64,18 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
                 throw new VmConfigException($"the configuration's disk {i} has no usable id (1 to {DiskConfig.MaxIdLength} printable ASCII characters)");
             if (Disks.Take(i).Any(d => d.Id == disk.Id)) throw new VmConfigException($"two disks have the id {disk.Id}");
             if (Disks.Take(i).Any(d => d.Path == disk.Path)) throw new VmConfigException($"disk {disk.Path} is given twice");
+        }
+        if (Nets is null) throw new VmConfigException("the configuration's network card list is null");
+        if (VirtioDeviceCount > MaxVirtioDevices)
+            throw new VmConfigException($"{Disks.Length} disks and {Nets.Length} network cards: at most {MaxVirtioDevices} devices fit");
+        for (int i = 0; i < Nets.Length; i++)
+        {
+            var net = Nets[i] ?? throw new VmConfigException($"the configuration's network card {i} is null");
+            if (!NetConfig.IsValidTap(net.Tap)) throw new VmConfigException($"the configuration's network card {i}: {NetConfig.TapRule}");
+            if (!Devices.Virtio.Net.MacAddress.TryParse(net.Mac, out var mac) || !mac.IsUsableByCard)
+                throw new VmConfigException($"the configuration's network card {i} has no usable MAC address");
+            if (Nets.Take(i).Any(n => n.Tap == net.Tap)) throw new VmConfigException($"tap {net.Tap} is given twice");
+            if (Nets.Take(i).Any(n => n.MacAddress == mac)) throw new VmConfigException($"two network cards have the MAC {mac}");
         }
         if (MemoryBytes > hostMemoryBytes)
             throw new VmConfigException($"--memory {MemoryBytes >> 20} MiB is more than this host has ({hostMemoryBytes >> 20} MiB)");

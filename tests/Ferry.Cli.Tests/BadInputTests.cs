@@ -73,6 +73,35 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void Unknown_net_option() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--net", "tap=ft0,model=e1000"), "unknown option \"model=e1000\" (write --net tap=NAME[,mac=MAC])");
+
+    [Fact]
+    public void Net_without_a_tap() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--net", "mac=52:54:00:12:34:56"), "no tap");
+
+    [Fact]
+    public void Bad_mac() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--net", "tap=ft0,mac=52:54:00:12:34"), "mac \"52:54:00:12:34\" is not a MAC address");
+
+    [Fact]
+    public void Multicast_mac() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--net", "tap=ft0,mac=01:00:5e:00:00:01"), "a card needs a unicast one");
+
+    [Fact]
+    public void Tap_name_too_long() =>
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--net", "tap=a-name-longer-than-15"), "a tap name is 1 to 15 characters");
+
+    [Fact]
+    public void Tap_in_use_by_another_process()
+    {
+        // Held here, never brought up: no frame crosses it.
+        string name = TestNetns.UniqueInterfaceName("fbad");
+        using var held = Ferry.Kvm.TapDevice.Open(name);
+        AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--net", $"tap={name}"), $"tap {name} is in use by another process");
+    }
+
+    [Fact]
     public void Too_many_vcpus() =>
         AssertRefused(FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--cpus", "64"), "--cpus 64");
 

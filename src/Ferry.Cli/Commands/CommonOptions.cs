@@ -65,6 +65,39 @@ public static class CommonOptions
         return config with { Disks = disks };
     }
 
+    /// <summary>`--net tap=NAME[,mac=MAC]`, repeatable: the VM's network cards in device order (after the disks).</summary>
+    public static Option<string[]> Nets() => new("--net")
+    {
+        Description = "A virtio-net card on tap NAME (opened, or created if it does not exist); repeat for more (in device order). " +
+                      "mac=MAC: the card's address (default: a random locally administered one, kept with the VM)",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    /// <summary>`--net tap=NAME` of receive and restore: the destination's tap for each card of the VM, in its device order.</summary>
+    public static Option<string[]> NetTaps() => new("--net")
+    {
+        Description = "The tap for the VM's next network card here, as tap=NAME, in the order of its devices (default: the tap it had at the source); repeat per card",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    /// <summary>The VM's configuration with its cards' taps replaced by <paramref name="specs"/> (tap=NAME), in order. Throws UsageException.</summary>
+    public static VmConfig MapNets(VmConfig config, string[] specs)
+    {
+        if (specs.Length == 0) return config;
+        if (specs.Length > config.Nets.Length)
+            throw new UsageException($"{specs.Length} --net options but the VM has {config.Nets.Length} network card{(config.Nets.Length == 1 ? "" : "s")}");
+        var nets = config.Nets.ToArray();
+        for (int i = 0; i < specs.Length; i++)
+        {
+            if (!specs[i].StartsWith("tap=", StringComparison.Ordinal) || specs[i].Contains(','))
+                throw new UsageException($"--net {VmName.Printable(specs[i])}: give only tap=NAME here (the MAC comes with the VM)");
+            string tap = specs[i][4..];
+            if (!NetConfig.IsValidTap(tap)) throw new UsageException($"--net {VmName.Printable(specs[i])}: {NetConfig.TapRule}");
+            nets[i] = nets[i] with { Tap = tap };
+        }
+        return config with { Nets = nets };
+    }
+
     /// <summary>--api-socket or --name: how control commands find their VM.</summary>
     public static (Option<string?> Socket, Option<string?> Name) VmSelector() =>
         (new Option<string?>("--api-socket") { Description = "The VM's control API socket" }, Name());

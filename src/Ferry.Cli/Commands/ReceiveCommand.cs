@@ -18,6 +18,7 @@ public static class ReceiveCommand
         var name = CommonOptions.Name();
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
+        var netTaps = CommonOptions.NetTaps();
         var recoveryTimeout = new Option<string?>("--recovery-timeout")
         {
             Description = "Post-copy: when the link to the source breaks, wait this long for it to reconnect before the VM is given up as lost, e.g. 60s (default 60s)",
@@ -44,7 +45,7 @@ public static class ReceiveCommand
               ferry receive --listen 0.0.0.0:7000 --token-file /etc/ferry/token --name demo
               ferry receive --listen 0.0.0.0:7000 --tls-cert dst.pem --tls-key dst.key --tls-ca ca.pem
             """)
-        { listen, name, apiSocket, console, tokenFile, recoveryTimeout, diskPaths, seccomp };
+        { listen, name, apiSocket, console, tokenFile, recoveryTimeout, diskPaths, netTaps, seccomp };
         foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
@@ -60,10 +61,10 @@ public static class ReceiveCommand
             byte[] token = System.Text.Encoding.UTF8.GetBytes(TokenFile.Read(tokenPath));
             if (!IPAddress.TryParse(host == "localhost" ? "127.0.0.1" : host, out var ip)) throw new UsageException($"--listen {address}: not an IP address");
 
-            string[] disks = parse.GetValue(diskPaths) ?? [];
+            string[] disks = parse.GetValue(diskPaths) ?? [], taps = parse.GetValue(netTaps) ?? [];
             var plan = new ReceivePlan(address, ip, port, token, tlsSettings, recovery, parse.GetValue(name), parse.GetValue(apiSocket))
             {
-                MapConfig = config => CommonOptions.MapDisks(config, disks),
+                MapConfig = config => CommonOptions.MapNets(CommonOptions.MapDisks(config, disks), taps),
             };
 
             using var sink = ConsoleSink.Open(parse.GetValue(console)!);

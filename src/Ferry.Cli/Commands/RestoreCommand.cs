@@ -16,6 +16,7 @@ public static class RestoreCommand
         var apiSocket = new Option<string?>("--api-socket") { Description = "Control API socket (default: <run dir>/<name>.sock)" };
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio or a file to append to", DefaultValueFactory = _ => "stdio" };
         var diskPaths = CommonOptions.DiskPaths();
+        var netTaps = CommonOptions.NetTaps();
         var paused = new Option<bool>("--paused") { Description = "Leave the restored VM paused (resume it with `ferry resume`)" };
         var command = new Command("restore",
             """
@@ -25,7 +26,7 @@ public static class RestoreCommand
             Example:
               ferry restore demo.snap --name demo2
             """)
-        { file, name, apiSocket, console, paused, diskPaths };
+        { file, name, apiSocket, console, paused, diskPaths, netTaps };
         command.SetAction(async (parse, ct) =>
         {
             string path = parse.GetValue(file)!;
@@ -43,6 +44,7 @@ public static class RestoreCommand
                 vm = (KvmVm)await VmImageReader.ReadAsync(new SectionReader(readAhead), configuration =>
                 {
                     var config = CommonOptions.MapDisks(VmConfigJson.Decode(configuration.Span), parse.GetValue(diskPaths) ?? []);
+                    config = CommonOptions.MapNets(config, parse.GetValue(netTaps) ?? []);
                     if (parse.GetValue(name) is { } newName) config = config with { Name = newName };
                     else VmName.Check(config.Name, $"snapshot {path}: its configuration");
                     socket = ApiSocket.Bind(parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(config.Name));

@@ -19,6 +19,7 @@ public static class RunCommand
         var console = new Option<string>("--console") { Description = "Guest serial console: stdio (with keyboard input) or a file to append to", DefaultValueFactory = _ => "stdio" };
         var disks = CommonOptions.Disks();
         var seccomp = CommonOptions.Seccomp();
+        var nets = CommonOptions.Nets();
 
         var command = new Command("run",
             """
@@ -29,8 +30,9 @@ public static class RunCommand
               ferry run --kernel ferry-guest.elf --initrd initrd.cpio --memory 1G --cpus 2 \
                         --cmdline "ferry.workload=memtouch ferry.args=\"--mb 64 --rate 1000\"" --name demo
               ferry run --kernel ferry-guest.elf --initrd initrd.cpio --disk data.img,id=data --disk base.img,readonly
+              ferry run --kernel ferry-guest.elf --initrd initrd.cpio --net tap=tap0 --net tap=tap1,mac=52:54:00:12:34:56
             """)
-        { kernel, initrd, memory, cpus, cmdline, name, apiSocket, console, disks, seccomp };
+        { kernel, initrd, memory, cpus, cmdline, name, apiSocket, console, disks, nets, seccomp };
 
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -39,6 +41,7 @@ public static class RunCommand
                 parse.GetValue(cpus), parse.GetValue(cmdline)!)
             {
                 Disks = [.. (parse.GetValue(disks) ?? []).Select(DiskConfig.Parse)],
+                Nets = [.. (parse.GetValue(nets) ?? []).Select(NetConfig.Parse)],
             };
             string socket = parse.GetValue(apiSocket) ?? ApiSocketPaths.ForName(vmName);
             return await RunAsync(config, socket, parse.GetValue(console)!, parse.GetValue(seccomp));

@@ -5,8 +5,8 @@ internal static class IoctlNumber
 {
     private const int NrShift = 0, TypeShift = 8, SizeShift = 16, DirShift = 30;
     private const uint None = 0, Write = 1, Read = 2;
-    // The ioctl "type" byte: KVMIO of linux/kvm.h, UFFDIO of linux/userfaultfd.h. KVM is the default.
-    internal const uint KvmType = 0xAE, UffdType = 0xAA;
+    // The ioctl "type" byte: KVMIO of linux/kvm.h, UFFDIO of linux/userfaultfd.h, 'T' of linux/if_tun.h. KVM is the default.
+    internal const uint KvmType = 0xAE, UffdType = 0xAA, TunType = 0x54; // TUNSETIFF and friends: 'T' of linux/if_tun.h
 
     internal static nuint Io(uint nr, uint type = KvmType) => Encode(None, type, nr, 0);
     internal static nuint Ior(uint nr, int size, uint type = KvmType) => Encode(Read, type, nr, size);

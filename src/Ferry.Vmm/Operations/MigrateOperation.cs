@@ -51,7 +51,7 @@ public static class MigrateOperation
         MigrationReport report;
         // Shared storage: the source closes its images once paused for good, before the device
         // state goes out; the destination locks them before it says Ready.
-        vm.ReleaseDisksOnSave(true);
+        vm.ReleaseBackendsOnSave(true);
         try
         {
             var source = new MigrationSource();
@@ -94,7 +94,7 @@ public static class MigrateOperation
         }
         finally
         {
-            vm.ReleaseDisksOnSave(false);
+            vm.ReleaseBackendsOnSave(false);
         }
         var figures = ToFigures(report) with { VmmCpuMs = (VmmCpuTime.Now() - cpuBefore).TotalMilliseconds };
         if (report.Result == MigrationResult.Completed)

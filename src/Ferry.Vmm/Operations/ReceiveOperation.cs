@@ -162,7 +162,10 @@ public sealed class ReceiveOperation : IAsyncDisposable
                 vm =>
                 {
                     Step("the source committed: starting the VM here");
-                    ((KvmVm)vm).Start();
+                    var running = (KvmVm)vm;
+                    running.Start();
+                    // The guest's MAC now sits behind this host's tap: tell the network at once.
+                    _ = running.AnnounceAsync(CancellationToken.None);
                     return Task.CompletedTask;
                 },
                 pages, cancellationToken);

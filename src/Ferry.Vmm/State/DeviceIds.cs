@@ -21,6 +21,9 @@ public static class DeviceIds
     /// <summary>The virtio-blk device of the VM's disk <paramref name="index"/> (in --disk order).</summary>
     public static string VirtioBlk(int index) => $"virtio-blk{index}";
 
+    /// <summary>The virtio-net device of the VM's network card <paramref name="index"/> (in --net order).</summary>
+    public static string VirtioNet(int index) => $"virtio-net{index}";
+
     public const int MaxLength = 32;
 
     private static readonly SearchValues<char> Allowed = SearchValues.Create("abcdefghijklmnopqrstuvwxyz0123456789-");

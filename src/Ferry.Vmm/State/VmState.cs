@@ -3,6 +3,7 @@ using Ferry.Vmm.Cpu;
 using Ferry.Vmm.Devices.InKernel;
 using Ferry.Vmm.Devices.Serial;
 using Ferry.Vmm.Devices.Virtio.Blk;
+using Ferry.Vmm.Devices.Virtio.Net;
 
 namespace Ferry.Vmm.State;
 
@@ -12,7 +13,7 @@ namespace Ferry.Vmm.State;
 /// <code>
 /// u64 magic "FRRYSTAT" | u32 version (2) | u32 XSAVE size | u32 vCPU count
 /// per vCPU: u32 CPUID entry count | kvm_cpuid_entry2 blobs | VcpuState
-/// device entries: irqchip, pit, kvmclock, serial0, then virtio-blk0... one per disk
+/// device entries: irqchip, pit, kvmclock, serial0, then virtio-blk0... one per disk, virtio-net0... one per network card
 /// </code>
 /// Version 1, which Ferry wrote before device entries, ended in the same devices' fields without
 /// a count, ids or entry lengths; it is still read (<see cref="VmStateV1Devices"/>), so a snapshot or a migration
@@ -40,6 +41,8 @@ public sealed class VmState
     public required SerialState Serial { get; init; }
     /// <summary>One per disk, in device order.</summary>
     public VirtioBlkState[] Disks { get; init; } = [];
+    /// <summary>One per network card, in device order.</summary>
+    public VirtioNetState[] Nets { get; init; } = [];
 
     public byte[] Encode()
     {
@@ -60,6 +63,7 @@ public sealed class VmState
         devices.Add(DeviceIds.KvmClock, Clock);
         devices.Add(DeviceIds.Serial0, Serial);
         for (int i = 0; i < Disks.Length; i++) devices.Add(DeviceIds.VirtioBlk(i), Disks[i]);
+        for (int i = 0; i < Nets.Length; i++) devices.Add(DeviceIds.VirtioNet(i), Nets[i]);
         devices.Write(w);
         return w.ToArray();
     }
@@ -68,13 +72,13 @@ public sealed class VmState
     /// Throws InvalidDataException starting with "the device state section: " and naming the
     /// field, or VmConfigException when this host lacks what the guest was given.
     /// </summary>
-    public static VmState Decode(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host, int diskCount = 0)
+    public static VmState Decode(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host, int diskCount = 0, int netCount = 0)
     {
-        try { return DecodeUnprefixed(state, vcpuCount, host, diskCount); }
+        try { return DecodeUnprefixed(state, vcpuCount, host, diskCount, netCount); }
         catch (InvalidDataException e) { throw new InvalidDataException($"{Section}: {e.Message}"); }
     }
 
-    private static VmState DecodeUnprefixed(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host, int diskCount)
+    private static VmState DecodeUnprefixed(ReadOnlySpan<byte> state, int vcpuCount, HostStateLimits host, int diskCount, int netCount)
     {
         var r = new StateReader(state);
         if (r.U64("magic") != Magic) throw new InvalidDataException("not Ferry VM state (bad magic)");
@@ -118,6 +122,7 @@ public sealed class VmState
             Clock = devices.Take<KvmClockState>(DeviceIds.KvmClock),
             Serial = devices.Take<SerialState>(DeviceIds.Serial0),
             Disks = [.. Enumerable.Range(0, diskCount).Select(i => devices.Take<VirtioBlkState>(DeviceIds.VirtioBlk(i)))],
+            Nets = [.. Enumerable.Range(0, netCount).Select(i => devices.Take<VirtioNetState>(DeviceIds.VirtioNet(i)))],
         };
         devices.EnsureAllTaken();
         return decoded;

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Ferry.Kvm;
 
 namespace Ferry.Vmm.Devices.Virtio;
@@ -13,16 +14,23 @@ namespace Ferry.Vmm.Devices.Virtio;
 public sealed class VirtioWorker : IDisposable
 {
     private readonly Action<Func<bool>> _work;
+    private readonly Func<SafeHandle?>? _backend;
     private readonly Thread _thread;
     private readonly object _gate = new();
     // Quiesce calls not yet released. A worker starts held: nothing runs before the VM does.
     private int _holds = 1;
-    private bool _busy, _stopping;
+    // _waiting: the thread sleeps in poll(2) and may hold a reference to the backend's fd.
+    private bool _busy, _waiting, _stopping;
 
     /// <param name="work">Runs the queues until they are empty or the argument says to stop (a hold is wanted).</param>
-    public VirtioWorker(string name, Action<Func<bool>> work)
+    /// <param name="backend">
+    /// An fd that also wakes the thread when readable (a network device's tap), read anew before
+    /// each wait: it may be closed and replaced while the worker is quiesced.
+    /// </param>
+    public VirtioWorker(string name, Action<Func<bool>> work, Func<SafeHandle?>? backend = null)
     {
         _work = work;
+        _backend = backend;
         _thread = new Thread(Run) { Name = name, IsBackground = true };
         _thread.Start();
     }
@@ -33,13 +41,17 @@ public sealed class VirtioWorker : IDisposable
     /// <summary>A notify that reached the VMM as an MMIO exit (no ioeventfd) or a wake-up of our own.</summary>
     public void Notify() => Notification.Signal();
 
-    /// <summary>Waits until no work runs and keeps it so until <see cref="Release"/>. Nestable.</summary>
+    /// <summary>
+    /// Waits until no work runs and keeps it so until <see cref="Release"/>. Nestable. On return
+    /// the thread is not inside poll either, so the backend's fd may be closed.
+    /// </summary>
     public void Quiesce()
     {
         lock (_gate)
         {
             _holds++;
-            while (_busy) Monitor.Wait(_gate);
+            if (_waiting) Notification.Signal(); // out of poll, into the wait for Release
+            while (_busy || _waiting) Monitor.Wait(_gate);
         }
     }
 
@@ -59,7 +71,27 @@ public sealed class VirtioWorker : IDisposable
     {
         while (true)
         {
-            Notification.Wait();
+            lock (_gate)
+            {
+                // Held: wait here, not in poll, so nothing holds the backend's fd while paused.
+                while (_holds > 0 && !_stopping) Monitor.Wait(_gate);
+                if (_stopping) return;
+                _waiting = true;
+            }
+            try
+            {
+                var backend = _backend?.Invoke();
+                try { Notification.WaitAlongside(backend); }
+                catch (ObjectDisposedException) { } // the backend went while we were not held: look again
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _waiting = false;
+                    Monitor.PulseAll(_gate);
+                }
+            }
             lock (_gate)
             {
                 while (_holds > 0 && !_stopping) Monitor.Wait(_gate);

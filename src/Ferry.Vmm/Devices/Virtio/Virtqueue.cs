@@ -123,6 +123,12 @@ public sealed class Virtqueue(IGuestRam ram, ushort maxSize)
         return new DescriptorChain(head, buffers);
     }
 
+    /// <summary>
+    /// Puts the chain just taken back at the front of the available ring, unused: a network device
+    /// that found the buffer too small for a frame drops the frame, not the buffer.
+    /// </summary>
+    public void UndoPop() => LastAvailIdx--;
+
     /// <summary>Gives chain <paramref name="head"/> back to the driver, saying the device wrote <paramref name="writtenBytes"/> into it.</summary>
     public void PushUsed(ushort head, uint writtenBytes)
     {
