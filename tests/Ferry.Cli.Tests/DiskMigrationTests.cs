@@ -175,6 +175,45 @@ public sealed partial class DiskMigrationTests : IDisposable
     }
 
     [KvmFact]
+    public async Task An_image_taken_while_neither_side_holds_it_fails_the_migration_and_the_source_waits_paused_for_it()
+    {
+        string src = "disk-taken-src", dst = "disk-taken-dst";
+        int port = Heartbeats.FreePort();
+        using var source = Writer(src, Image);
+        using var destination = _rig.Receiver(dst, port);
+        // Held just before the device state crosses: the source has saved it and closed its image; the destination has not locked it yet.
+        await using var link = new FaultingLink(port, MigrationPhases.All.Single(p => p.Name == "state").Start);
+        source.WaitFor("blkverify ready", seconds: 120);
+        WaitForAcked(source, 0);
+        destination.WaitForStderr("waiting for a migration");
+
+        using var migrate = FerryProcess.Start("migrate", "--name", src, "--to", $"127.0.0.1:{link.Port}", "--mode", "precopy", "--token-file", _rig.Token);
+        var reached = await Task.WhenAny(link.Reached, Task.Delay(TimeSpan.FromSeconds(90)));
+        Assert.True(reached == link.Reached, $"the migration never reached its device state; migrate: {migrate.Stderr}");
+        // Another VM takes the image in that window (readonly: it only reads, but a writer is kept out).
+        using var other = FerryProcess.Start("run", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd, "--memory", "64M", "--cpus", "1",
+            "--name", "disk-taken-other", "--disk", Image + ",readonly", "--cmdline", TestGuest.Run("hello-musl", "x", powerOff: false));
+        other.WaitFor("hello from musl", seconds: 120);
+        link.Release();
+
+        Assert.NotEqual(0, migrate.WaitForExit(TimeSpan.FromSeconds(120)));
+        Assert.Contains($"disk {Image} is in use by another VM", migrate.Stderr);
+        Assert.Contains("stays paused here", migrate.Stderr);
+        Assert.DoesNotContain("keeps running here", migrate.Stderr);
+        Assert.DoesNotContain("\"state\":\"running\"", FerryProcess.Run("status", "--name", src, "--json").Stdout);
+
+        // Once the other VM is gone, the source takes its image back and writes on.
+        other.Kill();
+        var resumed = FerryProcess.Run("resume", "--name", src);
+        Assert.True(resumed.Code == 0, $"resume: {resumed.Stderr}");
+        var (written, _) = WaitForAcked(source, LastAcked(source));
+        AssertLockedByAnother("the resumed source");
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", src).Code);
+        source.WaitForExit(TimeSpan.FromSeconds(30));
+        Assert.True(VerifyClean(Image) >= written, "the image lost writes the source acknowledged");
+    }
+
+    [KvmFact]
     public void A_destination_given_a_missing_image_fails_the_migration_before_the_commit_and_the_vm_writes_on()
     {
         string src = "disk-missing-src", dst = "disk-missing-dst", missing = Path.Combine(_rig.Directory, "missing.img");
