@@ -78,10 +78,11 @@ public sealed partial class DiskMigrationTests : IDisposable
     }
 
     /// <summary>A third VM that wants the image writable is refused while <paramref name="holder"/> has it.</summary>
-    private void AssertLockedByAnother(string holder)
+    private void AssertLockedByAnother(string holder, string? image = null)
     {
-        var r = FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--disk", Image);
-        Assert.True(r.Code == 2 && r.Stderr.Contains($"disk {Image} is in use by another VM"),
+        image ??= Image;
+        var r = FerryProcess.Run("run", "--kernel", TestGuest.Kernel, "--disk", image);
+        Assert.True(r.Code == 2 && r.Stderr.Contains($"disk {image} is in use by another VM"),
             $"a third VM was not refused the image {holder} holds (exit {r.Code}): {r.Stderr}");
     }
 
@@ -211,6 +212,38 @@ public sealed partial class DiskMigrationTests : IDisposable
         Assert.Equal(0, FerryProcess.Run("stop", "--name", src).Code);
         source.WaitForExit(TimeSpan.FromSeconds(30));
         Assert.True(VerifyClean(Image) >= written, "the image lost writes the source acknowledged");
+    }
+
+    [KvmFact]
+    public void Receive_disk_maps_the_image_to_a_copy_at_another_path()
+    {
+        string src = "disk-copy-src", dst = "disk-copy-dst", copy = Path.Combine(_rig.Directory, "copy.img");
+        int port = Heartbeats.FreePort();
+        using var source = Writer(src, Image);
+        using var destination = _rig.Receiver(dst, port, "--disk", copy);
+        source.WaitFor("blkverify ready", seconds: 120);
+        WaitForAcked(source, 0);
+        destination.WaitForStderr("waiting for a migration");
+
+        // Paused, the VM has nothing in flight and its image holds every write it made: copy it.
+        Assert.Equal(0, FerryProcess.Run("pause", "--name", src).Code);
+        // With cp: .NET's File.Copy takes a flock of its own, which the VM's lock refuses.
+        using (var cp = System.Diagnostics.Process.Start("cp", [Image, copy]))
+        {
+            cp.WaitForExit();
+            Assert.Equal(0, cp.ExitCode);
+        }
+        long before = LastAcked(source);
+        var r = _rig.Migrate(src, port, "cold");
+        Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
+        Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
+
+        var (written, _) = WaitForAcked(destination, before);
+        AssertLockedByAnother("the destination", copy);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", dst).Code);
+        destination.WaitForExit(TimeSpan.FromSeconds(30));
+        Assert.True(VerifyClean(copy) >= written, "the copy lost writes the destination acknowledged");
+        Assert.True(VerifyClean(Image) >= before, "the original lost writes the source acknowledged");
     }
 
     [KvmFact]
