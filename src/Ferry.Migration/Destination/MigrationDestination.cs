@@ -105,7 +105,9 @@ public sealed class MigrationDestination
             BeforeReady?.Invoke();
             cancellationToken.ThrowIfCancellationRequested();
         }
-        catch (Exception e) when (e is MigrationException or IOException or InvalidDataException or OperationCanceledException)
+        // Any failure before Ready, also the VM's own (an image it cannot open or lock, from createVm
+        // or LoadState): the VM is discarded and the source told why, so it runs on with a reason.
+        catch (Exception e)
         {
             if (postCopy is not null) await postCopy.DisposeAsync();
             missing?.Dispose();

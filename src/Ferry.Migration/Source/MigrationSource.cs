@@ -134,6 +134,9 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
         }
         catch (Exception e)
         {
+            // A destination that gave up (say, it cannot open the VM's disk) sends its reason and
+            // closes: our next write fails with a broken pipe, but the reason is what counts.
+            var aborted = e is IOException ? await inbox.AbortedByPeerAsync(_timeouts.Abort) : null;
             inbox.Dispose();
             // Not committed: the destination runs nothing without Go, so the VM goes on here.
             // Telling the destination lets it discard its copy instead of holding it for a decision.
@@ -148,7 +151,8 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
             }
             await QuietDispose.AllAsync(all);
             try { await serving; } catch (Exception) { /* the streams are closed; its error is not the cause */ }
-            if (resumeError is not null) throw new SourceNotResumedException(e.Message, resumeError);
+            if (resumeError is not null) throw new SourceNotResumedException((aborted ?? e).Message, resumeError);
+            if (aborted is not null) throw aborted;
             throw;
         }
 

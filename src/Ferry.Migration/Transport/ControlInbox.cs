@@ -108,6 +108,20 @@ public sealed class ControlInbox : IDisposable
     {
         FailRounds(e);
         foreach (var box in _mail.Values) box.TrySetException(e);
+        _ended.TrySetResult(e);
+    }
+
+    private readonly TaskCompletionSource<Exception> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// After the link broke under the source's writes: the destination's Abort, if it sent one
+    /// before it closed (it is read before the end of the stream), so the source can say why
+    /// instead of "broken pipe". Waits at most <paramref name="wait"/> for the reader to get there.
+    /// </summary>
+    public async Task<PeerAbortedException?> AbortedByPeerAsync(TimeSpan wait)
+    {
+        try { return await _ended.Task.WaitAsync(wait, _timeouts.Clock) as PeerAbortedException; }
+        catch (TimeoutException) { return null; }
     }
 
     private void FailRounds(Exception e)

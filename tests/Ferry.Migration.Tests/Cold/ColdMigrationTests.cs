@@ -126,6 +126,23 @@ public sealed class ColdMigrationTests
     }
 
     [Fact]
+    public async Task A_destination_that_cannot_build_the_vm_tells_the_source_why_even_while_it_still_writes()
+    {
+        // 64 MiB of pages: more than the sockets hold, so the source is still writing memory when
+        // the destination gives up and closes, and its own error is a broken pipe.
+        var source = new SimulatedVm(64 << 20).Fill(3, 16000);
+        var (s, d, listener) = await ConnectAsync();
+        using var _ = listener;
+        // Not a MigrationException: the VMM's own error (an image it cannot open), which the engine does not know.
+        var destinationTask = new MigrationDestination().RunAsync(d, Token,
+            cfg => throw new InvalidOperationException("disk /images/a.img: no such file"), vm => Task.CompletedTask, null, default);
+        var e = await Assert.ThrowsAsync<PeerAbortedException>(() => SendColdAsync(source, s));
+        Assert.Equal("disk /images/a.img: no such file", e.Reason);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => destinationTask);
+        Assert.False(source.Paused);
+    }
+
+    [Fact]
     public async Task A_source_that_cannot_resume_after_a_failure_says_the_vm_stays_paused_there()
     {
         var source = new SimulatedVm(Size).Fill(2, 1500);
