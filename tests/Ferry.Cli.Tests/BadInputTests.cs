@@ -38,8 +38,24 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public void Truncated_elf_kernel()
     {
+        // Cut inside the last loadable segment (symbols and debug sections after it do not count).
         var elf = System.IO.File.ReadAllBytes(TestGuest.Kernel);
-        AssertRefused(FerryProcess.Run("run", "--kernel", File("short.elf", elf[..(elf.Length / 3)])), "truncated");
+        AssertRefused(FerryProcess.Run("run", "--kernel", File("short.elf", elf[..(int)(EndOfLoadableSegments(elf) - 64)])), "truncated");
+    }
+
+    /// <summary>The file offset where the ELF64's last PT_LOAD segment ends.</summary>
+    private static long EndOfLoadableSegments(byte[] elf)
+    {
+        long phoff = BitConverter.ToInt64(elf, 0x20);
+        int size = BitConverter.ToUInt16(elf, 0x36), count = BitConverter.ToUInt16(elf, 0x38);
+        long end = 0;
+        for (int i = 0; i < count; i++)
+        {
+            int at = (int)phoff + i * size;
+            if (BitConverter.ToUInt32(elf, at) != 1) continue; // PT_LOAD
+            end = Math.Max(end, BitConverter.ToInt64(elf, at + 8) + BitConverter.ToInt64(elf, at + 32));
+        }
+        return end;
     }
 
     [Fact]

@@ -125,10 +125,18 @@ public sealed class FailureMatrixTests(ITestOutputHelper output) : IDisposable
             var now = (Of(src, source), Of(dst, destination));
             if (now != last) { last = now; stableSince = DateTime.UtcNow; }
             else if (now.Item2 != Side.Receiving && DateTime.UtcNow - stableSince > TimeSpan.FromSeconds(1.5)) return now;
+            // A receiver still without a running VM whose source is gone or has taken its VM back
+            // can never run it (only the source's Go would start it): it runs nowhere, even while
+            // it waits out its stall limit (60 s) before it exits.
+            else if (now.Item2 == Side.Receiving && now.Item1 is Side.Gone or Side.Running && !HasVmRunning(dst)
+                     && DateTime.UtcNow - stableSince > TimeSpan.FromSeconds(1.5)) return (now.Item1, Side.Gone);
             await Task.Delay(200);
         }
         return last;
     }
+
+    /// <summary>Whether the receiver's VM runs (a post-copy destination fetching pages); false before its Go.</summary>
+    private static bool HasVmRunning(string name) => FerryProcess.Run("status", "--name", name).Stdout.Contains(": running");
 
     private static Side Of(string name, FerryProcess process)
     {
