@@ -11,4 +11,16 @@ public sealed record RunSettings(string Ferry, string Kernel, string Initrd, str
 
     /// <summary>Heartbeats are collected this long after the migration ended, so the destination's first ones are in.</summary>
     public double PostWaitSeconds { get; init; } = 1;
+
+    /// <summary>`ferry migrate`'s options for <paramref name="technique"/> (also `vm migrate`'s, between agents), ending with --json.</summary>
+    public IReadOnlyList<string> MigrateOptions(string technique)
+    {
+        var options = new List<string> { "--mode", technique, "--json" };
+        // A cold migration pauses throughout: a downtime limit means nothing to it.
+        if (technique != "cold") options.AddRange(["--max-downtime", MaxDowntime]);
+        if (technique is "precopy" or "hybrid") options.AddRange(["--timeout", Timeout]);
+        if (MaxRounds is { } rounds && technique is "precopy" or "hybrid") options.AddRange(["--max-rounds", rounds.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        if (Bandwidth is { } bandwidth) options.AddRange(["--bandwidth", bandwidth]);
+        return options;
+    }
 }

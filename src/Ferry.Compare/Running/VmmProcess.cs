@@ -18,10 +18,7 @@ public sealed class VmmProcess : IDisposable
         _ferry = ferry;
         Name = name;
         StderrPath = logPrefix + ".stderr";
-        var start = new ProcessStartInfo(ferry) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        _process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {ferry}");
-        _process.StandardInput.Close();
+        _process = ChildProcess.Start(ferry, arguments, closeStdin: true);
         Console = new GuestConsole(_process.StandardOutput.BaseStream, logPrefix + ".console.log");
         _stderrCopy = CopyAsync(_process.StandardError.BaseStream, StderrPath);
     }
@@ -58,9 +55,8 @@ public sealed class VmmProcess : IDisposable
         {
             try
             {
-                using var stop = Process.Start(new ProcessStartInfo(_ferry, ["stop", "--name", Name])
-                    { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false });
-                stop?.WaitForExit(TimeSpan.FromSeconds(30));
+                using var stop = ChildProcess.Start(_ferry, ["stop", "--name", Name]);
+                stop.WaitForExit(TimeSpan.FromSeconds(30));
             }
             catch (System.ComponentModel.Win32Exception) { /* the binary went away: kill below */ }
             if (!_process.WaitForExit(TimeSpan.FromSeconds(10))) Kill();
