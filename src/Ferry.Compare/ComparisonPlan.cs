@@ -30,6 +30,9 @@ public sealed record ComparisonPlan
     public bool PeerQemu { get; init; }
     /// <summary>How long the workload runs after its ready line before the migration starts (its rate before).</summary>
     public double SettleSeconds { get; init; } = 2;
+    /// <summary>Between two host agents (`--from HOST --to HOST`, names from the client configuration or ADDR:PORT); null: on this host.</summary>
+    public string? From { get; init; }
+    public string? To { get; init; }
 }
 
 /// <summary>

@@ -68,7 +68,11 @@ public sealed class ComparisonRunner(ComparisonPlan plan, Func<string?, RunSetti
                     cancellationToken.ThrowIfCancellationRequested();
                     progress?.Report(new ComparisonProgress(results.Count, steps.Count, technique, point, run, clock.Elapsed, null, null));
                     RunResult result;
-                    try { result = FerryMigrationRun.Run(settings, technique, point, run, cancellationToken); }
+                    try
+                    {
+                        result = settings.Agents is { } agents ? AgentMigrationRun.Run(settings, agents, technique, point, run, cancellationToken)
+                            : FerryMigrationRun.Run(settings, technique, point, run, cancellationToken);
+                    }
                     catch (OperationCanceledException) { throw; }
                     catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
                     {

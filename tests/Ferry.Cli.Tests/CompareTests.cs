@@ -148,6 +148,7 @@ public sealed class CompareTests : IDisposable
     [InlineData("--sweep", "rate=fast", "--sweep rate=fast")]
     [InlineData("--runs", "0", "--runs 0")]
     [InlineData("--bandwidth", "lots", "--bandwidth lots")]
+    [InlineData("--from", "h1", "give both --from HOST and --to HOST")]
     public void Bad_options_are_refused_in_one_line_before_any_vm_starts(string option, string value, string words)
     {
         var (code, _, stderr) = FerryProcess.Run(["compare", .. Guest, "--workload", "memtouch", option, value, "--out", Path.Combine(_dir, "bad")]);

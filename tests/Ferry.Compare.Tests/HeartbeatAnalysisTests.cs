@@ -50,4 +50,28 @@ public sealed class HeartbeatAnalysisTests
     [InlineData("HB x 1 2", false)]
     public void Only_heartbeat_lines_parse(string line, bool parses) =>
         Assert.Equal(parses, Heartbeat.TryParse(line, 1.0, out _));
+
+    [Fact]
+    public void Heartbeats_delivered_in_batches_are_placed_back_where_the_guest_printed_them()
+    {
+        // Printed every 1 ms for 2 s (guest clock = host clock + 5 s), with a 40 ms pause after 1.0 s
+        // in which the guest clock stood still; delivered in batches every 200 ms, each batch 3 ms late.
+        var truth = new List<(double Host, long GuestNs)>();
+        for (int k = 0; k < 2000; k++)
+        {
+            double host = k / 1000.0 + (k >= 1000 ? 0.040 : 0);
+            truth.Add((host, (long)((k / 1000.0 + 5) * 1e9)));
+        }
+        var arrived = truth.Select((t, k) => new Heartbeat(Math.Ceiling(t.Host / 0.2) * 0.2 + 0.003, k, t.GuestNs, k)).ToList();
+        Assert.True(HeartbeatAnalysis.LongestGapSeconds(arrived, 0, 3) > 0.19, "the batches alone look like silences");
+
+        var placed = HeartbeatAnalysis.PlaceByGuestClock(arrived);
+
+        // The last batch came when the stream stopped, not when its last heartbeat was printed:
+        // nothing after it arrives promptly, so it is placed late (readers go on reading past their window).
+        for (int k = 0; k < truth.Count; k++)
+            if (arrived[k].HostSeconds < arrived[^1].HostSeconds) Assert.InRange(placed[k].HostSeconds - truth[k].Host, 0, 0.0045);
+            else Assert.True(placed[k].HostSeconds >= truth[k].Host);
+        Assert.InRange(HeartbeatAnalysis.LongestGapSeconds(placed, 0, 1.9)!.Value, 0.036, 0.046);
+    }
 }

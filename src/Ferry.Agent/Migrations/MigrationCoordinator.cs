@@ -72,6 +72,8 @@ public sealed class MigrationCoordinator(StateDirectory state, AgentSettings set
             Streams = request.Streams > 0 ? request.Streams : null,
             OnNoConverge = request.OnNoConverge.Length > 0 ? request.OnNoConverge : null,
             VerifyMemory = request.VerifyMemory,
+            MaxRounds = request.MaxRounds > 0 ? request.MaxRounds : null,
+            TimeoutSeconds = request.TimeoutSeconds > 0 ? request.TimeoutSeconds : null,
         }, cancellationToken);
         double setupMs = clock.Elapsed.TotalMilliseconds;
         events.Publish(record.Name, "migrating-out", $"to {request.To} ({mode})");

@@ -33,12 +33,16 @@ public static class CompareCommand
         var qemuPeer = new Option<string?>("--qemu-peer") { Description = "The QEMU peer harness's directory (default: FERRY_QEMU_PEER, or shared/peers/qemu beside this checkout)" };
         var settle = new Option<string>("--settle") { Description = "How long the workload runs before each migration, its pace before (default 2s)", DefaultValueFactory = _ => "2s" };
         var outDir = new Option<string?>("--out") { Description = "Where the table, raw results, plots and HTML report go (default: compare-DATE-TIME)" };
+        var from = new Option<string?>("--from") { Description = "Between host agents: the source host (a name from the client configuration, or ADDR:PORT); give --to too" };
+        var to = new Option<string?>("--to") { Description = "Between host agents: the destination host" };
         var fromReport = new Option<string?>("--from-report") { Description = "Run again the comparison a report.json describes (its plan; --out may differ)" };
         var command = new Command("compare",
             """
             Measure every migration technique on your own guest, workload and link: each technique
             --runs times, each time on a fresh guest booted on this host and migrated over loopback
-            to a second VMM process. Prints the table (downtime reported and as the guest saw it,
+            to a second VMM process, or with --from HOST --to HOST booted through the source host's
+            agent and migrated to the other's (--kernel and --initrd: absolute paths on those
+            hosts; the guest's console comes through the agents). Prints the table (downtime reported and as the guest saw it,
             total time, bytes and their ratio to the guest's non-zero memory, pages re-sent,
             post-copy faults and their latency, the workload's slowdown, the window in which a
             source failure would lose the VM: medians with min-max) and writes it, the raw results,
@@ -50,15 +54,17 @@ public static class CompareCommand
               ferry compare --kernel ferry-guest.elf --initrd initrd.cpio --memory 4G --cpus 2 \
                   --workload "memtouch --mb 1024 --rate 20000" --runs 5 --sweep rate=1000,10000,100000 \
                   --peer qemu --out cmp
+              ferry compare --from h1 --to h2 --kernel /srv/ferry-guest.elf --initrd /srv/initrd.cpio \
+                  --memory 1G --workload "memtouch --mb 256 --rate 20000" --runs 3
             """)
-        { kernel, initrd, memory, cpus, workload, techniques, runs, bandwidth, maxDowntime, maxRounds, timeout, sweep, peer, qemuPeer, settle, outDir, fromReport };
+        { kernel, initrd, memory, cpus, workload, techniques, runs, bandwidth, maxDowntime, maxRounds, timeout, sweep, peer, qemuPeer, settle, from, to, outDir, fromReport };
 
         command.SetAction((parse, cancellationToken) =>
         {
             ComparisonPlan plan;
             if (parse.GetValue(fromReport) is { } reportPath)
             {
-                var given = new Option[] { kernel, initrd, workload, sweep, peer, bandwidth }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+                var given = new Option[] { kernel, initrd, workload, sweep, peer, bandwidth, from, to }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
                 if (given.Count > 0) return Task.FromResult(Fail($"--from-report runs the report's own plan: drop {string.Join(", ", given)}"));
                 var (loaded, error) = LoadPlan(reportPath);
                 if (loaded is null) return Task.FromResult(Fail(error!));
@@ -76,9 +82,11 @@ public static class CompareCommand
                     sweepPlan = parsed;
                 }
                 if (!RateParser.TryParseDuration(parse.GetValue(settle)!, out var settleTime)) return Task.FromResult(Fail($"--settle {parse.GetValue(settle)}: not a duration (write e.g. 2s)"));
+                bool agents = parse.GetValue(from) is not null || parse.GetValue(to) is not null;
                 plan = new ComparisonPlan
                 {
-                    Kernel = Path.GetFullPath(k), Initrd = Path.GetFullPath(i), Memory = parse.GetValue(memory)!, Cpus = parse.GetValue(cpus), Workload = w,
+                    // Between agents the files are the hosts' own, named as they are there.
+                    Kernel = agents ? k : Path.GetFullPath(k), Initrd = agents ? i : Path.GetFullPath(i), From = parse.GetValue(from), To = parse.GetValue(to), Memory = parse.GetValue(memory)!, Cpus = parse.GetValue(cpus), Workload = w,
                     Techniques = [.. parse.GetValue(techniques)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
                     Runs = parse.GetValue(runs), Bandwidth = parse.GetValue(bandwidth), MaxDowntime = parse.GetValue(maxDowntime)!,
                     MaxRounds = parse.GetValue(maxRounds), Timeout = parse.GetValue(timeout)!, Sweep = sweepPlan,
@@ -86,21 +94,24 @@ public static class CompareCommand
                 };
             }
             if (ComparePlanReader.Check(plan) is { } problem) return Task.FromResult(Fail(problem));
+            string? link = null;
+            if (plan.From is not null && CompareHosts.Describe(plan.From, plan.To!, out link) is { } unreachable) return Task.FromResult(Fail(unreachable));
             string? peerDir = null;
             if (plan.PeerQemu && (peerDir = ComparePlanReader.FindQemuPeer(parse.GetValue(qemuPeer))) is null)
                 return Task.FromResult(Fail("--peer qemu: no QEMU peer harness found (give --qemu-peer DIR holding run-migration.sh, or set FERRY_QEMU_PEER)"));
             string dir = Path.GetFullPath(parse.GetValue(outDir) ?? $"compare-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-            return Task.FromResult(Run(plan, peerDir, dir));
+            return Task.FromResult(Run(plan, peerDir, dir, link));
         });
         return command;
     }
 
-    private static int Run(ComparisonPlan plan, string? peerDir, string dir)
+    /// <param name="link">Between agents: which hosts, as their agents describe them.</param>
+    private static int Run(ComparisonPlan plan, string? peerDir, string dir, string? link)
     {
         string ferry = FerryBinary();
         string logs = Path.Combine(dir, "logs");
         Directory.CreateDirectory(logs);
-        var conditions = Compare.Running.HostConditions.Probe(plan, ferry, CommandLineOf(plan, dir));
+        var conditions = Compare.Running.HostConditions.Probe(plan, ferry, CommandLineOf(plan, dir), link);
         var runner = new ComparisonRunner(plan, point => ComparePlanReader.SettingsAt(plan, point, ferry, logs), peerDir);
         int total = runner.Steps().Count;
         Console.Error.WriteLine($"ferry compare: {total} migrations ({string.Join(", ", plan.Techniques.Concat(plan.PeerQemu ? ComparisonRunner.QemuTechniques : []))}; " +
@@ -179,6 +190,7 @@ public static class CompareCommand
         if (p.MaxRounds is { } m) parts.AddRange(["--max-rounds", m.ToString(CultureInfo.InvariantCulture)]);
         if (p.Sweep is { } s) parts.AddRange(["--sweep", $"{s.Variable}={string.Join(',', s.Values)}"]);
         if (p.PeerQemu) parts.AddRange(["--peer", "qemu"]);
+        if (p.From is { } f) parts.AddRange(["--from", f, "--to", p.To!]);
         parts.AddRange(["--out", dir]);
         return string.Join(' ', parts);
     }

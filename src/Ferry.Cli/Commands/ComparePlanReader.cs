@@ -17,8 +17,20 @@ public static class ComparePlanReader
     /// <summary>Why the plan cannot run, or null. Checked before any VM starts.</summary>
     public static string? Check(ComparisonPlan plan)
     {
-        if (!File.Exists(plan.Kernel)) return $"--kernel {plan.Kernel}: no such file";
-        if (!File.Exists(plan.Initrd)) return $"--initrd {plan.Initrd}: no such file";
+        if ((plan.From is null) != (plan.To is null)) return "between host agents give both --from HOST and --to HOST";
+        if (plan.From is { } from)
+        {
+            if (from == plan.To) return $"--from and --to both name {from}: a migration goes to another host";
+            if (plan.PeerQemu) return "--peer qemu runs QEMU on this host: it cannot run between agents (drop --peer, or --from and --to)";
+            // The agents' hosts open them; they say so if a file is missing there.
+            if (!Path.IsPathRooted(plan.Kernel)) return $"--kernel {plan.Kernel}: between agents give the absolute path on their hosts";
+            if (!Path.IsPathRooted(plan.Initrd)) return $"--initrd {plan.Initrd}: between agents give the absolute path on their hosts";
+        }
+        else
+        {
+            if (!File.Exists(plan.Kernel)) return $"--kernel {plan.Kernel}: no such file";
+            if (!File.Exists(plan.Initrd)) return $"--initrd {plan.Initrd}: no such file";
+        }
         if (!SizeParser.TryParse(plan.Memory, out ulong memory) || memory < (16UL << 20)) return $"--memory {plan.Memory}: not a size of at least 16M (write e.g. 512M, 4G)";
         if (plan.Cpus is < 1 or > Vmm.VmConfig.MaxCpus) return $"--cpus {plan.Cpus}: from 1 to {Vmm.VmConfig.MaxCpus}";
         try { GuestWorkload.Parse(plan.Workload); }
@@ -79,8 +91,12 @@ public static class ComparePlanReader
         long? bits = bandwidth is not null && RateParser.TryParseBitsPerSecond(bandwidth, out long b) ? b : null;
         RateParser.TryParseDuration(plan.MaxDowntime, out var maxDowntime);
         RateParser.TryParseDuration(plan.Timeout, out var timeout);
-        return new RunSettings(ferry, Path.GetFullPath(plan.Kernel), Path.GetFullPath(plan.Initrd), plan.Memory, plan.Cpus, workload,
-            bandwidth, bits, plan.MaxDowntime, maxDowntime.TotalMilliseconds, plan.MaxRounds, plan.Timeout, timeout.TotalSeconds, plan.SettleSeconds, logDirectory);
+        bool local = plan.From is null;
+        return new RunSettings(ferry, local ? Path.GetFullPath(plan.Kernel) : plan.Kernel, local ? Path.GetFullPath(plan.Initrd) : plan.Initrd, plan.Memory, plan.Cpus, workload,
+            bandwidth, bits, plan.MaxDowntime, maxDowntime.TotalMilliseconds, plan.MaxRounds, plan.Timeout, timeout.TotalSeconds, plan.SettleSeconds, logDirectory)
+        {
+            Agents = local ? null : new AgentPair(plan.From!, plan.To!),
+        };
     }
 
     /// <summary>

@@ -61,4 +61,38 @@ public static class HeartbeatAnalysis
     /// </summary>
     public static double? Slowdown(double? before, double? during) =>
         before is > 0 && during is { } d ? 1 - d / before.Value : null;
+
+    /// <summary>
+    /// Heartbeats that reached the host late and in batches (an agent's console stream sends what
+    /// the guest printed every 200 ms) placed back on the host's clock by the guest's own: while
+    /// the VM runs its clock keeps pace with the host's, so a heartbeat's arrival less its guest
+    /// time is its true offset plus how late it came. Each one gets the least of that over the
+    /// heartbeats of the next <paramref name="windowSeconds"/> of guest time: never earlier than
+    /// it was printed (delays are never negative, and a pause, where the guest clock stands still,
+    /// only raises the offset of what follows), and as late as the promptest delivery near it.
+    /// The last batch a reader got has no prompt delivery after it and is placed late: read on for
+    /// a while past the span you analyse.
+    /// </summary>
+    public static IReadOnlyList<Heartbeat> PlaceByGuestClock(IReadOnlyList<Heartbeat> heartbeats, double windowSeconds = 1.0)
+    {
+        int n = heartbeats.Count;
+        var placed = new Heartbeat[n];
+        // The window ahead as a deque of indices, falling from First (the farthest ahead) to Last (i),
+        // with offsets rising from First to Last: one dominated by a later-leaving, smaller one is dropped,
+        // so First holds the least offset.
+        var window = new LinkedList<int>();
+        for (int i = n - 1; i >= 0; i--)
+        {
+            double guest = heartbeats[i].GuestNs / 1e9;
+            double offset = heartbeats[i].HostSeconds - guest;
+            while (window.Count > 0 && Offset(heartbeats[window.Last!.Value]) >= offset) window.RemoveLast();
+            window.AddLast(i);
+            // Drop what lies beyond the window: in guest time more than windowSeconds after i.
+            while (heartbeats[window.First!.Value].GuestNs / 1e9 > guest + windowSeconds) window.RemoveFirst();
+            placed[i] = heartbeats[i] with { HostSeconds = guest + Offset(heartbeats[window.First!.Value]) };
+        }
+        return placed;
+
+        static double Offset(Heartbeat h) => h.HostSeconds - h.GuestNs / 1e9;
+    }
 }

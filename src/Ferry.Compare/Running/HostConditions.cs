@@ -5,13 +5,14 @@ namespace Ferry.Compare.Running;
 /// <summary>Reads the conditions a comparison runs under from this host: CPU, cores, kernel, KVM module, and the versions of Ferry and QEMU.</summary>
 public static class HostConditions
 {
-    public static Conditions Probe(ComparisonPlan plan, string ferry, string commandLine) => new()
+    /// <param name="link">Between agents: the hosts as their agents describe them; null: this host alone.</param>
+    public static Conditions Probe(ComparisonPlan plan, string ferry, string commandLine, string? link = null) => new()
     {
         HostCpu = CpuModel(),
         Cores = Environment.ProcessorCount,
         HostKernel = ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown",
         Kvm = KvmModule(),
-        Link = "loopback (127.0.0.1): source and destination on this host, sharing its cores",
+        Link = link ?? "loopback (127.0.0.1): source and destination on this host, sharing its cores",
         Shaping = plan.Bandwidth is { } b ? $"--bandwidth {b} on every migration (Ferry's cap; QEMU's max-bandwidth)" : "none",
         Guest = $"{plan.Memory}, {plan.Cpus} vCPU{(plan.Cpus == 1 ? "" : "s")}, {Path.GetFileName(plan.Kernel)} + {Path.GetFileName(plan.Initrd)}",
         Workload = plan.Workload,

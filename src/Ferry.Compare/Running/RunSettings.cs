@@ -12,6 +12,9 @@ public sealed record RunSettings(string Ferry, string Kernel, string Initrd, str
     /// <summary>Heartbeats are collected this long after the migration ended, so the destination's first ones are in.</summary>
     public double PostWaitSeconds { get; init; } = 1;
 
+    /// <summary>Between these two host agents (`ferry compare --from --to`); null: two VMM processes on this host, over loopback.</summary>
+    public AgentPair? Agents { get; init; }
+
     /// <summary>`ferry migrate`'s options for <paramref name="technique"/> (also `vm migrate`'s, between agents), ending with --json.</summary>
     public IReadOnlyList<string> MigrateOptions(string technique)
     {

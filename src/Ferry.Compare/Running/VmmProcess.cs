@@ -3,19 +3,23 @@ using System.Diagnostics;
 namespace Ferry.Compare.Running;
 
 /// <summary>
-/// A `ferry run` or `ferry receive` child started by a comparison: its guest console on stdout
-/// (<see cref="Console"/>), its stderr in a file, ended by name through `ferry stop` and, if it
-/// does not go, killed. Every process a comparison starts, it ends.
+/// A `ferry run` or `ferry receive` child started by a comparison, or a `ferry --host H vm console
+/// --follow` reading one through its agent: its guest console on stdout (<see cref="Console"/>),
+/// its stderr in a file, ended by name through `ferry stop` (a VMM) or by ending the process (a
+/// console reader). Every process a comparison starts, it ends.
 /// </summary>
 public sealed class VmmProcess : IDisposable
 {
     private readonly Process _process;
     private readonly string _ferry;
+    private readonly bool _stopByName;
     private readonly Task _stderrCopy;
 
-    public VmmProcess(string ferry, IReadOnlyList<string> arguments, string name, string logPrefix)
+    /// <param name="stopByName">A VMM: stopped with `ferry stop --name NAME` first; else the process is killed.</param>
+    public VmmProcess(string ferry, IReadOnlyList<string> arguments, string name, string logPrefix, bool stopByName = true)
     {
         _ferry = ferry;
+        _stopByName = stopByName;
         Name = name;
         StderrPath = logPrefix + ".stderr";
         _process = ChildProcess.Start(ferry, arguments, closeStdin: true);
@@ -51,7 +55,8 @@ public sealed class VmmProcess : IDisposable
     /// <summary>Stops the VM by name, then kills the process if it is still there.</summary>
     public void Stop()
     {
-        if (!_process.HasExited)
+        if (!_process.HasExited && !_stopByName) Kill();
+        else if (!_process.HasExited)
         {
             try
             {

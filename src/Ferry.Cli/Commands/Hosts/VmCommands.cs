@@ -118,10 +118,12 @@ public static class VmCommands
         var bandwidth = new Option<string?>("--bandwidth") { Description = "Limit on the wire, e.g. 1Gbit" };
         var streams = new Option<int?>("--streams") { Description = "TCP connections in parallel" };
         var onNoConverge = new Option<string?>("--on-no-converge") { Description = "postcopy, abort or force" };
+        var maxRounds = new Option<int?>("--max-rounds") { Description = "precopy, hybrid: rounds at most before --on-no-converge decides" };
+        var timeout = new Option<string?>("--timeout") { Description = "precopy, hybrid: how long the rounds may take, e.g. 60s" };
         var verifyMemory = new Option<bool>("--verify-memory") { Description = "Check the destination's RAM equals the source's before it runs (tests)" };
         var json = new Option<bool>("--json") { Description = "Print the final report as JSON on stdout" };
         var command = new Command("migrate", "Move a running VM to another host, agent to agent")
-            { name, to, mode, maxDowntime, bandwidth, streams, onNoConverge, verifyMemory, json };
+            { name, to, mode, maxDowntime, bandwidth, streams, onNoConverge, maxRounds, timeout, verifyMemory, json };
         command.SetAction((parse, ct) =>
         {
             var request = new MigrateVmRequest
@@ -132,7 +134,10 @@ public static class VmCommands
                 Streams = parse.GetValue(streams) ?? 0,
                 OnNoConverge = parse.GetValue(onNoConverge) ?? "",
                 VerifyMemory = parse.GetValue(verifyMemory),
+                MaxRounds = parse.GetValue(maxRounds) is { } rounds ? (rounds >= 1 ? rounds : throw new UsageException($"--max-rounds {rounds}: at least 1")) : 0,
             };
+            if (parse.GetValue(timeout) is { } t)
+                request.TimeoutSeconds = RateParser.TryParseDuration(t, out var limit) && limit > TimeSpan.Zero ? limit.TotalSeconds : throw new UsageException($"--timeout {t} is not a duration (e.g. 60s)");
             if (parse.GetValue(maxDowntime) is { } md)
                 request.MaxDowntimeMs = RateParser.TryParseDuration(md, out var d) ? d.TotalMilliseconds : throw new UsageException($"--max-downtime {md} is not a duration (e.g. 50ms)");
             if (parse.GetValue(bandwidth) is { } bw)
