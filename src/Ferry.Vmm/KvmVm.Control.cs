@@ -72,7 +72,8 @@ public sealed partial class KvmVm
                     LockDisks();
                     OpenTaps();
                 }
-                catch (VmConfigException e) { throw new InvalidOperationException($"{e.Message}; the VM stays paused here"); }
+                // Said once: a failed migration's message adds that the VM stays paused here.
+                catch (VmConfigException e) { throw new InvalidOperationException($"its devices could not be taken back: {e.Message}"); }
                 _holdReason = null;
                 _vm.SetClock(_clockAtPause with { Flags = 0, Realtime = 0, HostTsc = 0 });
                 _state = VmRunState.Running;

@@ -129,8 +129,8 @@ public static class CompareCommand
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        // Every file is rewritten after each run: a comparison killed outright still leaves what it measured.
-        var report = runner.Run(conditions, new Progress(), r => ReportFiles.WriteAll(r, dir), interrupted.Token);
+        // The raw results are rewritten after each run: a comparison killed outright still leaves what it measured.
+        var report = runner.Run(conditions, new Progress(), r => ReportFiles.WriteRaw(r, dir), interrupted.Token);
         var written = ReportFiles.WriteAll(report, dir);
         Console.Out.Write(File.ReadAllText(Path.Combine(dir, "table.md")));
         Console.Error.WriteLine($"ferry compare: {(report.Complete ? "done" : report.Interruption)} in {TimeSpan.FromSeconds(report.ElapsedSeconds):hh\\:mm\\:ss}; " +

@@ -3,9 +3,10 @@ using System.Text.Json;
 namespace Ferry.Compare.Output;
 
 /// <summary>
-/// Writes everything a user reads of a comparison into one directory. The runner calls it after
-/// every run, so each file is replaced whole (written beside it, then renamed): a comparison
-/// killed mid-write leaves the previous complete file, never half of one.
+/// Writes everything a user reads of a comparison into one directory: the raw results after every
+/// run (<see cref="WriteRaw"/>), everything at the end (<see cref="WriteAll"/>). Each file is
+/// replaced whole (written beside it, then renamed): a comparison killed mid-write leaves the
+/// previous complete file, never half of one.
 /// </summary>
 public static class ReportFiles
 {
@@ -21,8 +22,7 @@ public static class ReportFiles
 
         Write("table.md", MarkdownTable.Render(report));
         Write("table.csv", CsvTable.Render(report));
-        Write("runs.jsonl", RunLines.Render(report.Runs));
-        Write("report.json", JsonSerializer.Serialize(report, CompareJson.Default.ComparisonReport));
+        written.AddRange(WriteRaw(report, dir));
         var plots = Plots.Render(report);
         if (plots.Count > 0)
         {
@@ -36,6 +36,21 @@ public static class ReportFiles
         }
         Write("report.html", HtmlReport.Render(report, plots));
         return written;
+    }
+
+    /// <summary>
+    /// runs.jsonl and report.json only: cheap enough to write after every run (the tables, plots
+    /// and HTML wait for the end), and all a killed comparison needs: `ferry compare
+    /// --from-report` reads the plan back, and the raw runs are there.
+    /// </summary>
+    public static IReadOnlyList<string> WriteRaw(ComparisonReport report, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        return
+        [
+            Replace(Path.Combine(dir, "runs.jsonl"), path => File.WriteAllText(path, RunLines.Render(report.Runs))),
+            Replace(Path.Combine(dir, "report.json"), path => File.WriteAllText(path, JsonSerializer.Serialize(report, CompareJson.Default.ComparisonReport))),
+        ];
     }
 
     private static string Replace(string path, Action<string> write)

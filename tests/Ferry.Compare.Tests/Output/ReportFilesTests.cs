@@ -55,6 +55,18 @@ public sealed class ReportFilesTests
     }
 
     [Fact]
+    public void After_each_run_only_the_raw_results_are_written_and_they_read_back()
+    {
+        using var dir = new TempDir();
+        var full = SampleReports.Swept();
+        var written = ReportFiles.WriteRaw(full with { Runs = [.. full.Runs.Take(3)], Complete = false }, dir.Path);
+        Assert.Equal(["runs.jsonl", "report.json"], Names(written, dir.Path));
+        Assert.Equal(["report.json", "runs.jsonl"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        var back = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(dir.Path, "report.json")), CompareJson.Default.ComparisonReport)!;
+        Assert.Equal(3, back.Runs.Count);
+    }
+
+    [Fact]
     public void A_report_without_a_sweep_is_written_with_its_bar_plots()
     {
         using var dir = new TempDir();
