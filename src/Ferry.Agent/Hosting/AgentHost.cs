@@ -41,21 +41,25 @@ public static class AgentHost
         builder.Services.AddSingleton(state).AddSingleton(settings).AddSingleton(events).AddSingleton(registry)
             .AddSingleton(migrations).AddSingleton(load);
         builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<TokenCheck>(token));
-        builder.Services.AddHostedService(_ => new Survey(registry, load));
+        builder.Services.AddHostedService(_ => new Survey(registry, migrations, load));
 
         var app = builder.Build();
         app.MapGrpcService<AgentService>();
         return app;
     }
 
-    /// <summary>Looks at every VM once a second: events for what changed, CPU samples for the load.</summary>
-    private sealed class Survey(VmRegistry registry, HostLoad load) : BackgroundService
+    /// <summary>Looks at every VM once a second: events for what changed, CPU samples for the load, migrations to settle.</summary>
+    private sealed class Survey(VmRegistry registry, MigrationCoordinator migrations, HostLoad load) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                try { load.Sample(await registry.SurveyAsync(stoppingToken)); }
+                try
+                {
+                    load.Sample(await registry.SurveyAsync(stoppingToken));
+                    await migrations.SettleAsync(stoppingToken);
+                }
                 catch (Exception e) when (e is not OperationCanceledException) { Console.Error.WriteLine($"ferryd: survey: {e.Message}"); }
                 await Task.Delay(1000, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }

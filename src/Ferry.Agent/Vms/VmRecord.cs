@@ -15,7 +15,7 @@ public sealed record VmRecord(
     [property: JsonPropertyName("cmdline")] string Cmdline,
     [property: JsonPropertyName("intent")] string Intent)
 {
-    /// <summary>Where a migrated-out VM went.</summary>
+    /// <summary>Where a migrated-out VM went (or, while migrating out, is going).</summary>
     [JsonPropertyName("migrated_to")] public string? MigratedTo { get; init; }
     /// <summary>Why the VM is held or died, as last seen.</summary>
     [JsonPropertyName("detail")] public string? Detail { get; init; }
@@ -32,6 +32,12 @@ public static class Intent
     public const string Stopped = "stopped";
     /// <summary>A migration is coming in.</summary>
     public const string Receiving = "receiving";
+    /// <summary>
+    /// Its VMM was told to send the VM to <see cref="VmRecord.MigratedTo"/> and the outcome is not
+    /// settled yet: the agent that began it, or one restarted after it, settles it from what the
+    /// VMM and the destination agent say (<c>MigrationCoordinator</c>).
+    /// </summary>
+    public const string MigratingOut = "migrating-out";
     /// <summary>Moved to another host.</summary>
     public const string Migrated = "migrated";
 }

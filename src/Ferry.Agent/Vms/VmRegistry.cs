@@ -77,6 +77,7 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
         if (ApiClient.IsAlive(state.ApiSocketPath(name))) throw new AgentException($"{name} is already running");
         if (record.Intent == Intent.Migrated) throw new AgentException($"{name} was migrated to {record.MigratedTo}; it runs there now");
         if (record.Intent == Intent.Receiving) throw new AgentException($"{name} is being received from another host");
+        if (record.Intent == Intent.MigratingOut) throw new AgentException($"{name} is migrating to {record.MigratedTo}; wait for the outcome");
         int pid = await launcher.RunAsync(record, cancellationToken);
         // The control socket answers while the VM is still being built ("created"): the caller is told once it runs.
         for (int i = 0; i < 200 && ProcessInfo.IsAlive(pid); i++)
@@ -110,6 +111,7 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
     {
         var record = Get(name);
         if (ApiClient.IsAlive(state.ApiSocketPath(name))) throw new AgentException($"{name} is running: stop it first");
+        if (record.Intent == Intent.MigratingOut) throw new AgentException($"{name}'s migration to {record.MigratedTo} is not settled yet: it may run there");
         lock (_lock)
         {
             store.Delete(name);

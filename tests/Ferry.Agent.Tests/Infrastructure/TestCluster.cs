@@ -107,6 +107,9 @@ public sealed class TestCluster : IDisposable
     /// (not the copy in this folder: the agent's ASP.NET framework assemblies beside it would
     /// shadow the versions ferry.deps.json names).
     /// </summary>
+    /// <summary>The ferry a user of this cluster runs (set FERRY_CONFIG to <see cref="ConfigPath"/>).</summary>
+    public string FerryBinary => FerryExecutable();
+
     private string FerryExecutable()
     {
         if (Environment.GetEnvironmentVariable("FERRY_BIN") is { Length: > 0 } bin) return bin;
