@@ -1,0 +1,79 @@
+using System.Net;
+using System.Net.Sockets;
+using Ferry.Agent.Api;
+using Ferry.Agent.Vms;
+using Ferry.Api;
+
+namespace Ferry.Agent.Migrations;
+
+/// <summary>The destination side: a receiving VMM prepared for the source agent, and the receive's end recorded.</summary>
+public sealed partial class MigrationCoordinator
+{
+    /// <summary>Destination side: a receiving VMM for this definition, listening on the migration address, accepting only this token.</summary>
+    public async Task<string> PrepareReceiveAsync(PrepareReceiveRequest request, CancellationToken cancellationToken)
+    {
+        var d = request.Definition ?? throw new AgentException("a receive needs the VM's definition");
+        if (request.MigrationToken.Length < 32) throw new AgentException("a receive needs a one-time token of at least 32 characters");
+        return await registry.ExclusiveAsync(d.Name, async () =>
+        {
+            if (registry.Exists(d.Name))
+            {
+                var old = registry.Get(d.Name);
+                if (ApiClient.IsAlive(state.ApiSocketPath(d.Name)) || old.Intent is Intent.Running or Intent.Receiving)
+                    throw new AgentException($"a VM named {d.Name} already exists on this host ({old.Intent})");
+            }
+            var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving);
+            registry.Update(record);
+            string tokenPath = Path.Combine(state.VmDirectory(d.Name), "migration.token");
+            StateDirectory.WriteAtomically(tokenPath, System.Text.Encoding.ASCII.GetBytes(request.MigrationToken));
+            string listen = $"{settings.MigrationAddress}:{FreePort(settings.MigrationAddress)}";
+            int pid = await launcher.ReceiveAsync(d.Name, listen, tokenPath, cancellationToken);
+            lock (_lock) _receivers[d.Name] = pid;
+            events.Publish(d.Name, "receiving", $"on {listen}");
+            return listen;
+        }, cancellationToken);
+    }
+
+    /// <summary>Destination side: waits until the received VM runs here, is held, or its VMM ended.</summary>
+    public async Task<Vm> AwaitReceiveAsync(string name, CancellationToken cancellationToken)
+    {
+        int pid;
+        lock (_lock)
+        {
+            if (!_receivers.TryGetValue(name, out pid)) throw new AgentException($"no migration of {name} is being received here");
+            _awaiting.Add(name);
+        }
+        try
+        {
+            while (true)
+            {
+                var record = registry.Get(name);
+                var vm = await registry.ObserveAsync(record, cancellationToken);
+                if (vm.Pid > 0 && vm.State is "running" or "held")
+                {
+                    SettleIn(record, vm);
+                    return vm;
+                }
+                if (!ProcessInfo.IsAlive(pid))
+                {
+                    string why = SettleIn(record, vm);
+                    return new Vm { Definition = vm.Definition, State = "failed", Detail = why };
+                }
+                await Task.Delay(100, cancellationToken);
+            }
+        }
+        finally
+        {
+            lock (_lock) _awaiting.Remove(name);
+        }
+    }
+
+    private static int FreePort(string address)
+    {
+        using var probe = new TcpListener(IPAddress.Parse(address), 0);
+        probe.Start();
+        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
+}
