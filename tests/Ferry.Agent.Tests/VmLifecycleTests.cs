@@ -46,6 +46,13 @@ public sealed class VmLifecycleTests : IDisposable
         var list = _cluster.Ferry("--host", "h1", "vm", "list");
         Assert.Matches(@"(?m)^web\s+running\s+1\s+256\.0 MiB\s+\d+", list.Stdout);
 
+        // The host's load, as a controller reads it: from the survey, at most a second or two behind.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string host;
+        while (!(host = _cluster.Ferry("--host", "h1", "host", "show").Stdout).Contains("web: ", StringComparison.Ordinal) && DateTime.UtcNow < deadline) Thread.Sleep(250);
+        Assert.Contains("1 VMs running: 1 vCPUs, 256.0 MiB of guest RAM", host);
+        Assert.Matches(@"(?m)^\s+web: \d+\.\d\d cores$", host);
+
         var refused = _cluster.Ferry("--host", "h1", "vm", "delete", "web");
         Assert.Equal(2, refused.Code);
         Assert.Equal("ferry: web is running: stop it first", refused.Stderr.Trim());

@@ -38,8 +38,9 @@ public static class AgentHost
         var registry = new VmRegistry(state, new VmStore(state), new VmmLauncher(state, settings.Ferry), events);
         var migrations = new MigrationCoordinator(state, settings, registry, new VmmLauncher(state, settings.Ferry), events);
         var load = new HostLoad(settings.Name);
+        // Built by a factory so the container disposes it (and its channels to peer agents) at shutdown.
         builder.Services.AddSingleton(state).AddSingleton(settings).AddSingleton(events).AddSingleton(registry)
-            .AddSingleton(migrations).AddSingleton(load);
+            .AddSingleton(_ => migrations).AddSingleton(load);
         builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<TokenCheck>(token));
         builder.Services.AddHostedService(_ => new Survey(registry, migrations, load));
 

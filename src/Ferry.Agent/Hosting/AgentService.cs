@@ -65,8 +65,14 @@ public sealed class AgentService(VmRegistry registry, MigrationCoordinator migra
 
     public override Task<HostInfo> GetHost(GetHostRequest request, ServerCallContext context) => Guard(async () =>
     {
-        var vms = new List<Vm>();
-        foreach (var record in registry.Records) vms.Add(await registry.ObserveAsync(record, context.CancellationToken));
+        var vms = load.LastSurvey;
+        if (vms is null)
+        {
+            // Asked before the first survey (the agent just started): look now.
+            var now = new List<Vm>();
+            foreach (var record in registry.Records) now.Add(await registry.ObserveAsync(record, context.CancellationToken));
+            vms = now;
+        }
         return load.Describe(vms, migrations.InFlight, settings.MaxMigrations);
     });
 

@@ -4,13 +4,19 @@ namespace Ferry.Agent;
 
 /// <summary>
 /// The host's capacity and load for GetHost: cores and memory from /proc, and how much CPU
-/// each running VMM used (vCPUs included) between the last two surveys.
+/// each running VMM used (vCPUs included) between the last two surveys. GetHost answers from
+/// the last survey (at most a second old), so a controller polling many hosts costs each agent
+/// no round of questions to its VMMs.
 /// </summary>
 public sealed class HostLoad(string hostName)
 {
     private readonly Lock _lock = new();
     private Dictionary<int, (long CpuMs, long At)> _last = [];
     private Dictionary<string, double> _coresByVm = [];
+    private IReadOnlyList<Vm>? _lastSurvey;
+
+    /// <summary>The VMs as the last survey saw them; null before the first.</summary>
+    public IReadOnlyList<Vm>? LastSurvey { get { lock (_lock) return _lastSurvey; } }
 
     /// <summary>Takes a CPU sample of the VMs running now; called with every survey.</summary>
     public void Sample(IReadOnlyList<Vm> vms)
@@ -28,6 +34,7 @@ public sealed class HostLoad(string hostName)
             }
             _last = next;
             _coresByVm = cores;
+            _lastSurvey = vms;
         }
     }
 

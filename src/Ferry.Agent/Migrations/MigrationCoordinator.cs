@@ -15,6 +15,7 @@ namespace Ferry.Agent.Migrations;
 /// it paused); the agents record what happened and never start a VM that may run elsewhere.
 /// </summary>
 public sealed partial class MigrationCoordinator(StateDirectory state, AgentSettings settings, VmRegistry registry, VmmLauncher launcher, EventHub events)
+    : IDisposable
 {
     private readonly SemaphoreSlim _slots = new(settings.MaxMigrations, settings.MaxMigrations);
     private readonly Lock _lock = new();
@@ -37,6 +38,16 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
     }
 
     public int InFlight => Volatile.Read(ref _inFlight);
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var peer in _peers.Values) peer.Dispose();
+            _peers.Clear();
+        }
+        _slots.Dispose();
+    }
 
     public async Task MigrateAsync(MigrateVmRequest request, Func<MigrationUpdate, Task> report, CancellationToken cancellationToken)
     {
