@@ -1,13 +1,15 @@
 /*
  * memverify - fill memory with checkable contents and keep checking them.
  *
- * usage: memverify [--mb N] [--mode rewrite|idle] [--period-ms MS] [--seconds S]
+ * usage: memverify [--mb N] [--mode rewrite|idle] [--period-ms MS] [--status-ms MS] [--seconds S]
  *   -m, --mb N           MiB to fill (default 64)
  *   -M, --mode M         rewrite (default): sweep the pages over and over; for each
  *                          page verify its contents, bump its generation, rewrite it
  *                        idle: after the fill, verify every page each MS ms and
  *                          sleep in between (memory stays unchanged)
  *   -P, --period-ms MS   idle mode's verify period (default 1000)
+ *   -S, --status-ms MS   rewrite mode's status period, 10 to 60000 (default 1000); tests
+ *                        that wait for a fresh verdict use a short one
  *   -s, --seconds S      stop after S seconds and exit (default 0 = run forever)
  *   -i, --inject KIND    test the checker itself: right after the fill, damage pages
  *                        1 and 2: zero (zero page 1), swap (exchange pages 1 and 2),
@@ -21,7 +23,7 @@
  *
  * Output (stdout, one write() per line):
  *   memverify ready mb=N mode=M                      after the fill
- *   memverify OK pass=K pages=P bad=0 mb=N mode=M    at least once a second; K = full
+ *   memverify OK pass=K pages=P bad=0 mb=N mode=M    every --status-ms (idle: every pass); K = full
  *                                                    passes done, P = page checks done
  *   memverify FAIL pass=K pages=P bad=B mb=N mode=M  the same, once any page was bad
  *   memverify BAD page=P gen=G word=W expected=0x... got=0x... holds=WHAT
@@ -37,7 +39,6 @@
 
 #define WORDS_PER_PAGE (PAGE_SIZE / 8)
 #define BAD_LINES_PER_PASS 8
-#define STATUS_NS NSEC_PER_SEC
 #define SALT 0x9e3779b97f4a7c15ull
 
 /* The splitmix64 finalizer: a bijection on 64-bit values. */
@@ -129,7 +130,7 @@ static void status_line(void)
 int main(int argc, char **argv)
 {
     set_prog(argv[0]);
-    uint64_t period_ms = 1000, seconds = 0;
+    uint64_t period_ms = 1000, status_ms = 1000, seconds = 0;
     int idle = 0;
     const char *inject = NULL;
     mb = 64;
@@ -137,12 +138,13 @@ int main(int argc, char **argv)
         { "mb", required_argument, NULL, 'm' },
         { "mode", required_argument, NULL, 'M' },
         { "period-ms", required_argument, NULL, 'P' },
+        { "status-ms", required_argument, NULL, 'S' },
         { "seconds", required_argument, NULL, 's' },
         { "inject", required_argument, NULL, 'i' },
         { NULL, 0, NULL, 0 },
     };
     int c;
-    while ((c = getopt_long(argc, argv, "m:M:P:s:i:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:M:P:S:s:i:", options, NULL)) != -1) {
         switch (c) {
         case 'm': mb = parse_u64("--mb", optarg, 1 << 24); break;
         case 'M':
@@ -152,6 +154,11 @@ int main(int argc, char **argv)
                 usage_error("--mode wants rewrite or idle, not '%s'", optarg);
             break;
         case 'P': period_ms = parse_u64("--period-ms", optarg, 3600000); break;
+        case 'S':
+            status_ms = parse_u64("--status-ms", optarg, 60000);
+            if (status_ms < 10)
+                usage_error("--status-ms must be at least 10");
+            break;
         case 's': seconds = parse_u64("--seconds", optarg, 100000000); break;
         case 'i':
             if (strcmp(optarg, "zero") && strcmp(optarg, "swap") && strcmp(optarg, "flip"))
@@ -189,7 +196,8 @@ int main(int argc, char **argv)
 
     uint64_t start = now_ns();
     uint64_t end = seconds ? start + seconds * NSEC_PER_SEC : UINT64_MAX;
-    uint64_t next_status = start + STATUS_NS;
+    const uint64_t status_ns = status_ms * 1000000ull;
+    uint64_t next_status = start + status_ns;
     if (idle) {
         const uint64_t period_ns = period_ms * 1000000ull;
         uint64_t next = start + period_ns;
@@ -222,7 +230,7 @@ int main(int argc, char **argv)
                     uint64_t now = now_ns();
                     if (now >= next_status) {
                         status_line();
-                        next_status = now + STATUS_NS;
+                        next_status = now + status_ns;
                     }
                     if (now >= end)
                         goto done;

@@ -49,7 +49,7 @@ public sealed class FailureMatrixTests(ITestOutputHelper output) : IDisposable
         string src = $"fm-src-{id}", dst = $"fm-dst-{id}";
         int port = Heartbeats.FreePort();
         using var source = FerryProcess.Start("run", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd, "--memory", "64M", "--cpus", "1",
-            "--name", src, "--cmdline", TestGuest.Run("memverify", "--mb 8 --mode rewrite", powerOff: false));
+            "--name", src, "--cmdline", TestGuest.Run("memverify", "--mb 8 --mode rewrite --status-ms 200", powerOff: false));
         // Short recovery timeouts: a post-copy side whose peer is gone waits that long before it gives up.
         using var destination = _rig.Receiver(dst, port, "--recovery-timeout", "5s");
         await using var link = new FaultingLink(port, phase.Start);
