@@ -1,7 +1,18 @@
 namespace Ferry.Api;
 
 /// <summary>GET /vm: what the control API tells about its VM.</summary>
-public sealed record VmStatus(string Name, string State, int Cpus, ulong MemoryBytes, int Pid, long UptimeMs, string Kernel, string ApiSocket, string? Hold);
+public sealed record VmStatus(string Name, string State, int Cpus, ulong MemoryBytes, int Pid, long UptimeMs, string Kernel, string ApiSocket, string? Hold)
+{
+    /// <summary>Each network card, in the VM's order, with its frame counters since this VMM started it.</summary>
+    public IReadOnlyList<NetCardStatus>? Nets { get; init; }
+}
+
+/// <summary>
+/// One virtio-net card as GET /vm reports it: its tap and MAC, frames each way, and frames lost:
+/// on the way in with no receive buffer posted and the VMM's queue full (or the driver not
+/// running), or too big for the buffer posted; on the way out refused by the tap or malformed.
+/// </summary>
+public sealed record NetCardStatus(string Tap, string Mac, long ReceivedFrames, long TransmittedFrames, long ReceiveDropped, long ReceiveTooBig, long TransmitDropped);
 
 /// <summary>PUT /vm/pause: how long it took from the request to every vCPU out of KVM_RUN.</summary>
 public sealed record PauseResult(string State, double PauseMicroseconds);

@@ -1,3 +1,4 @@
+using Ferry.Api;
 using Ferry.Kvm;
 using Ferry.Vmm.Devices;
 using Ferry.Vmm.Devices.Virtio;
@@ -180,6 +181,11 @@ public sealed partial class KvmVm
             finally { slot.Net.Worker.Release(); }
         }
     }
+
+    /// <summary>Each card's tap, MAC and frame counters, for GET /vm.</summary>
+    public IReadOnlyList<NetCardStatus> NetCards() =>
+        [.. _nets.Select((slot, i) => new NetCardStatus(Config.Nets[i].Tap, Config.Nets[i].Mac, slot.Net.ReceivedFrames, slot.Net.TransmittedFrames,
+            slot.Net.ReceiveDropped, slot.Net.ReceiveTooBig, slot.Net.TransmitDropped))];
 
     /// <summary>
     /// After a live migration, at the destination that now runs the VM: gratuitous RARP frames

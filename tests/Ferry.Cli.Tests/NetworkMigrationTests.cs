@@ -130,6 +130,30 @@ public sealed class NetworkMigrationTests : IDisposable
         Assert.False(result.GetProperty("closed_early").GetBoolean());
         Assert.True(result.GetProperty("counters").GetInt64() > 0);
         Assert.Equal(0, stream.ExitCode);
+
+        // GET /vm counts the card's frames since this VMM started it: the stream went out through it.
+        var status = Run("ip", "netns", "exec", _ns, Ferry, "status", "--api-socket", Path.Combine(_dir, "net2.sock"), "--json");
+        Assert.True(status.Code == 0, status.Output);
+        var card = JsonDocument.Parse(status.Output.Trim()).RootElement.GetProperty("nets")[0];
+        Assert.Equal("tapa", card.GetProperty("tap").GetString());
+        Assert.Equal(mac, card.GetProperty("mac").GetString());
+        Assert.True(card.GetProperty("transmitted_frames").GetInt64() > 100, card.ToString());
+        Assert.True(card.GetProperty("received_frames").GetInt64() > 0, card.ToString());
+
+        // A restored VM announces itself as a migrated one does: snapshot it on tap A, restore it
+        // on tap B, and the bridge learns tap B while the guest itself sends nothing.
+        string snapshot = Path.Combine(_dir, "net.snap");
+        var taken = Run("ip", "netns", "exec", _ns, Ferry, "snapshot", "--api-socket", Path.Combine(_dir, "net2.sock"), "--out", snapshot);
+        Assert.True(taken.Code == 0, taken.Output);
+        Run("ip", "netns", "exec", _ns, Ferry, "stop", "--api-socket", Path.Combine(_dir, "net2.sock"));
+        InNamespace(Ferry, "restore", snapshot, "--name", "net3", "--net", "tap=tapb", "--console", Console("net3"),
+            "--api-socket", Path.Combine(_dir, "net3.sock"));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!Run("ip", "netns", "exec", _ns, "bridge", "fdb", "show", "br", "br0").Output.Contains($"{mac} dev tapb", StringComparison.Ordinal))
+        {
+            if (DateTime.UtcNow > deadline) throw new Xunit.Sdk.XunitException($"the bridge never learnt {mac} on tapb after the restore");
+            Thread.Sleep(100);
+        }
     }
 
     /// <summary>The guest's MAC as the bridge learnt it from tap A before the first move (the VM was given none, so Ferry made one).</summary>

@@ -36,6 +36,10 @@ public static class ControlCommands
                     : s.State == ApiServer.ReceivingState
                         ? $"{s.Name}: receiving, pid {s.Pid} (its progress: ferry migrate-status)"
                         : $"{s.Name}: {s.State}, {s.Cpus} vCPU, {s.MemoryBytes >> 20} MiB, pid {s.Pid}, up {TimeSpan.FromMilliseconds(s.UptimeMs):g}");
+                if (!json)
+                    foreach (var (card, i) in (s.Nets ?? []).Select((c, i) => (c, i)))
+                        Console.WriteLine($"  net{i} tap {card.Tap} mac {card.Mac}: in {card.ReceivedFrames} frames, {card.ReceiveDropped} dropped, {card.ReceiveTooBig} too big; " +
+                                          $"out {card.TransmittedFrames} frames, {card.TransmitDropped} dropped");
             });
         yield return Make("migrate-status", "Show the VM's running or last snapshot or migration: phase, progress and, once finished, its report.",
             async (client, json, _, ct) =>

@@ -64,7 +64,13 @@ public static class RestoreCommand
             using (vm)
             {
                 bool startPaused = parse.GetValue(paused);
-                return await VmHost.ServeAsync(vm, socket!, sink, () => vm.Start(paused: startPaused));
+                return await VmHost.ServeAsync(vm, socket!, sink, () =>
+                {
+                    vm.Start(paused: startPaused);
+                    // The guest may now sit behind another port than when it was saved: tell the
+                    // network at once, as a migrated VM does (a paused one stays quiet).
+                    if (!startPaused) _ = vm.AnnounceAsync(CancellationToken.None);
+                });
             }
         });
         return command;

@@ -241,7 +241,10 @@ public sealed class ApiServer : IAsyncDisposable
             vm.StartedAt == default ? 0 : (long)(DateTimeOffset.UtcNow - vm.StartedAt).TotalMilliseconds,
             vm.Config.KernelPath,
             SocketPath,
-            vm.HoldReason);
+            vm.HoldReason)
+        {
+            Nets = vm.Config.Nets.Length > 0 ? vm.NetCards() : null,
+        };
     }
 
     private static byte[] Json<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
