@@ -61,27 +61,18 @@ public sealed partial class KvmVm
         {
             var disk = Config.Disks[i];
             var image = DiskImage.Open(disk.Path, disk.ReadOnly);
-            EventFd? irq = null;
-            VirtioBlk? blk = null;
             try
             {
                 if (lockNow) image.Lock();
-                irq = new EventFd();
-                var interrupt = new VirtioInterrupt(new EventFdLine(irq));
-                blk = new VirtioBlk(image, disk.Id, ram, interrupt, $"virtio-blk{i}");
-                var transport = new VirtioMmioTransport(blk, ram, interrupt);
-                ulong gpa = VirtioMmioLayout.Gpa(i);
-                _vm.SetIrqfd(irq, VirtioMmioLayout.Gsi(i));
-                _vm.SetIoeventfd(blk.Worker.Notification, gpa + VirtioMmioTransport.QueueNotifyOffset, 4);
-                _mmio.Add(gpa, VirtioMmioTransport.WindowBytes, transport);
-                _disks.Add(new VirtioBlkSlot(blk, transport, irq));
             }
             catch
             {
-                if (blk is not null) blk.Dispose(); else image.Dispose();
-                irq?.Dispose();
+                image.Dispose();
                 throw;
             }
+            string thread = $"virtio-blk{i}";
+            PlaceVirtio(i, ram, image, interrupt => new VirtioBlk(image, disk.Id, ram, interrupt, thread),
+                (blk, transport, irq) => _disks.Add(new VirtioBlkSlot(blk, transport, irq)));
         }
     }
 
@@ -100,26 +91,41 @@ public sealed partial class KvmVm
             int index = Config.Disks.Length + i;
             TapDevice? tap = openNow ? OpenTap(config.Tap) : null;
             if (!openNow) CheckTap(config.Tap);
-            EventFd? irq = null;
-            VirtioNet? net = null;
-            try
-            {
-                irq = new EventFd();
-                var interrupt = new VirtioInterrupt(new EventFdLine(irq));
-                net = new VirtioNet(config.MacAddress, tap, ram, interrupt, $"virtio-net{i}");
-                var transport = new VirtioMmioTransport(net, ram, interrupt);
-                ulong gpa = VirtioMmioLayout.Gpa(index);
-                _vm.SetIrqfd(irq, VirtioMmioLayout.Gsi(index));
-                _vm.SetIoeventfd(net.Worker.Notification, gpa + VirtioMmioTransport.QueueNotifyOffset, 4);
-                _mmio.Add(gpa, VirtioMmioTransport.WindowBytes, transport);
-                _nets.Add(new VirtioNetSlot(net, transport, irq));
-            }
-            catch
-            {
-                if (net is not null) net.Dispose(); else tap?.Dispose();
-                irq?.Dispose();
-                throw;
-            }
+            string thread = $"virtio-net{i}";
+            PlaceVirtio(index, ram, tap, interrupt => new VirtioNet(config.MacAddress, tap, ram, interrupt, thread),
+                (net, transport, irq) => _nets.Add(new VirtioNetSlot(net, transport, irq)));
+        }
+    }
+
+    /// <summary>
+    /// Puts one virtio device in MMIO slot <paramref name="index"/>: its interrupt line (an irqfd
+    /// on the slot's GSI), its QueueNotify doorbell (an ioeventfd that wakes its worker without
+    /// stopping the vCPU) and its transport on the bus; <paramref name="keep"/> records it. On any
+    /// failure nothing of it stays: the device (which owns its backend once made) or else the
+    /// <paramref name="backend"/> itself is disposed.
+    /// </summary>
+    private void PlaceVirtio<TDevice>(int index, DeviceGuestRam ram, IDisposable? backend, Func<VirtioInterrupt, TDevice> create,
+        Action<TDevice, VirtioMmioTransport, EventFd> keep) where TDevice : class, IVirtioDevice, IDisposable
+    {
+        EventFd? irq = null;
+        TDevice? device = null;
+        try
+        {
+            irq = new EventFd();
+            var interrupt = new VirtioInterrupt(new EventFdLine(irq));
+            device = create(interrupt);
+            var transport = new VirtioMmioTransport(device, ram, interrupt);
+            ulong gpa = VirtioMmioLayout.Gpa(index);
+            _vm.SetIrqfd(irq, VirtioMmioLayout.Gsi(index));
+            _vm.SetIoeventfd(device.Worker.Notification, gpa + VirtioMmioTransport.QueueNotifyOffset, 4);
+            _mmio.Add(gpa, VirtioMmioTransport.WindowBytes, transport);
+            keep(device, transport, irq);
+        }
+        catch
+        {
+            if (device is not null) device.Dispose(); else backend?.Dispose();
+            irq?.Dispose();
+            throw;
         }
     }
 
