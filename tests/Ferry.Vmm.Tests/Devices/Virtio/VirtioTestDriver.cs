@@ -20,7 +20,7 @@ public sealed class VirtioTestDriver : IDisposable
     public VirtioTestDriver(DiskImage disk, string serial = "test-serial")
     {
         Ram = new FakeGuestRam(1 << 20);
-        Interrupt = new VirtioInterrupt(new Line(_interrupts));
+        Interrupt = new VirtioInterrupt(new CountingIrqLine(_interrupts));
         Blk = new VirtioBlk(disk, serial, Ram, Interrupt, "virtio-blk-test");
         Transport = new VirtioMmioTransport(Blk, Ram, Interrupt);
         Blk.Worker.Release(); // the VM would, when it starts
@@ -31,29 +31,11 @@ public sealed class VirtioTestDriver : IDisposable
     public VirtioBlk Blk { get; }
     public VirtioMmioTransport Transport { get; }
 
-    private sealed class Line(SemaphoreSlim s) : IIrqLine { public void Pulse() => s.Release(); }
+    public uint R(ulong offset) => TransportRegisters.Read(Transport, offset);
 
-    public uint R(ulong offset)
-    {
-        Span<byte> b = stackalloc byte[4];
-        Transport.Read(offset, b);
-        return BinaryPrimitives.ReadUInt32LittleEndian(b);
-    }
+    public void W(ulong offset, uint value) => TransportRegisters.Write(Transport, offset, value);
 
-    public void W(ulong offset, uint value)
-    {
-        Span<byte> b = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, value);
-        Transport.Write(offset, b);
-    }
-
-    public ulong DeviceFeatures()
-    {
-        W(0x14, 0);
-        ulong low = R(0x10);
-        W(0x14, 1);
-        return low | (ulong)R(0x10) << 32;
-    }
+    public ulong DeviceFeatures() => TransportRegisters.DeviceFeatures(Transport);
 
     /// <summary>ACKNOWLEDGE, DRIVER, features, FEATURES_OK; returns whether the device kept FEATURES_OK.</summary>
     public bool NegotiateFeatures(ulong features)

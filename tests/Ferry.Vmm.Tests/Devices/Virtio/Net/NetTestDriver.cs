@@ -26,7 +26,7 @@ public sealed class NetTestDriver : IDisposable
     public NetTestDriver(TapDevice? tap, MacAddress? mac = null)
     {
         Ram = new FakeGuestRam(1 << 20);
-        Interrupt = new VirtioInterrupt(new Line(_interrupts));
+        Interrupt = new VirtioInterrupt(new CountingIrqLine(_interrupts));
         Net = new VirtioNet(mac ?? MacAddress.Generate(), tap, Ram, Interrupt, "virtio-net-test");
         Transport = new VirtioMmioTransport(Net, Ram, Interrupt);
         Net.Worker.Release(); // the VM would, when it starts
@@ -37,29 +37,11 @@ public sealed class NetTestDriver : IDisposable
     public VirtioNet Net { get; }
     public VirtioMmioTransport Transport { get; }
 
-    private sealed class Line(SemaphoreSlim s) : IIrqLine { public void Pulse() => s.Release(); }
+    public uint R(ulong offset) => TransportRegisters.Read(Transport, offset);
 
-    public uint R(ulong offset)
-    {
-        Span<byte> b = stackalloc byte[4];
-        Transport.Read(offset, b);
-        return BinaryPrimitives.ReadUInt32LittleEndian(b);
-    }
+    public void W(ulong offset, uint value) => TransportRegisters.Write(Transport, offset, value);
 
-    public void W(ulong offset, uint value)
-    {
-        Span<byte> b = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(b, value);
-        Transport.Write(offset, b);
-    }
-
-    public ulong DeviceFeatures()
-    {
-        W(0x14, 0);
-        ulong low = R(0x10);
-        W(0x14, 1);
-        return low | (ulong)R(0x10) << 32;
-    }
+    public ulong DeviceFeatures() => TransportRegisters.DeviceFeatures(Transport);
 
     public void Start(ulong features = GuestFeatures)
     {
