@@ -26,13 +26,20 @@ fields added:
                "src_vcpu_ms"/"dst_vcpu_ms": the vCPU threads' over the same span;
                "src_cpu_threads_ms"/"dst_cpu_threads_ms": the other threads by name;
                "cpu_span_ms": the span.
+  --netns-src NS --netns-dst NS --src-address IP --dst-address IP
+               QEMUs inside test-bed hosts (testbed/up): the first source in --netns-src, and
+               each hop's destination in the other namespace, listening on its address, so every
+               migration crosses the test bed's shaped link (back and forth with --repeat).
+               Consoles and QMP stay Unix sockets under --out, which the namespaces share.
 
 Starts and stops only its own QEMU processes (mig.py does, by PID).
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -119,6 +126,39 @@ def extend(mig, opts):
         mig.qemu_cmd = lambda a, serial: qemu_cmd(a, serial) + ['-name', 'ferry-bench,debug-threads=on']
 
 
+def in_namespaces(mig, src_ns, dst_ns, src_address, dst_address):
+    """Runs mig's QEMUs inside two network namespaces, the guest going back and forth between
+    them: the first source in src_ns; each destination in the namespace its source is not in,
+    listening on that namespace's address, where the source's `migrate` is pointed."""
+    popen = subprocess.Popen
+    place = {'ns': src_ns}          # where the next QEMU starts
+    home = {}                       # Guest -> its namespace
+
+    def ns_popen(cmd, *args, **kw):
+        return popen(['ip', 'netns', 'exec', place['ns'], *cmd], *args, **kw)
+    # `ip netns exec` execs QEMU in place: the pid mig keeps (and signals) is QEMU's.
+    mig.subprocess = types.SimpleNamespace(Popen=ns_popen, DEVNULL=subprocess.DEVNULL, PIPE=subprocess.PIPE,
+                                           TimeoutExpired=subprocess.TimeoutExpired)
+
+    def migrate_once(a, src, mode, index):
+        ns, address = (dst_ns, dst_address) if home.get(id(src), src_ns) == src_ns else (src_ns, src_address)
+        port = mig.free_port()
+        uri = f'tcp:{address}:{port}'
+        place['ns'] = ns
+        dst = mig.Guest(a, 'dst', incoming=uri)
+        home[id(dst)] = ns
+        qmp_cmd = src.qmp.cmd
+        src.qmp.cmd = lambda name, **args: qmp_cmd(name, **({**args, 'uri': uri} if name == 'migrate' else args))
+        try:
+            return mig._migrate(a, src, dst, mode, port, index), dst
+        except BaseException:
+            dst.stop()
+            raise
+        finally:
+            src.qmp.__dict__.pop('cmd', None)
+    mig.migrate_once = migrate_once
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--peer', default=os.path.normpath(os.path.join(HERE, '..', '..', 'shared', 'peers', 'qemu')),
@@ -126,11 +166,19 @@ def main():
     ap.add_argument('--preempt', action='store_true', help='postcopy-preempt beside postcopy-ram')
     ap.add_argument('--blocktime', action='store_true', help="the destination's postcopy-blocktime")
     ap.add_argument('--cpu-cost', action='store_true', help='CPU time of both QEMUs outside their vCPU threads')
+    ap.add_argument('--netns-src', help='run the source QEMU in this network namespace')
+    ap.add_argument('--netns-dst', help='run each destination QEMU in this network namespace')
+    ap.add_argument('--src-address', help="--netns-src's address (a destination listens there on the way back)")
+    ap.add_argument('--dst-address', help="--netns-dst's address")
     opts, rest = ap.parse_known_args()
+    if len({bool(opts.netns_src), bool(opts.netns_dst), bool(opts.src_address), bool(opts.dst_address)}) != 1:
+        ap.error('--netns-src, --netns-dst, --src-address and --dst-address go together')
     sys.dont_write_bytecode = True      # no __pycache__ in the shared peer's directory
     sys.path.insert(0, opts.peer)
     import mig
     extend(mig, opts)
+    if opts.netns_src:
+        in_namespaces(mig, opts.netns_src, opts.netns_dst, opts.src_address, opts.dst_address)
     sys.argv = [os.path.join(opts.peer, 'mig.py'), 'migrate'] + rest
     mig.main()
 
