@@ -15,6 +15,8 @@ public sealed partial class KvmVm
     private readonly List<VirtioBlkSlot> _disks = [];
     private readonly List<VirtioNetSlot> _nets = [];
     private volatile bool _releaseBackendsOnSave;
+    /// <summary>Set by LoadState: the devices' interrupts are raised again when the VM first runs (ReleaseDevices).</summary>
+    private volatile bool _reassertInterrupts;
 
     /// <summary>One disk's device: the virtio-blk device, its transport and its interrupt eventfd.</summary>
     private sealed class VirtioBlkSlot(VirtioBlk blk, VirtioMmioTransport transport, EventFd irq) : IDisposable
@@ -218,6 +220,17 @@ public sealed partial class KvmVm
 
     private void ReleaseDevices()
     {
+        // A completion the source signalled during its last pause may have reached its
+        // InterruptStatus (saved) but not its irqchip (captured just before: KVM injects an
+        // irqfd's edge from a worker, a moment later). The guest would then wait for an interrupt
+        // that never comes. So a loaded VM raises the line once more for every device whose
+        // InterruptStatus is set; at worst the driver finds nothing new in its used ring.
+        if (_reassertInterrupts)
+        {
+            _reassertInterrupts = false;
+            foreach (var slot in _disks) slot.Transport.ReassertInterrupt();
+            foreach (var slot in _nets) slot.Transport.ReassertInterrupt();
+        }
         foreach (var slot in _disks) slot.Blk.Worker.Release();
         foreach (var slot in _nets) slot.Net.Worker.Release();
     }

@@ -139,6 +139,7 @@ public sealed partial class KvmVm : IMigratableVm
             _serial = serial;
             for (int i = 0; i < _disks.Count; i++) _disks[i].Transport.Restore(decoded.Disks[i].Transport);
             for (int i = 0; i < _nets.Count; i++) _nets[i].Transport.Restore(decoded.Nets[i].Transport);
+            _reassertInterrupts = true;
         }
     }
 }

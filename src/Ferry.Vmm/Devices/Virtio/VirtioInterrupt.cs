@@ -34,6 +34,12 @@ public sealed class VirtioInterrupt(IIrqLine line)
         _needsReset = needsReset;
     }
 
+    /// <summary>Pulses the line again if any InterruptStatus bit is set (after a restore: the edge may not have been saved with the irqchip).</summary>
+    public void Reassert()
+    {
+        if (Volatile.Read(ref _status) != 0) line.Pulse();
+    }
+
     private void Raise(uint bit)
     {
         Interlocked.Or(ref _status, bit);

@@ -232,6 +232,9 @@ public sealed class VirtioMmioTransport : IMmioDevice
         return null;
     }
 
+    /// <summary>Raises the device's interrupt again if its InterruptStatus has bits set (see <see cref="VirtioInterrupt.Reassert"/>).</summary>
+    public void ReassertInterrupt() => _interrupt.Reassert();
+
     /// <summary>Takes a saved state (checked by <see cref="CheckRestorable"/>); the VM is not running.</summary>
     public void Restore(VirtioMmioState state)
     {

@@ -119,6 +119,37 @@ public sealed class VirtioBlkStateTests : IDisposable
     }
 
     [Fact]
+    public void A_restored_device_whose_interrupt_was_not_acknowledged_raises_its_line_again()
+    {
+        VirtioMmioState saved;
+        byte[] ram;
+        using (var source = new VirtioTestDriver(DiskImage.Open(_image.Path, readOnly: false)))
+        {
+            source.Start();
+            // A completion the driver has not acknowledged yet: its InterruptStatus bit is set.
+            Assert.Equal(VirtioBlk.StatusOk, source.Request(VirtioBlk.RequestIn, 1, VirtioTestDriver.Data, 512, true).Status);
+            source.Blk.Worker.Quiesce();
+            saved = source.Transport.Save();
+            ram = source.Ram.Array.ToArray();
+        }
+        Assert.Equal(VirtioInterrupt.UsedBuffer, saved.InterruptStatus);
+
+        using var destination = new VirtioTestDriver(DiskImage.Open(_image.Path, readOnly: false));
+        ram.CopyTo(destination.Ram.Array, 0);
+        destination.Transport.Restore(saved);
+        Assert.Equal(0, destination.PendingInterrupts);
+        destination.Transport.ReassertInterrupt();
+        Assert.Equal(1, destination.PendingInterrupts);
+
+        // Acknowledged before the pause: nothing to raise.
+        using var quiet = new VirtioTestDriver(DiskImage.Open(_image.Path, readOnly: false));
+        ram.CopyTo(quiet.Ram.Array, 0);
+        quiet.Transport.Restore(saved with { InterruptStatus = 0 });
+        quiet.Transport.ReassertInterrupt();
+        Assert.Equal(0, quiet.PendingInterrupts);
+    }
+
+    [Fact]
     public void A_state_this_device_cannot_take_is_refused_before_anything_changes()
     {
         using var readOnly = new VirtioTestDriver(DiskImage.Open(_image.Path, readOnly: true));
