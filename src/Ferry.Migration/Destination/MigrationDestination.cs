@@ -37,6 +37,13 @@ public sealed class MigrationDestination
     /// </summary>
     public Action? BeforeReady { get; init; }
 
+    /// <summary>
+    /// `--copy-storage`: called with the sizes of the disks the source copies, before the VM is
+    /// created from the configuration, so the caller can make the images it will be built on.
+    /// Null: a source that copies its disks is refused (this receiver only shares storage).
+    /// </summary>
+    public Action<IReadOnlyList<long>>? DisksArriving { get; init; }
+
     /// <summary>One connection: authenticates it first (single-stream migrations and tests).</summary>
     public async Task<DestinationOutcome> RunAsync(Stream stream, byte[] token,
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
@@ -74,19 +81,25 @@ public sealed class MigrationDestination
         IMigratableVm received;
         IMissingPages? missing = null;
         PostCopyReceiver? postCopy = null;
+        IReadOnlyList<long>? diskSizes = null;
         try
         {
             var rounds = new RoundAcknowledgements(channel, streams.Count);
             var primary = VmImageReader.ReadPrimaryAsync(readers[0], createVm, v => { vm = v; created.TrySetResult(v); }, progress,
-                round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token);
+                round => rounds.StreamFinishedAsync(round, failed.Token),
+                DisksArriving is { } arriving ? sizes => { diskSizes = sizes; arriving(sizes); } : null, failed.Token);
+            // Stream 0 announces copied disks before the VM exists, and the others wait for the VM.
             var others = readers.Skip(1).Select(r => VmImageReader.ReadMemoryStreamAsync(r, created.Task,
-                round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token)).ToList();
+                round => rounds.StreamFinishedAsync(round, failed.Token), () => Volatile.Read(ref diskSizes), failed.Token)).ToList();
             // The first stream to fail stops the others, so none waits on a peer that is gone.
             var all = others.Prepend((Task)primary).Select(t => t.ContinueWith(x => { if (!x.IsCompletedSuccessfully) failed.Cancel(); }, TaskScheduler.Default)).ToArray();
             await Task.WhenAll(all);
             created.TrySetCanceled();
             await FirstErrorAsync(primary, others);
             var image = primary.Result;
+            // The copied images reach stable storage before this side says Ready: after the
+            // commit the source's copy is gone, so this one must survive a crash here.
+            foreach (var disk in image.Disks ?? []) disk.Flush();
             if (image.PostCopyPages is { } fetch)
             {
                 if (faultStream is null) throw new ProtocolException("unexpected post-copy pages section in a migration without a fault stream");

@@ -12,7 +12,7 @@ internal sealed class PostCopyStrategy : ISourceStrategy
 {
     private IReadOnlyList<PageSet> _resident = [];
 
-    public Task<SwitchoverKind> BeforePauseAsync(SourceRun run, CancellationToken cancellationToken)
+    public async Task<SwitchoverKind> BeforePauseAsync(SourceRun run, CancellationToken cancellationToken)
     {
         // Which pages exist is read while the guest still runs (mincore of a large guest takes
         // milliseconds); the dirty log catches any page it writes from then on.
@@ -20,7 +20,18 @@ internal sealed class PostCopyStrategy : ISourceStrategy
         run.SwitchoverReason = "post-copy: switched over at once";
         _resident = run.Vm.Memory.Regions.Select(run.Vm.ResidentPages).ToList();
         run.UntouchedPages = _resident.Sum(s => s.PageCount - s.Count());
-        return Task.FromResult(SwitchoverKind.PostCopy);
+        if (run.Disks is { } disks)
+        {
+            // Disk blocks are not fetched on demand after the switchover: the images are copied
+            // first, while the VM runs, then once more what the guest wrote meanwhile; the rest
+            // goes at the pause.
+            run.Report("disk copy", disks.PendingBytes, 0, 0);
+            await run.SendDisksAsync(cancellationToken);
+            disks.CollectWritten();
+            run.Report("disk copy: written blocks", disks.PendingBytes, 0, 0);
+            await run.SendDisksAsync(cancellationToken);
+        }
+        return SwitchoverKind.PostCopy;
     }
 
     public IReadOnlyList<PageSet> PagesLeft(SourceRun run) => run.WithPagesDirtiedSinceLastCollect(_resident);
