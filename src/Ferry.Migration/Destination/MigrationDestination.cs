@@ -52,7 +52,7 @@ public sealed class MigrationDestination
         var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream, Clock), token, cancellationToken, Timeouts);
         if (hello.Count != 1) throw new ProtocolException($"the source wants {hello.Count} streams; this receiver takes one");
         if (hello.Mode.MayPostCopy()) throw new ProtocolException("a post-copy migration needs a fault stream; this receiver takes one stream");
-        return await RunAsync(new AcceptedMigration(hello.Mode, [stream]), createVm, runVm, progress, cancellationToken);
+        return await RunAsync(new AcceptedMigration(hello.Mode, [stream]) { Version = hello.Version }, createVm, runVm, progress, cancellationToken);
     }
 
     /// <summary>
@@ -87,7 +87,7 @@ public sealed class MigrationDestination
             var rounds = new RoundAcknowledgements(channel, streams.Count);
             var primary = VmImageReader.ReadPrimaryAsync(readers[0], createVm, v => { vm = v; created.TrySetResult(v); }, progress,
                 round => rounds.StreamFinishedAsync(round, failed.Token),
-                DisksArriving is { } arriving ? sizes => { diskSizes = sizes; arriving(sizes); } : null, failed.Token);
+                DisksArriving is { } arriving && accepted.Version >= 4 ? sizes => { diskSizes = sizes; arriving(sizes); } : null, failed.Token);
             // Stream 0 announces copied disks before the VM exists, and the others wait for the VM.
             var others = readers.Skip(1).Select(r => VmImageReader.ReadMemoryStreamAsync(r, created.Task,
                 round => rounds.StreamFinishedAsync(round, failed.Token), () => Volatile.Read(ref diskSizes), failed.Token)).ToList();

@@ -99,6 +99,21 @@ public sealed class DiskCopyMigrationTests
     }
 
     [Fact]
+    public async Task A_source_speaking_version_3_cannot_slip_disk_images_past_the_destination()
+    {
+        using var source = new SimulatedVm(Size, diskSizes: [DiskSize]).FillDisk(0, seed: 6, pieces: 10);
+        using var link = new LoopbackMigration();
+        var receiving = link.ReceiveAsync(Size, copyStorage: true);
+        var e = await Assert.ThrowsAnyAsync<MigrationException>(() => new MigrationSource().RunAsync(source,
+            ct => MigrationConnector.ConnectAsync("127.0.0.1", link.Port, 1, MigrationMode.PreCopy, LoopbackMigration.Token, null, ct, version: 3),
+            new MigrationOptions { CopyStorage = true }, null, CancellationToken.None));
+        Assert.Contains("--copy-storage", e.Message);
+        await Assert.ThrowsAnyAsync<MigrationException>(() => receiving);
+        Assert.Null(link.Created);
+        Assert.False(source.Paused);
+    }
+
+    [Fact]
     public async Task Cancelling_during_the_rounds_leaves_the_vm_and_its_disk_at_the_source()
     {
         using var source = new SimulatedVm(Size, diskSizes: [DiskSize]).Fill(1, 1000).FillDisk(0, 2, 200)
