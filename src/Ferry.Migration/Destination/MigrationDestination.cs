@@ -84,7 +84,13 @@ public sealed class MigrationDestination
         IReadOnlyList<long>? diskSizes = null;
         try
         {
-            var rounds = new RoundAcknowledgements(channel, streams.Count);
+            // Copied disks reach stable storage as each round is applied, so the sync before Ready
+            // (inside the downtime) covers only the blocks of the last round and the stop-and-copy.
+            var rounds = new RoundAcknowledgements(channel, streams.Count, () =>
+            {
+                if (Volatile.Read(ref diskSizes) is not null && vm is IMigratableDisks copied)
+                    foreach (var disk in copied.Disks) disk.Flush();
+            });
             var primary = VmImageReader.ReadPrimaryAsync(readers[0], createVm, v => { vm = v; created.TrySetResult(v); }, progress,
                 round => rounds.StreamFinishedAsync(round, failed.Token),
                 DisksArriving is { } arriving && accepted.Version >= 4 ? sizes => { diskSizes = sizes; arriving(sizes); } : null, failed.Token);
@@ -259,7 +265,8 @@ public sealed class MigrationDestination
 }
 
 /// <summary>Counts, per live round, the streams that applied it; when all have, tells the source (RoundApplied).</summary>
-internal sealed class RoundAcknowledgements(ControlChannel channel, int streams)
+/// <param name="applied">Runs once a round is in on every stream, before RoundApplied is sent.</param>
+internal sealed class RoundAcknowledgements(ControlChannel channel, int streams, Action? applied = null)
 {
     private readonly Dictionary<int, int> _finished = [];
     private readonly SemaphoreSlim _send = new(1, 1);
@@ -273,6 +280,7 @@ internal sealed class RoundAcknowledgements(ControlChannel channel, int streams)
             _finished.Remove(round);
             if (_finished.Count > 64) throw new ProtocolException("the source's streams disagree about the rounds");
         }
+        applied?.Invoke();
         var payload = new byte[4];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)round);
         await _send.WaitAsync(cancellationToken);
