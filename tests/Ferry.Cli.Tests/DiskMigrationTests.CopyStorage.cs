@@ -18,6 +18,7 @@ public sealed partial class DiskMigrationTests
     [InlineData("cold")]
     [InlineData("precopy")]
     [InlineData("postcopy")]
+    [InlineData("hybrid")]
     public void A_disk_being_written_moves_with_copy_storage_to_another_image_and_verifies_clean(string mode)
     {
         string src = $"copy-{mode}-src", dst = $"copy-{mode}-dst", copy = CopyPath;
@@ -30,10 +31,17 @@ public sealed partial class DiskMigrationTests
         destination.WaitForStderr("waiting for a migration");
 
         // The live modes check guest RAM too: what the disk's reads put there reached the destination.
-        string[] extra = mode == "cold" ? ["--copy-storage", "--json"] : ["--copy-storage", "--verify-memory", "--json"];
+        string[] extra = mode switch
+        {
+            "cold" => ["--copy-storage", "--json"],
+            // One round, then post-copy (as on shared storage): the last disk blocks go after PostCopyPages.
+            "hybrid" => ["--copy-storage", "--verify-memory", "--max-rounds", "1", "--max-downtime", "1ms", "--bandwidth", "200Mbit", "--compress", "none", "--json"],
+            _ => ["--copy-storage", "--verify-memory", "--json"],
+        };
         var r = _rig.Migrate(src, port, mode, extra);
         Assert.True(r.Code == 0, $"migrate --mode {mode} --copy-storage failed ({r.Code}): {r.Stderr}");
         Assert.Contains("\"storage\":{\"disk_bytes_sent\":", r.Stdout);
+        if (mode == "hybrid") Assert.Contains("\"post_copy\":{", r.Stdout);
         Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
         long before = LastAcked(source);
         Assert.DoesNotContain("blkverify FAIL", source.Console.Text);
@@ -41,7 +49,7 @@ public sealed partial class DiskMigrationTests
         // blkverify carries on at the destination on the copy: it re-reads what it synced there.
         long acked = WaitForAcked(destination, before).Acked;
         acked = WaitForAcked(destination, acked).Acked;
-        if (mode == "postcopy") destination.WaitForStderr("post-copy complete");
+        if (mode is "postcopy" or "hybrid") destination.WaitForStderr("post-copy complete");
         AssertLockedByAnother("the destination", copy);
 
         Assert.Equal(0, FerryProcess.Run("stop", "--name", dst).Code);
@@ -49,6 +57,29 @@ public sealed partial class DiskMigrationTests
         AssertVerifiesClean(copy, acked, "the copy lost writes the destination acknowledged");
         // The source's image stays as it was at the switchover: whole, every write it acknowledged there.
         AssertVerifiesClean(Image, before, "the source's image lost writes the source acknowledged");
+    }
+
+    [KvmFact]
+    public void A_disk_being_written_survives_snapshot_and_restore_and_verifies_clean()
+    {
+        string src = "disk-snap-src", dst = "disk-snap-restored", snap = Path.Combine(_rig.Directory, "disk.snap");
+        using var source = Writer(src, Image);
+        source.WaitFor("blkverify ready", seconds: 120);
+        WaitForAcked(source, 0);
+        // The snapshot pauses the VM (its disk drained: nothing in flight) and leaves it paused.
+        var s = FerryProcess.Run("snapshot", "--name", src, "--out", snap);
+        Assert.True(s.Code == 0, $"snapshot failed ({s.Code}): {s.Stderr}");
+        long before = LastAcked(source);
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", src).Code);
+        source.WaitForExit(TimeSpan.FromSeconds(30));
+
+        using var restored = FerryProcess.Start("restore", snap, "--name", dst);
+        long acked = WaitForAcked(restored, before).Acked;
+        acked = WaitForAcked(restored, acked).Acked;
+        AssertLockedByAnother("the restored VM");
+        Assert.Equal(0, FerryProcess.Run("stop", "--name", dst).Code);
+        restored.WaitForExit(TimeSpan.FromSeconds(30));
+        AssertVerifiesClean(Image, acked, "the image lost writes the restored VM acknowledged");
     }
 
     [KvmFact]
