@@ -10,6 +10,8 @@ namespace Ferry.Migration.PostCopy;
 /// </summary>
 internal sealed class PostCopyStrategy : ISourceStrategy
 {
+    /// <summary>Passes over the disks before the switchover: the first copies them, the others what the guest wrote meanwhile.</summary>
+    public const int MaxDiskPasses = 5;
     private IReadOnlyList<PageSet> _resident = [];
 
     public async Task<SwitchoverKind> BeforePauseAsync(SourceRun run, CancellationToken cancellationToken)
@@ -23,13 +25,19 @@ internal sealed class PostCopyStrategy : ISourceStrategy
         if (run.Disks is { } disks)
         {
             // Disk blocks are not fetched on demand after the switchover: the images are copied
-            // first, while the VM runs, then once more what the guest wrote meanwhile; the rest
-            // goes at the pause.
+            // first, while the VM runs, then what the guest wrote meanwhile, pass after pass while
+            // that shrinks (at most MaxDiskPasses); the rest goes at the pause.
             run.Report("disk copy", disks.PendingBytes, 0, 0);
             await run.SendDisksAsync(cancellationToken);
-            disks.CollectWritten();
-            run.Report("disk copy: written blocks", disks.PendingBytes, 0, 0);
-            await run.SendDisksAsync(cancellationToken);
+            long last = long.MaxValue;
+            for (int pass = 1; pass < MaxDiskPasses; pass++)
+            {
+                long pending = disks.CollectWritten();
+                if (pending == 0 || pending >= last) break;
+                last = pending;
+                run.Report($"disk copy: written blocks, pass {pass}", disks.PendingBytes, 0, 0);
+                await run.SendDisksAsync(cancellationToken);
+            }
         }
         return SwitchoverKind.PostCopy;
     }
