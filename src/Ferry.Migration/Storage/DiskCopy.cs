@@ -83,8 +83,8 @@ internal sealed class DiskCopy : IDisposable
     /// <summary>Sends every pending block of stream <paramref name="stream"/>'s share (of <paramref name="streams"/>) on <paramref name="writer"/> and clears them.</summary>
     public async Task SendPendingAsync(SectionWriter writer, int stream, int streams, CancellationToken cancellationToken)
     {
-        var section = new byte[DiskBlocks.MaxPayloadBytes];
-        var buffer = new byte[BlockBytes];
+        // Allocated only when there is something to send: most live rounds find no block written on most streams.
+        byte[]? section = null, buffer = null;
         int used = 0;
         for (int d = 0; d < _disks.Count; d++)
         {
@@ -103,6 +103,8 @@ internal sealed class DiskCopy : IDisposable
                     long offset = block * BlockBytes;
                     int length = (int)Math.Min(BlockBytes, disk.SizeBytes - offset);
                     cancellationToken.ThrowIfCancellationRequested();
+                    section ??= new byte[DiskBlocks.MaxPayloadBytes];
+                    buffer ??= new byte[BlockBytes];
                     disk.Read(offset, buffer.AsSpan(0, length));
                     bool zeros = !buffer.AsSpan(0, length).ContainsAnyExcept((byte)0);
                     bool sentBefore = (_sent[d][w] & 1UL << bit) != 0;
@@ -124,7 +126,7 @@ internal sealed class DiskCopy : IDisposable
                 }
             }
         }
-        if (used > 0) await WriteAsync(writer, section, used, cancellationToken);
+        if (used > 0) await WriteAsync(writer, section!, used, cancellationToken);
     }
 
     private async Task WriteAsync(SectionWriter writer, byte[] section, int used, CancellationToken cancellationToken)
