@@ -36,6 +36,10 @@ public sealed record LiveProgress(string Step, int Round, long RemainingBytes, d
     public long? PagesAtSource { get; init; }
     public long? PagesRequested { get; init; }
     public long? PagesPushed { get; init; }
+    /// <summary>`--copy-storage`: disk bytes sent so far, blocks sent again after the guest wrote them, and disk bytes still to send (at most).</summary>
+    public long? DiskBytesSent { get; init; }
+    public long? DiskBlocksResent { get; init; }
+    public long? DiskBytesPending { get; init; }
 }
 
 /// <summary>The figures of a finished snapshot or migration, measured in the VMM.</summary>
@@ -50,6 +54,8 @@ public sealed record OperationReport(double TotalMs, double DowntimeMs, long Byt
     public IReadOnlyList<DowntimePhase>? DowntimePhases { get; init; }
     /// <summary>The post-copy phase (post-copy and hybrid migrations that switched to it).</summary>
     public PostCopyPhase? PostCopy { get; init; }
+    /// <summary>`--copy-storage`: what moving the disk images cost (null: storage was shared).</summary>
+    public StorageFigures? Storage { get; init; }
     /// <summary>CPU time (user + system) this VMM process spent on the migration outside its vCPU threads.</summary>
     public double VmmCpuMs { get; init; }
 }
@@ -85,3 +91,10 @@ public sealed record DowntimePhase(string Phase, double Ms);
 /// <summary>One round of a live migration in the report.</summary>
 public sealed record RoundFigures(int Round, long PagesSent, long ZeroPages, long BytesSent, double DurationMs, double DirtyPagesPerSecond,
     int ThrottlePercent, bool StopAndCopy);
+
+/// <summary>
+/// The disk images' copy in a `--copy-storage` migration: bytes sent (part of BytesTransferred),
+/// blocks sent, blocks sent again because the guest wrote them after an earlier copy, blocks sent
+/// while the VM was paused, and the block size.
+/// </summary>
+public sealed record StorageFigures(long DiskBytesSent, long BlocksSent, long BlocksResent, long BlocksAtSwitchover, int BlockBytes);

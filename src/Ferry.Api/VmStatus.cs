@@ -48,6 +48,8 @@ public sealed record MigrateRequest(string To, string Mode, string Token)
     public bool UnlimitedSwitchover { get; init; }
     /// <summary>Post-copy: how long to keep reconnecting after the link broke.</summary>
     public double? RecoveryTimeoutSeconds { get; init; }
+    /// <summary>The VM's disk images travel with it (copied while it runs); false: storage is shared.</summary>
+    public bool CopyStorage { get; init; }
     public string? TlsCert { get; init; }
     public string? TlsKey { get; init; }
     public string? TlsCa { get; init; }

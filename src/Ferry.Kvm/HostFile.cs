@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Ferry.Kvm;
 
-/// <summary>The few file calls .NET does not offer: flock(2), fdatasync(2) and fallocate(2)'s hole punching.</summary>
+/// <summary>The few file calls .NET does not offer: flock(2), fdatasync(2), fallocate(2)'s hole punching and lseek(2)'s SEEK_DATA/SEEK_HOLE.</summary>
 public static class HostFile
 {
     /// <summary>
@@ -17,6 +17,50 @@ public static class HostFile
         int fd = LibC.Open(path, (writable ? LibC.O_RDWR : 0) | LibC.O_CLOEXEC);
         if (fd < 0) throw new KvmException("open", Marshal.GetLastPInvokeError());
         return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>
+    /// open(2) read-write with O_CREAT (mode 0600 before the umask), close-on-exec, without .NET's
+    /// own flock. <paramref name="created"/> says whether the file did not exist before.
+    /// </summary>
+    public static SafeFileHandle OpenOrCreate(string path, out bool created)
+    {
+        int fd = LibC.Open(path, LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+        created = false;
+        if (fd < 0 && Marshal.GetLastPInvokeError() == LibC.ENOENT)
+        {
+            fd = LibC.Open(path, LibC.O_RDWR | LibC.O_CLOEXEC | LibC.O_CREAT, 0x180 /* 0600 */);
+            created = fd >= 0;
+        }
+        if (fd < 0) throw new KvmException("open", Marshal.GetLastPInvokeError());
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>
+    /// The ranges of the file that may hold data, in order (lseek SEEK_DATA/SEEK_HOLE); the rest
+    /// are holes and read as zeros. A file system without them answers with the whole file.
+    /// </summary>
+    public static IReadOnlyList<(long Offset, long Length)> DataExtents(SafeFileHandle file, long sizeBytes)
+    {
+        var extents = new List<(long, long)>();
+        long at = 0;
+        while (at < sizeBytes)
+        {
+            long data = LibC.Lseek(file, at, LibC.SEEK_DATA);
+            if (data < 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == LibC.ENXIO) break; // no data after at
+                if (errno == LibC.EINVAL && at == 0) return [(0, sizeBytes)];
+                throw new KvmException("lseek", errno);
+            }
+            long hole = LibC.Lseek(file, data, LibC.SEEK_HOLE);
+            if (hole < 0) throw new KvmException("lseek", Marshal.GetLastPInvokeError());
+            hole = Math.Min(hole, sizeBytes);
+            if (hole > data) extents.Add((data, hole - data));
+            at = Math.Max(hole, data + 1);
+        }
+        return extents;
     }
 
     /// <summary>

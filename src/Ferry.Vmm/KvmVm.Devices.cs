@@ -203,8 +203,12 @@ public sealed partial class KvmVm
     public Task AnnounceAsync(CancellationToken cancellationToken) =>
         _nets.Count == 0 ? Task.CompletedTask : NetAnnouncement.SendAsync([.. _nets.Select(n => n.Net)], TimeProvider.System, cancellationToken);
 
-    /// <summary>Takes every disk's lock (reopening images a migration source closed). Throws VmConfigException naming a locked image.</summary>
-    private void LockDisks()
+    /// <summary>
+    /// Takes every disk's lock (reopening images a migration source closed). Throws
+    /// VmConfigException naming a locked image. A `--copy-storage` destination calls it as soon as
+    /// the VM exists: its images are its own from the start (LoadState then finds them locked).
+    /// </summary>
+    public void LockDisks()
     {
         foreach (var slot in _disks) slot.Blk.Disk.Lock();
     }

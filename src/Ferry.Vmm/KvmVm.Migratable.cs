@@ -7,9 +7,12 @@ using Ferry.Vmm.State;
 
 namespace Ferry.Vmm;
 
-/// <summary>The KVM VM as the migration engine sees it.</summary>
-public sealed partial class KvmVm : IMigratableVm
+/// <summary>The KVM VM as the migration engine sees it; its disk images too, for `--copy-storage`.</summary>
+public sealed partial class KvmVm : IMigratableVm, IMigratableDisks
 {
+    /// <summary>The images in device order; the engine reads and tracks them (source) or writes them (destination, before the VM runs).</summary>
+    IReadOnlyList<IMigratableDisk> IMigratableDisks.Disks => [.. _disks.Select(d => d.Blk.Disk)];
+
     GuestMemoryLayout IMigratableVm.Memory => _memory.Layout;
 
     public void ReadGuest(ulong gpa, Span<byte> destination) => _memory.Span(gpa, destination.Length).CopyTo(destination);

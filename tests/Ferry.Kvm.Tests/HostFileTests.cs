@@ -75,4 +75,33 @@ public sealed class HostFileTests : IDisposable
         e.Signal();
         Assert.Equal(1UL, await waiter);
     }
+
+    [Fact]
+    public void Data_extents_skip_the_holes_of_a_sparse_file()
+    {
+        using (var file = Open())
+        {
+            RandomAccess.SetLength(file, 8 << 20);
+            HostFile.PunchHole(file, 0, 8 << 20);
+            RandomAccess.Write(file, new byte[] { 1 }, 3 << 20);
+            var extents = HostFile.DataExtents(file, 8 << 20);
+            // tmpfs and ext4 report the written page or block; a file system without holes reports it all.
+            Assert.NotEmpty(extents);
+            Assert.Contains(extents, e => e.Offset <= 3 << 20 && e.Offset + e.Length > 3 << 20);
+            if (extents.Count == 1 && extents[0] == (0, 8 << 20)) return;
+            Assert.True(extents.Sum(e => e.Length) <= 1 << 20);
+        }
+    }
+
+    [Fact]
+    public void Open_or_create_says_whether_it_made_the_file()
+    {
+        string path = _path + ".new";
+        try
+        {
+            using (var made = HostFile.OpenOrCreate(path, out bool created)) Assert.True(created);
+            using (var again = HostFile.OpenOrCreate(path, out bool created)) Assert.False(created);
+        }
+        finally { File.Delete(path); }
+    }
 }

@@ -44,6 +44,11 @@ public static class MigrateCommand
         var maxRounds = new Option<int?>("--max-rounds") { Description = "precopy, hybrid: rounds at most before --on-no-converge decides (default 30)" };
         var timeout = new Option<string?>("--timeout") { Description = "precopy, hybrid: time at most before --on-no-converge decides, e.g. 60s" };
         var verifyMemory = new Option<bool>("--verify-memory") { Description = "Check that the destination's RAM equals the source's before it runs (adds downtime; for tests)" };
+        var copyStorage = new Option<bool>("--copy-storage")
+        {
+            Description = "Move the VM's disk images too (for a local disk): copied while the VM runs, written blocks sent again like dirty memory; " +
+                          "the destination writes them to its --disk paths. Default: the storage is shared and nothing of it is copied",
+        };
         var json = new Option<bool>("--json") { Description = "Print the final report as JSON on stdout" };
         var tls = new TlsOptions();
         var command = new Command("migrate",
@@ -67,10 +72,11 @@ public static class MigrateCommand
               ferry migrate --name demo --to 10.0.0.2:7000 --mode cold --token-file /etc/ferry/token
               ferry migrate --name demo --to 10.0.0.2:7000 --mode precopy --max-downtime 50ms \
                   --bandwidth 1Gbit --auto-converge --token-file /etc/ferry/token --json
+              ferry migrate --name demo --to 10.0.0.2:7000 --mode precopy --copy-storage --token-file /etc/ferry/token
               ferry migrate --name demo --to 10.0.0.2:7000 --mode hybrid --max-downtime 20ms \
                   --postcopy-after 30s --token-file /etc/ferry/token
             """)
-        { socket, name, to, mode, tokenFile, maxDowntime, bandwidth, streams, compress, autoConverge, maxRounds, timeout, onNoConverge, postCopyAfter, switchoverBandwidth, recoveryTimeout, verifyMemory, json };
+        { socket, name, to, mode, tokenFile, maxDowntime, bandwidth, streams, compress, autoConverge, maxRounds, timeout, onNoConverge, postCopyAfter, switchoverBandwidth, recoveryTimeout, verifyMemory, copyStorage, json };
         foreach (var option in tls.All) command.Options.Add(option);
         command.SetAction(async (parse, ct) =>
         {
@@ -88,6 +94,7 @@ public static class MigrateCommand
                 MaxRounds = parse.GetValue(maxRounds),
                 TimeoutSeconds = Duration(parse.GetValue(timeout), "--timeout")?.TotalSeconds,
                 VerifyMemory = parse.GetValue(verifyMemory),
+                CopyStorage = parse.GetValue(copyStorage),
                 OnNoConverge = parse.GetValue(onNoConverge),
                 PostCopyAfterSeconds = Duration(parse.GetValue(postCopyAfter), "--postcopy-after")?.TotalSeconds,
                 SwitchoverBandwidthBitsPerSecond = parse.GetValue(switchoverBandwidth) is { } sb && sb != "unlimited" ? Bandwidth(sb, "--switchover-bandwidth") : null,

@@ -43,7 +43,8 @@ public static class OperationWatcher
         ? $"{live.Step}, sent {Units.Bytes(sent)}, {left} pages still at the source, {live.PagesRequested} requested on faults, {live.PagesPushed} pushed"
         : $"{live.Step}, sent {Units.Bytes(sent)}, left {Units.Bytes(live.RemainingBytes)}, dirty {live.DirtyPagesPerSecond:F0} pages/s, " +
         $"{Units.Bytes((long)live.BandwidthBytesPerSecond)}/s, expected downtime " +
-        (live.ExpectedDowntimeMs < 0 ? "unknown" : $"{live.ExpectedDowntimeMs:F0} ms") + (live.ThrottlePercent > 0 ? $", throttle {live.ThrottlePercent} %" : "");
+        (live.ExpectedDowntimeMs < 0 ? "unknown" : $"{live.ExpectedDowntimeMs:F0} ms") + (live.ThrottlePercent > 0 ? $", throttle {live.ThrottlePercent} %" : "") +
+        (live.DiskBytesSent is { } disk ? $", disk {Units.Bytes(disk)} sent ({live.DiskBlocksResent} blocks again, {Units.Bytes(live.DiskBytesPending ?? 0)} pending)" : "");
 
     /// <summary>Without a terminal: one line each time a live migration enters a new step, so logs show its course.</summary>
     private static Action<OperationStatus> PrintRoundChanges()

@@ -36,6 +36,12 @@ public static class ReceiveCommand
             arrive (`ferry migrate-status` here shows how many are left); if the source goes away
             before the last one, the VM is lost and this process exits with code 8.
 
+            Disks: by default the storage is shared, and each --disk PATH (or the source's path) must
+            hold the image already. A source that migrates with --copy-storage sends its images:
+            they are created (or emptied) at those paths, which must be this side's own (an image
+            some VM holds, such as the source's on the same host, is refused untouched), and a
+            failed receive deletes the images it created.
+
             With --name (or --api-socket) the VM's control API is served from the start: `ferry
             status` shows it as receiving and `ferry migrate-status` the receive's progress. `ferry
             migrate-cancel` (or SIGTERM) cancels it until this side says Ready: the VM runs on at
@@ -62,6 +68,9 @@ public static class ReceiveCommand
             if (!IPAddress.TryParse(host == "localhost" ? "127.0.0.1" : host, out var ip)) throw new UsageException($"--listen {address}: not an IP address");
 
             string[] disks = parse.GetValue(diskPaths) ?? [], taps = parse.GetValue(netTaps) ?? [];
+            foreach (string disk in disks)
+                if (Path.GetDirectoryName(Path.GetFullPath(disk)) is { } directory && !Directory.Exists(directory))
+                    throw new UsageException($"--disk {disk}: no such directory {directory}");
             var plan = new ReceivePlan(address, ip, port, token, tlsSettings, recovery, parse.GetValue(name), parse.GetValue(apiSocket))
             {
                 MapConfig = config => CommonOptions.MapNets(CommonOptions.MapDisks(config, disks), taps),

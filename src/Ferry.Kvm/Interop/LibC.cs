@@ -18,6 +18,13 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int Open(string path, int flags);
 
+    // open is variadic in C; a fixed third argument (the mode, with O_CREAT) is passed in the same register on x86-64 and arm64 Linux.
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Open(string path, int flags, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "lseek", SetLastError = true)]
+    internal static partial long Lseek(SafeHandle fd, long offset, int whence);
+
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(nint fd);
 
@@ -90,6 +97,8 @@ internal static unsafe partial class LibC
     internal const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
     internal const int FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
     internal const int EWOULDBLOCK = EAGAIN, EOPNOTSUPP = 95, ENOSYS = 38;
+    // open(2)'s O_CREAT, lseek(2)'s SEEK_DATA and SEEK_HOLE and the ENXIO they answer past the last data, fcntl.h / unistd.h. Checked by tests.
+    internal const int O_CREAT = 0x40, SEEK_DATA = 3, SEEK_HOLE = 4, ENXIO = 6, EINVAL = 22;
 
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     internal static partial int Flock(SafeHandle fd, int operation);

@@ -37,6 +37,13 @@ public sealed class MigrationDestination
     /// </summary>
     public Action? BeforeReady { get; init; }
 
+    /// <summary>
+    /// `--copy-storage`: called with the sizes of the disks the source copies, before the VM is
+    /// created from the configuration, so the caller can make the images it will be built on.
+    /// Null: a source that copies its disks is refused (this receiver only shares storage).
+    /// </summary>
+    public Action<IReadOnlyList<long>>? DisksArriving { get; init; }
+
     /// <summary>One connection: authenticates it first (single-stream migrations and tests).</summary>
     public async Task<DestinationOutcome> RunAsync(Stream stream, byte[] token,
         Func<ReadOnlyMemory<byte>, IMigratableVm> createVm, Func<IMigratableVm, Task> runVm, IProgress<ImageProgress>? progress,
@@ -45,7 +52,7 @@ public sealed class MigrationDestination
         var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream, Clock), token, cancellationToken, Timeouts);
         if (hello.Count != 1) throw new ProtocolException($"the source wants {hello.Count} streams; this receiver takes one");
         if (hello.Mode.MayPostCopy()) throw new ProtocolException("a post-copy migration needs a fault stream; this receiver takes one stream");
-        return await RunAsync(new AcceptedMigration(hello.Mode, [stream]), createVm, runVm, progress, cancellationToken);
+        return await RunAsync(new AcceptedMigration(hello.Mode, [stream]) { Version = hello.Version }, createVm, runVm, progress, cancellationToken);
     }
 
     /// <summary>
@@ -74,19 +81,31 @@ public sealed class MigrationDestination
         IMigratableVm received;
         IMissingPages? missing = null;
         PostCopyReceiver? postCopy = null;
+        IReadOnlyList<long>? diskSizes = null;
         try
         {
-            var rounds = new RoundAcknowledgements(channel, streams.Count);
+            // Copied disks reach stable storage as each round is applied, so the sync before Ready
+            // (inside the downtime) covers only the blocks of the last round and the stop-and-copy.
+            var rounds = new RoundAcknowledgements(channel, streams.Count, () =>
+            {
+                if (Volatile.Read(ref diskSizes) is not null && vm is IMigratableDisks copied)
+                    foreach (var disk in copied.Disks) disk.Flush();
+            });
             var primary = VmImageReader.ReadPrimaryAsync(readers[0], createVm, v => { vm = v; created.TrySetResult(v); }, progress,
-                round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token);
+                round => rounds.StreamFinishedAsync(round, failed.Token),
+                DisksArriving is { } arriving && accepted.Version >= 4 ? sizes => { diskSizes = sizes; arriving(sizes); } : null, failed.Token);
+            // Stream 0 announces copied disks before the VM exists, and the others wait for the VM.
             var others = readers.Skip(1).Select(r => VmImageReader.ReadMemoryStreamAsync(r, created.Task,
-                round => rounds.StreamFinishedAsync(round, failed.Token), failed.Token)).ToList();
+                round => rounds.StreamFinishedAsync(round, failed.Token), () => Volatile.Read(ref diskSizes), failed.Token)).ToList();
             // The first stream to fail stops the others, so none waits on a peer that is gone.
             var all = others.Prepend((Task)primary).Select(t => t.ContinueWith(x => { if (!x.IsCompletedSuccessfully) failed.Cancel(); }, TaskScheduler.Default)).ToArray();
             await Task.WhenAll(all);
             created.TrySetCanceled();
             await FirstErrorAsync(primary, others);
             var image = primary.Result;
+            // The copied images reach stable storage before this side says Ready: after the
+            // commit the source's copy is gone, so this one must survive a crash here.
+            foreach (var disk in image.Disks ?? []) disk.Flush();
             if (image.PostCopyPages is { } fetch)
             {
                 if (faultStream is null) throw new ProtocolException("unexpected post-copy pages section in a migration without a fault stream");
@@ -246,7 +265,8 @@ public sealed class MigrationDestination
 }
 
 /// <summary>Counts, per live round, the streams that applied it; when all have, tells the source (RoundApplied).</summary>
-internal sealed class RoundAcknowledgements(ControlChannel channel, int streams)
+/// <param name="applied">Runs once a round is in on every stream, before RoundApplied is sent.</param>
+internal sealed class RoundAcknowledgements(ControlChannel channel, int streams, Action? applied = null)
 {
     private readonly Dictionary<int, int> _finished = [];
     private readonly SemaphoreSlim _send = new(1, 1);
@@ -260,6 +280,7 @@ internal sealed class RoundAcknowledgements(ControlChannel channel, int streams)
             _finished.Remove(round);
             if (_finished.Count > 64) throw new ProtocolException("the source's streams disagree about the rounds");
         }
+        applied?.Invoke();
         var payload = new byte[4];
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(payload, (uint)round);
         await _send.WaitAsync(cancellationToken);

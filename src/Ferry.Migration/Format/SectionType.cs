@@ -30,6 +30,10 @@ public enum SectionType : uint
     /// at the destination before they arrive; any other page it lacks is zero.
     /// </summary>
     PostCopyPages = 10,
+    /// <summary>`--copy-storage`: the sizes of the disks that travel with the VM (<c>u32 disks | u32 0 | u64 size*</c>), right after the Header.</summary>
+    DiskImages = 11,
+    /// <summary>`--copy-storage`: runs of a disk's bytes, <c>(u32 disk | u32 flags | u64 offset | u64 length | data)*</c>; flags 1 = zeros, no data. Stream 0 only.</summary>
+    DiskBlocks = 12,
 }
 
 public static class SectionNames
@@ -46,6 +50,8 @@ public static class SectionNames
         SectionType.MemoryDigest => "memory digest",
         SectionType.RoundEnd => "round end",
         SectionType.PostCopyPages => "post-copy pages",
+        SectionType.DiskImages => "disk images",
+        SectionType.DiskBlocks => "disk blocks",
         _ => $"unknown section {(uint)type}",
     };
 }

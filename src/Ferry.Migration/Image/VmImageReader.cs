@@ -40,19 +40,40 @@ public static class VmImageReader
     /// for other streams first. The VM is handed to <paramref name="onCreated"/> as soon as it
     /// exists; on error the caller disposes it (once no other stream writes into it).
     /// </summary>
+    public static Task<ReceivedImage> ReadPrimaryAsync(SectionReader reader, Func<ReadOnlyMemory<byte>, IMigratableVm> createVm,
+        Action<IMigratableVm> onCreated, IProgress<ImageProgress>? progress, Func<int, Task>? onRoundEnd, CancellationToken cancellationToken) =>
+        ReadPrimaryAsync(reader, createVm, onCreated, progress, onRoundEnd, null, cancellationToken);
+
+    /// <param name="onDiskImages">
+    /// A migration's destination: called with the sizes of the disks that travel with the VM
+    /// (`--copy-storage`, a DiskImages section before the Configuration), before the VM is created,
+    /// so the images can be made first. Null: such a section is refused (a snapshot holds none).
+    /// </param>
     public static async Task<ReceivedImage> ReadPrimaryAsync(SectionReader reader, Func<ReadOnlyMemory<byte>, IMigratableVm> createVm,
-        Action<IMigratableVm> onCreated, IProgress<ImageProgress>? progress, Func<int, Task>? onRoundEnd, CancellationToken cancellationToken)
+        Action<IMigratableVm> onCreated, IProgress<ImageProgress>? progress, Func<int, Task>? onRoundEnd,
+        Action<IReadOnlyList<long>>? onDiskImages, CancellationToken cancellationToken)
     {
         var (type, payload) = await reader.ReadAsync(cancellationToken);
         if (type != SectionType.Header) throw new ProtocolException($"not a Ferry VM image: it starts with {SectionNames.Of(type)}, not a header");
         var layout = ImageHeader.Decode(payload.Span);
 
         (type, payload) = await reader.ReadAsync(cancellationToken);
+        IReadOnlyList<long>? diskSizes = null;
+        if (type == SectionType.DiskImages && onDiskImages is not null)
+        {
+            diskSizes = Storage.DiskImages.Decode(payload.Span);
+            onDiskImages(diskSizes);
+            (type, payload) = await reader.ReadAsync(cancellationToken);
+        }
+        else if (type == SectionType.DiskImages)
+            throw new ProtocolException("the source copies its disks (--copy-storage), which this reader cannot take (a snapshot holds no disk images)");
         Expect(type, SectionType.Configuration);
         var vm = createVm(payload);
         onCreated(vm);
         if (!ImageHeader.SameLayout(vm.Memory, layout))
             throw new ProtocolException("the image's memory layout does not match the VM its configuration describes");
+        var disks = diskSizes is null ? null : CopiedDisks(vm, diskSizes);
+        long diskBytes = 0;
         var loader = new PageLoader(vm, layout);
         byte[]? deviceState = null;
         ulong? digest = null;
@@ -92,6 +113,10 @@ public static class VmImageReader
                     if (switchedOver || deviceState is not null) throw OutOfPlace(frame, "post-copy pages after the switchover's other sections, or twice");
                     postCopyPages = PostCopy.PostCopyPages.Decode(payload.Span, layout);
                     break;
+                case SectionType.DiskBlocks when disks is not null:
+                    if (deviceState is not null) throw OutOfPlace(frame, "disk blocks after the device state");
+                    diskBytes += Storage.DiskBlocks.Apply(payload.Span, disks, diskSizes!);
+                    break;
                 case SectionType.MemoryDigest:
                     if (digest is not null || deviceState is not null) throw OutOfPlace(frame, "a memory digest after the device state, or twice");
                     if (payload.Length != 8) throw new ProtocolException($"{frame.Name} is malformed ({payload.Length} bytes, not 8)");
@@ -104,15 +129,33 @@ public static class VmImageReader
         }
         if (deviceState is null) throw new ProtocolException("the image ended without its device state section");
         progress?.Report(new ImageProgress(total, total, reader.BytesRead));
-        return new ReceivedImage(vm, deviceState, digest, postCopyPages);
+        return new ReceivedImage(vm, deviceState, digest, postCopyPages) { Disks = disks, DiskBytes = diskBytes };
+    }
+
+    /// <summary>The destination VM's disks, which must match the ones the source copies, one for one.</summary>
+    private static IReadOnlyList<IMigratableDisk> CopiedDisks(IMigratableVm vm, IReadOnlyList<long> sizes)
+    {
+        var disks = (vm as IMigratableDisks)?.Disks ?? [];
+        if (disks.Count != sizes.Count)
+            throw new MigrationException($"the source copies {sizes.Count} disk(s) and the VM here has {disks.Count}");
+        for (int i = 0; i < sizes.Count; i++)
+            if (disks[i].SizeBytes != sizes[i])
+                throw new MigrationException($"disk {i} is {sizes[i]} bytes at the source and {disks[i].SizeBytes} here");
+        return disks;
     }
 
     /// <summary>Reads one further stream of a live migration into the VM the primary stream creates.</summary>
-    public static async Task ReadMemoryStreamAsync(SectionReader reader, Task<IMigratableVm> vmCreated, Func<int, Task> onRoundEnd, CancellationToken cancellationToken)
+    public static Task ReadMemoryStreamAsync(SectionReader reader, Task<IMigratableVm> vmCreated, Func<int, Task> onRoundEnd, CancellationToken cancellationToken) =>
+        ReadMemoryStreamAsync(reader, vmCreated, onRoundEnd, () => null, cancellationToken);
+
+    /// <param name="diskSizes">The sizes of the disks the source copies (`--copy-storage`), once stream 0 announced them; null: none, and disk blocks are refused.</param>
+    public static async Task ReadMemoryStreamAsync(SectionReader reader, Task<IMigratableVm> vmCreated, Func<int, Task> onRoundEnd,
+        Func<IReadOnlyList<long>?> diskSizes, CancellationToken cancellationToken)
     {
         var frame = await reader.ReadFrameAsync(cancellationToken);
         var vm = await vmCreated.WaitAsync(cancellationToken);
         var loader = new PageLoader(vm, vm.Memory);
+        IReadOnlyList<IMigratableDisk>? disks = null;
         for (; ; frame = await reader.ReadFrameAsync(cancellationToken))
         {
             if (PageLoader.Handles(frame.Type))
@@ -122,7 +165,12 @@ public static class VmImageReader
             }
             var (type, payload) = (frame.Type, await reader.ReadPayloadAsync(cancellationToken));
             if (type == SectionType.End) break;
-            if (type == SectionType.RoundEnd && payload.Length == 4)
+            if (type == SectionType.DiskBlocks && diskSizes() is { } sizes)
+            {
+                disks ??= CopiedDisks(vm, sizes);
+                Storage.DiskBlocks.Apply(payload.Span, disks, sizes);
+            }
+            else if (type == SectionType.RoundEnd && payload.Length == 4)
             {
                 loader.NewRound();
                 await onRoundEnd((int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(payload.Span));
@@ -146,4 +194,10 @@ public static class VmImageReader
 /// A VM whose memory arrived (all of it, or with PostCopyPages the pages still to fetch), with the
 /// device state still to load and the source's memory digest if it sent one.
 /// </summary>
-public sealed record ReceivedImage(IMigratableVm Vm, byte[] DeviceState, ulong? MemoryDigest, IReadOnlyList<PageSet>? PostCopyPages);
+public sealed record ReceivedImage(IMigratableVm Vm, byte[] DeviceState, ulong? MemoryDigest, IReadOnlyList<PageSet>? PostCopyPages)
+{
+    /// <summary>`--copy-storage`: the disks the source's blocks were written into (null: storage is shared).</summary>
+    public IReadOnlyList<IMigratableDisk>? Disks { get; init; }
+    /// <summary>Bytes of disk written from DiskBlocks sections.</summary>
+    public long DiskBytes { get; init; }
+}

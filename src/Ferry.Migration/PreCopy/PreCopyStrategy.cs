@@ -37,7 +37,8 @@ internal sealed class PreCopyStrategy(MigrationOptions options, Func<bool> postC
             long dirtyPages = _dirty.Sum(s => s.Count());
             double dirtyRate = dirtyPages / Math.Max(clock.GetElapsedTime(lastCollect, now).TotalSeconds, 1e-6);
             lastCollect = now;
-            long dirtyBytes = dirtyPages * layout.PageSize;
+            // --copy-storage: blocks written since the last pass go in the next round (and cost the same downtime).
+            long dirtyBytes = dirtyPages * layout.PageSize + (run.Disks?.CollectWritten() ?? 0) * Storage.DiskCopy.BlockBytes;
             var decision = policy.Decide(run.Rounds.Count, dirtyBytes, run.Bandwidth, clock.GetElapsedTime(run.StartedAt), run.SwitchoverOverhead,
                 dirtyRate * layout.PageSize);
             if (postCopyRequested() && decision.Step != ConvergencePolicy.Step.Switchover)

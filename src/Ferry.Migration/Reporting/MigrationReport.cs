@@ -29,6 +29,9 @@ public sealed record MigrationReport(
     /// <summary>The post-copy phase, when there was one.</summary>
     public PostCopyReport? PostCopy { get; init; }
 
+    /// <summary>`--copy-storage`: what the disks' copy sent; null when storage was shared.</summary>
+    public StorageReport? Storage { get; init; }
+
     /// <summary>Bytes on the wire per second over the whole migration.</summary>
     public double ThroughputBytesPerSecond => TotalTime > TimeSpan.Zero ? BytesSent / TotalTime.TotalSeconds : 0;
 }
@@ -52,3 +55,10 @@ public sealed record PostCopyReport(long PagesAtSwitchover, long PagesPushed, lo
     /// <summary>How often the link broke and the transfer picked up again after a reconnection.</summary>
     public int Recoveries { get; init; }
 }
+
+/// <summary>
+/// The disks' copy of a `--copy-storage` migration: section bytes sent (included in the
+/// migration's BytesSent), blocks sent, blocks sent again because the guest wrote them after an
+/// earlier copy, and those sent while the VM was paused (they cost downtime).
+/// </summary>
+public sealed record StorageReport(long BytesSent, long BlocksSent, long BlocksResent, long BlocksAtSwitchover, int BlockBytes);

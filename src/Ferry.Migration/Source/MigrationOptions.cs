@@ -32,6 +32,12 @@ public sealed record MigrationOptions
     public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Send a digest of all guest RAM taken at the switchover; the destination refuses Ready on a mismatch. Costs downtime.</summary>
     public bool VerifyMemory { get; init; }
+    /// <summary>
+    /// The VM's disk images travel with it (the VM must implement IMigratableDisks): copied while
+    /// it runs, written blocks re-sent each round, the rest after the devices drained at the pause.
+    /// False: storage is shared and no disk byte is sent.
+    /// </summary>
+    public bool CopyStorage { get; init; }
 
     public NoConvergeAction NoConverge => OnNoConverge ?? (Mode == MigrationMode.PreCopy ? NoConvergeAction.Abort : NoConvergeAction.PostCopy);
 }

@@ -6,6 +6,7 @@ using Ferry.Migration.Pages;
 using Ferry.Migration.PostCopy;
 using Ferry.Migration.PreCopy;
 using Ferry.Migration.Reporting;
+using Ferry.Migration.Storage;
 using Ferry.Migration.Switchover;
 using Ferry.Migration.Transport;
 using Ferry.Migration.Vm;
@@ -69,6 +70,8 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
     {
         long started = Clock.GetTimestamp();
         var strategy = StrategyFor(options);
+        // A VM without a disk to copy is refused before anything connects.
+        var copied = options.CopyStorage ? DiskCopy.DisksOf(vm) : null;
         var all = await connectAsync(cancellationToken);
         bool mayPostCopy = options.Mode.MayPostCopy();
         if (all.Count != options.Streams + (mayPostCopy ? 1 : 0))
@@ -84,11 +87,18 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
         // A mode without a dirty log (cold) has set up once it is connected.
         var run = new SourceRun(vm, options, _timeouts, progress, streams, inbox, started) { SetupTime = Clock.GetElapsedTime(started) };
         bool paused = false;
+        long blocksBeforePause = 0;
         PostCopyServer? server = null;
         Task serving = Task.CompletedTask;
         try
         {
             await run.Writers[0].WriteAsync(SectionType.Header, ImageHeader.Encode(vm.Memory), cancellationToken);
+            if (copied is not null)
+            {
+                // Before the Configuration: the destination makes its images before it builds the VM on them.
+                run.Disks = DiskCopy.Start(copied);
+                await run.Writers[0].WriteAsync(SectionType.DiskImages, DiskImages.Encode(run.Disks.Sizes), cancellationToken);
+            }
             await run.Writers[0].WriteAsync(SectionType.Configuration, vm.Configuration, cancellationToken);
             var switchover = await strategy.BeforePauseAsync(run, cancellationToken);
 
@@ -98,6 +108,7 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
             run.PausedAt = Clock.GetTimestamp();
             run.Phases.Add(new("pause", Clock.GetElapsedTime(pauseRequested, run.PausedAt)));
             vm.SetThrottle(0);
+            blocksBeforePause = run.Disks?.BlocksSent ?? 0;
             var pagesLeft = strategy.PagesLeft(run);
             long mark = Clock.GetTimestamp();
             if (switchover == SwitchoverKind.PostCopy)
@@ -107,6 +118,15 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
                 serving = server.ServeRequestsAsync(faultStream!);
                 await run.Writers[0].WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(pagesLeft), cancellationToken);
                 run.Phases.Add(new("post-copy pages", Clock.GetElapsedTime(mark)));
+                if (run.Disks is { } disks)
+                {
+                    // Disk blocks are not fetched on demand: what the guest wrote since the last
+                    // pass goes now, with the devices drained, before the VM runs there.
+                    mark = Clock.GetTimestamp();
+                    disks.CollectWritten();
+                    await run.SendDisksAsync(cancellationToken);
+                    run.Phases.Add(new("last disk blocks", Clock.GetElapsedTime(mark)));
+                }
             }
             else
             {
@@ -143,6 +163,7 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
             await channel.TryAbortAsync($"the source keeps the VM: {e.Message}", _timeouts.Abort);
             vm.SetThrottle(0);
             run.DirtyLog?.Dispose();
+            run.Disks?.Dispose();
             Exception? resumeError = null;
             if (paused)
             {
@@ -162,6 +183,7 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
         // Turning dirty logging off re-registers every memory slot, which can take tens of ms on a
         // large guest: it waits until the downtime is over.
         run.DirtyLog?.Dispose();
+        run.Disks?.Dispose();
         var outcome = result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown;
         string detail = result.Detail;
         long endedAt = result.ResumedAtTimestamp;
@@ -177,6 +199,10 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
         return strategy.Describe(new MigrationReport(outcome, options.Mode,
             Clock.GetElapsedTime(started, endedAt), Clock.GetElapsedTime(run.PausedAt, result.ResumedAtTimestamp), run.SetupTime,
             run.BytesSent, run.PagesSent, run.ZeroPages, run.UntouchedPages, run.Rounds, run.SwitchoverReason, detail)
-        { DowntimePhases = run.Phases, PostCopy = postCopyReport });
+        {
+            DowntimePhases = run.Phases,
+            PostCopy = postCopyReport,
+            Storage = run.Disks is { } d ? new StorageReport(d.BytesSent, d.BlocksSent, d.BlocksResent, d.BlocksSent - blocksBeforePause, DiskCopy.BlockBytes) : null,
+        });
     }
 }

@@ -85,6 +85,16 @@ internal sealed class SourceRun
     public TimeProvider Clock => _time;
     public long StartedAt { get; }
 
+    /// <summary>`--copy-storage`: the disks' copy, from the Header on; null when storage is shared.</summary>
+    public Storage.DiskCopy? Disks { get; set; }
+
+    /// <summary>`--copy-storage`, outside the rounds: sends every pending disk block, each stream its share.</summary>
+    public async Task SendDisksAsync(CancellationToken cancellationToken)
+    {
+        if (Disks is not { } disks) return;
+        await Task.WhenAll(Writers.Select((w, k) => disks.SendPendingAsync(w, k, Writers.Length, cancellationToken)));
+    }
+
     /// <summary>The dirty log of a live mode, from <see cref="StartDirtyLog"/> on; null in a cold migration.</summary>
     public IDirtyLog? DirtyLog { get; private set; }
 
@@ -154,10 +164,14 @@ internal sealed class SourceRun
         long total = sets.Sum(s => s.Count()) * _vm.Memory.PageSize;
         int n = _pages.Length;
         Report(stopAndCopy ? "stop-and-copy" : Rounds.Count == 0 ? "warm-up" : $"round {Rounds.Count}", total, dirtyRate, Throttle);
+        // The stop-and-copy's disk pass adds what the guest wrote until its devices drained.
+        if (stopAndCopy) Disks?.CollectWritten();
         await Task.WhenAll(Enumerable.Range(0, n).Select(k => Task.Run(async () =>
         {
             var pages = _pages[k];
             long added = 0;
+            // Disk blocks first, each stream its share of them (--copy-storage).
+            if (Disks is { } disks) await disks.SendPendingAsync(Writers[k], k, n, cancellationToken);
             foreach (ulong gpa in StreamPartition.PagesOf(sets, k, n))
             {
                 await pages.AddAsync(gpa, cancellationToken);
@@ -196,6 +210,7 @@ internal sealed class SourceRun
         _progress?.Report(new MigrationProgress(_phase, Rounds.Count, BytesSent, remainingBytes, dirtyRate, Bandwidth,
             ConvergencePolicy.ExpectedDowntime(remainingBytes, Bandwidth), throttle)
         {
+            Disk = Disks is { } d ? new DiskProgress(d.BytesSent, d.BlocksResent, d.PendingBytes) : null,
             PostCopy = PostCopy is { } pc ? new PostCopyProgress(pc.PagesLeft, PagesRequested, PagesPushed) : null,
         });
     }

@@ -15,7 +15,14 @@ namespace Ferry.Migration.Transport;
 /// </summary>
 public static class Handshake
 {
-    public const uint ProtocolVersion = 3;
+    /// <summary>The newest version: 4 added the `--copy-storage` sections (DiskImages, DiskBlocks).</summary>
+    public const uint ProtocolVersion = 4;
+    /// <summary>The oldest version a destination still speaks. A source says 3 unless it copies disks, so receivers that know only 3 still take it.</summary>
+    public const uint OldestProtocolVersion = 3;
+
+    /// <summary>The version a source says: the oldest one that carries what this migration sends.</summary>
+    public static uint VersionFor(bool copyStorage) => copyStorage ? ProtocolVersion : OldestProtocolVersion;
+
     public const int MaxStreams = 16;
     private const int NonceBytes = 16, MacBytes = 32, SessionBytes = 16;
     private const int HelloBytes = 16 + NonceBytes + SessionBytes;
@@ -29,7 +36,7 @@ public static class Handshake
         var timeout = (timeouts ?? MigrationTimeouts.Default).Handshake;
         var nonceS = RandomNumberGenerator.GetBytes(NonceBytes);
         var hello = new byte[HelloBytes];
-        BinaryPrimitives.WriteUInt32LittleEndian(hello, ProtocolVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(hello, stream.Version);
         BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(4), (uint)stream.Mode);
         BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(8), (uint)stream.Index);
         BinaryPrimitives.WriteUInt32LittleEndian(hello.AsSpan(12), (uint)stream.Count);
@@ -56,10 +63,10 @@ public static class Handshake
         var hello = await channel.ExpectAsync(MessageType.Hello, timeout, cancellationToken);
         if (hello.Length < 8) throw new ProtocolException("malformed Hello: this is not a ferry migration stream");
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(hello);
-        if (version != ProtocolVersion)
+        if (version is < OldestProtocolVersion or > ProtocolVersion)
         {
-            await channel.AbortAsync($"protocol version {version} is not supported (this side speaks {ProtocolVersion})", cancellationToken);
-            throw new ProtocolException($"the source speaks protocol version {version}, this ferry {ProtocolVersion}");
+            await channel.AbortAsync($"protocol version {version} is not supported (this side speaks {OldestProtocolVersion} to {ProtocolVersion})", cancellationToken);
+            throw new ProtocolException($"the source speaks protocol version {version}, this ferry {OldestProtocolVersion} to {ProtocolVersion}");
         }
         if (hello.Length != HelloBytes) throw new ProtocolException("malformed Hello: this is not a ferry migration stream");
         var mode = (MigrationMode)BinaryPrimitives.ReadUInt32LittleEndian(hello.AsSpan(4));
@@ -72,7 +79,7 @@ public static class Handshake
         var nonceS = hello.AsSpan(4).ToArray();
         var nonceD = RandomNumberGenerator.GetBytes(NonceBytes);
         var reply = new byte[4 + NonceBytes + MacBytes];
-        BinaryPrimitives.WriteUInt32LittleEndian(reply, ProtocolVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(reply, version); // the source's: this side speaks it
         nonceD.CopyTo(reply, 4);
         Mac(token, "ferry-destination", nonceS, nonceD).CopyTo(reply, 4 + NonceBytes);
         await channel.SendAsync(MessageType.HelloReply, reply, cancellationToken);
@@ -83,7 +90,7 @@ public static class Handshake
             await channel.AbortAsync("authentication failed: wrong token", cancellationToken);
             throw new MigrationException("authentication failed: the source does not hold the same token");
         }
-        return new StreamHello(mode, index, count, session);
+        return new StreamHello(mode, index, count, session) { Version = version };
     }
 
     /// <summary>
@@ -104,4 +111,8 @@ public static class Handshake
 }
 
 /// <summary>What a connection says of itself in Hello: the mode, and which of the session's streams it is (0 carries the control messages).</summary>
-public sealed record StreamHello(MigrationMode Mode, int Index, int Count, Guid Session);
+public sealed record StreamHello(MigrationMode Mode, int Index, int Count, Guid Session)
+{
+    /// <summary>The protocol version the source speaks (<see cref="Handshake.VersionFor"/>).</summary>
+    public uint Version { get; init; } = Handshake.ProtocolVersion;
+}

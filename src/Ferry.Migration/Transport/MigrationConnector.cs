@@ -9,8 +9,9 @@ namespace Ferry.Migration.Transport;
 public static class MigrationConnector
 {
     /// <param name="session">The migration's session; a post-copy source that reconnects names the one it began with.</param>
+    /// <param name="version">The protocol version to say (<see cref="Handshake.VersionFor"/>).</param>
     public static async Task<IReadOnlyList<Stream>> ConnectAsync(string host, int port, int streamCount, MigrationMode mode, byte[] token,
-        TlsSettings? tls, CancellationToken cancellationToken, Guid? session = null, MigrationTimeouts? timeouts = null)
+        TlsSettings? tls, CancellationToken cancellationToken, Guid? session = null, MigrationTimeouts? timeouts = null, uint version = Handshake.OldestProtocolVersion)
     {
         timeouts ??= MigrationTimeouts.Default;
         if (streamCount is < 1 or > Handshake.MaxStreams) throw new ArgumentOutOfRangeException(nameof(streamCount));
@@ -22,11 +23,11 @@ public static class MigrationConnector
             // certificate) is reported as such, not as the reset of a later connection. The
             // others then open side by side: their round trips need not add up.
             streams[0] = await ConnectOneAsync(host, port, tls, timeouts, cancellationToken);
-            await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, id), timeouts, cancellationToken);
+            await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, id) { Version = version }, timeouts, cancellationToken);
             var opening = Enumerable.Range(1, streamCount - 1).Select(i => Task.Run(async () =>
             {
                 streams[i] = await ConnectOneAsync(host, port, tls, timeouts, cancellationToken);
-                await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, id), timeouts, cancellationToken);
+                await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, id) { Version = version }, timeouts, cancellationToken);
             }, cancellationToken)).ToList();
             try { await WhenAllOrFirstFailure(opening); }
             catch

@@ -39,11 +39,11 @@ public static class MigrationListener
             await Task.WhenAll(handshakes);
             foreach (var (next, other) in handshakes.Select(h => h.Result))
             {
-                if (other.Session != hello.Session || other.Mode != hello.Mode || other.Count != hello.Count || ordered[other.Index] is not null)
+                if (other.Session != hello.Session || other.Mode != hello.Mode || other.Count != hello.Count || other.Version != hello.Version || ordered[other.Index] is not null)
                     throw new ProtocolException($"stream {other.Index} does not belong to this migration");
                 ordered[other.Index] = next;
             }
-            return new AcceptedMigration(hello.Mode, ordered.Select(s => s!).ToList()) { Session = hello.Session };
+            return new AcceptedMigration(hello.Mode, ordered.Select(s => s!).ToList()) { Session = hello.Session, Version = hello.Version };
         }
         catch (Exception e)
         {
@@ -71,4 +71,6 @@ public sealed record AcceptedMigration(MigrationMode Mode, IReadOnlyList<Stream>
 {
     /// <summary>The session the source named: a post-copy source that reconnects names the same one.</summary>
     public Guid Session { get; init; }
+    /// <summary>The protocol version the source speaks: below 4 it sends no disk images (`--copy-storage`).</summary>
+    public uint Version { get; init; } = Handshake.ProtocolVersion;
 }

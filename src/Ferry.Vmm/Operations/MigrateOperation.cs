@@ -49,6 +49,9 @@ public static class MigrateOperation
         string where = plan.Destination;
         var cpuBefore = VmmCpuTime.Now();
         MigrationReport report;
+        // The destination writes the copy through the image it opens like the VM does: a readonly one cannot take it.
+        if (plan.Options.CopyStorage && vm.Config.Disks.FirstOrDefault(d => d.ReadOnly) is { } readOnly)
+            return Failed($"migration to {where} failed: --copy-storage copies only writable disks, and {readOnly.Path} is readonly; the VM keeps running here");
         // Shared storage: the source closes its images once paused for good, before the device
         // state goes out; the destination locks them before it says Ready.
         vm.ReleaseBackendsOnSave(true);
@@ -64,7 +67,7 @@ public static class MigrateOperation
                 // A cold migration shows as an image being written (RAM done of its total), as it always did.
                 IProgress<MigrationProgress> shown = plan.Mode == MigrationMode.Cold ? new ColdProgress(progress) : progress;
                 report = await source.RunAsync(vm,
-                    ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct, session),
+                    ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct, session, version: Handshake.VersionFor(plan.Options.CopyStorage)),
                     plan.Options, shown, cancellationToken,
                     // Post-copy after a broken link: the same session, to where it went or where `ferry migrate-recover --to` says.
                     (to, ct) =>
@@ -72,7 +75,7 @@ public static class MigrateOperation
                         string host = plan.Host;
                         int port = plan.Port;
                         if (to is not null && !TcpEndpoint.TryParse(to, out host, out port)) throw new MigrationException($"--to {to}: write ADDR:PORT");
-                        return MigrationConnector.ConnectAsync(host, port, streams, plan.Mode, plan.Token, plan.Tls, ct, session);
+                        return MigrationConnector.ConnectAsync(host, port, streams, plan.Mode, plan.Token, plan.Tls, ct, session, version: Handshake.VersionFor(plan.Options.CopyStorage));
                     });
             }
             finally
@@ -130,6 +133,7 @@ public static class MigrateOperation
                 x.DirtyPagesPerSecond, x.ThrottlePercent, x.StopAndCopy)).ToList(),
             DowntimePhases = r.DowntimePhases.Select(p => new DowntimePhase(p.Key, p.Value.TotalMilliseconds)).ToList(),
             PostCopy = r.PostCopy is { } pc ? PostCopyPhases.From(pc) : null,
+            Storage = r.Storage is { } st ? new StorageFigures(st.BytesSent, st.BlocksSent, st.BlocksResent, st.BlocksAtSwitchover, st.BlockBytes) : null,
         };
 
     private static OperationStatus Failed(string message) => new("migrate", OperationStatus.Failed, 0, 0, 0, message, null);

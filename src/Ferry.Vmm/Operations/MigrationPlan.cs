@@ -76,10 +76,11 @@ public sealed record MigrationPlan(string Host, int Port, MigrationMode Mode, by
             Timeout = request.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null,
             VerifyMemory = request.VerifyMemory,
             RecoveryTimeout = request.RecoveryTimeoutSeconds is { } r ? TimeSpan.FromSeconds(r) : new MigrationOptions().RecoveryTimeout,
+            CopyStorage = request.CopyStorage,
         };
         // A cold migration moves at the link's full rate, uncompressed and without a digest: of
         // these only the stream count applies to it (--bandwidth and --verify-memory are ignored there).
-        if (mode == MigrationMode.Cold) options = new MigrationOptions { Mode = mode, Streams = options.Streams };
+        if (mode == MigrationMode.Cold) options = new MigrationOptions { Mode = mode, Streams = options.Streams, CopyStorage = request.CopyStorage };
         var tls = TlsSettings.Load(request.TlsCert, request.TlsKey, request.TlsCa);
         return new MigrationPlan(host, port, mode, System.Text.Encoding.UTF8.GetBytes(request.Token ?? ""), tls, options);
     }

@@ -105,6 +105,9 @@ public sealed class OperationTracker
                 PagesAtSource = value.PostCopy?.PagesAtSource,
                 PagesRequested = value.PostCopy?.PagesRequested,
                 PagesPushed = value.PostCopy?.PagesPushed,
+                DiskBytesSent = value.Disk?.BytesSent,
+                DiskBlocksResent = value.Disk?.BlocksResent,
+                DiskBytesPending = value.Disk?.PendingBytes,
             };
             lock (tracker._lock)
                 if (tracker._status is { Finished: false })

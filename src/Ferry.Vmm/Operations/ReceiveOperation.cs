@@ -125,6 +125,9 @@ public sealed class ReceiveOperation : IAsyncDisposable
         if (!accepted.Mode.MayPostCopy()) _listener.Stop();
 
         ApiSocket? socket = null;
+        // --copy-storage: the source announces its disks before the configuration, and this side makes the images.
+        IReadOnlyList<long>? copiedSizes = null;
+        var copied = new CopiedDiskImages();
         try
         {
             var destination = new MigrationDestination
@@ -136,6 +139,11 @@ public sealed class ReceiveOperation : IAsyncDisposable
                     if (again.Session == accepted.Session) return again;
                     foreach (var stream in again.Streams) await stream.DisposeAsync();
                     throw new MigrationException("a connection of another migration was refused while post-copy waits for its source");
+                },
+                DisksArriving = sizes =>
+                {
+                    copiedSizes = sizes;
+                    Step("receiving the VM and its disks");
                 },
                 BeforeReady = () =>
                 {
@@ -155,7 +163,14 @@ public sealed class ReceiveOperation : IAsyncDisposable
                     // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
                     if (Configured is null) socket = ApiSocket.Bind(_plan.ApiSocketPath ?? ApiSocketPaths.ForName(config.Name));
                     else Configured(config);
+                    if (copiedSizes is { } sizes) copied.Prepare(config, sizes);
                     var created = KvmVm.CreateForRestore(config, console);
+                    if (copiedSizes is not null)
+                    {
+                        // Copied images are this VM's own from the start: nobody else may open them for writing.
+                        try { created.LockDisks(); }
+                        catch { created.Dispose(); throw; }
+                    }
                     Volatile.Write(ref pageSize, ((Migration.Vm.IMigratableVm)created).Memory.PageSize);
                     return created;
                 },
@@ -174,6 +189,11 @@ public sealed class ReceiveOperation : IAsyncDisposable
             socket = null; // the caller serves it now
             if (outcome.PostCopy is { } postCopy) _ = postCopy.ContinueWith(_ => _listener.Stop(), TaskScheduler.Default);
             return received;
+        }
+        catch
+        {
+            copied.DeleteCreated(); // the VM was discarded: a partial copy must not be taken for an image
+            throw;
         }
         finally
         {

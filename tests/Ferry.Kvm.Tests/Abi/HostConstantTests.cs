@@ -3,7 +3,7 @@ using Ferry.Kvm.Structs;
 
 namespace Ferry.Kvm.Tests.Abi;
 
-/// <summary>The flags and constants of KVM_IOEVENTFD, KVM_IRQFD, flock, fallocate and eventfd against the headers.</summary>
+/// <summary>The flags and constants of KVM_IOEVENTFD, KVM_IRQFD, flock, fallocate, lseek, open and eventfd against the headers.</summary>
 public sealed class HostConstantTests
 {
     public static TheoryData<string, long> Constants => new()
@@ -20,6 +20,11 @@ public sealed class HostConstantTests
         { "EWOULDBLOCK", LibC.EWOULDBLOCK },
         { "EOPNOTSUPP", LibC.EOPNOTSUPP },
         { "ENOSYS", LibC.ENOSYS },
+        { "O_CREAT", LibC.O_CREAT },
+        { "SEEK_DATA", LibC.SEEK_DATA },
+        { "SEEK_HOLE", LibC.SEEK_HOLE },
+        { "ENXIO", LibC.ENXIO },
+        { "EINVAL", LibC.EINVAL },
     };
 
     [Theory]

@@ -1,8 +1,11 @@
 /* Prints the sizes, field offsets and ioctl numbers of <linux/kvm.h> that Ferry.Kvm mirrors,
  * one per line: "size NAME N", "offset NAME.FIELD N", "ioctl NAME N". The tests compare them
  * with the C# layouts, so no number is ever copied from the header by hand. */
+#define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include <linux/kvm.h>
 #include <linux/falloc.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <errno.h>
@@ -56,6 +59,7 @@ int main(void)
     printf("const LOCK_SH %d\nconst LOCK_EX %d\nconst LOCK_NB %d\nconst LOCK_UN %d\n", LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN);
     printf("const FALLOC_FL_KEEP_SIZE %d\nconst FALLOC_FL_PUNCH_HOLE %d\n", FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE);
     printf("const EFD_CLOEXEC %d\nconst EWOULDBLOCK %d\nconst EOPNOTSUPP %d\nconst ENOSYS %d\n", EFD_CLOEXEC, EWOULDBLOCK, EOPNOTSUPP, ENOSYS);
+    printf("const O_CREAT %d\nconst SEEK_DATA %d\nconst SEEK_HOLE %d\nconst ENXIO %d\nconst EINVAL %d\n", O_CREAT, SEEK_DATA, SEEK_HOLE, ENXIO, EINVAL);
     OFF(kvm_run, request_interrupt_window); OFF(kvm_run, immediate_exit); OFF(kvm_run, exit_reason);
     OFF(kvm_run, ready_for_interrupt_injection); OFF(kvm_run, if_flag); OFF(kvm_run, flags); OFF(kvm_run, cr8); OFF(kvm_run, apic_base);
     OFF(kvm_run, io); OFF(kvm_run, io.direction); OFF(kvm_run, io.size); OFF(kvm_run, io.port); OFF(kvm_run, io.count); OFF(kvm_run, io.data_offset);

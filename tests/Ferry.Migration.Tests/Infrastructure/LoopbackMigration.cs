@@ -23,8 +23,12 @@ public sealed class LoopbackMigration : IDisposable
 
     /// <summary>The destination: accepts, receives into a new SimulatedVm, runs it on Go.</summary>
     /// <param name="recoveryTimeout">Post-copy: accept the source again after a broken link for this long (null: a broken link loses the VM).</param>
-    public async Task<DestinationOutcome> ReceiveAsync(ulong size, byte[]? token = null, CancellationToken cancellationToken = default, TimeSpan? recoveryTimeout = null)
+    /// <param name="copyStorage">Accept copied disks (`--copy-storage`): the new VM gets disks of the sizes the source announces.</param>
+    public async Task<DestinationOutcome> ReceiveAsync(ulong size, byte[]? token = null, CancellationToken cancellationToken = default, TimeSpan? recoveryTimeout = null,
+        bool copyStorage = false)
     {
+        long[]? diskSizes = null;
+        Action<IReadOnlyList<long>>? arriving = copyStorage ? sizes => diskSizes = [.. sizes] : null;
         var accepted = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, cancellationToken);
         var destination = recoveryTimeout is { } timeout
             ? new MigrationDestination
@@ -37,9 +41,10 @@ public sealed class LoopbackMigration : IDisposable
                     foreach (var s in again.Streams) await s.DisposeAsync();
                     throw new MigrationException("a connection of another migration");
                 },
+                DisksArriving = arriving,
             }
-            : new MigrationDestination();
-        return await destination.RunAsync(accepted, _ => Created = new SimulatedVm(size),
+            : new MigrationDestination { DisksArriving = arriving };
+        return await destination.RunAsync(accepted, _ => Created = new SimulatedVm(size, diskSizes: diskSizes),
             _ => { RanAtDestination = true; return Task.CompletedTask; }, null, cancellationToken);
     }
 
@@ -55,12 +60,12 @@ public sealed class LoopbackMigration : IDisposable
         int streams = options.Streams + (options.Mode.MayPostCopy() ? 1 : 0);
         int port = viaPort ?? Port;
         return (source ?? new MigrationSource()).RunAsync(vm,
-            ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session),
+            ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage)),
             options, progress, cancellationToken,
             (to, ct) =>
             {
                 TcpEndpoint.TryParse(to ?? $"127.0.0.1:{port}", out var host, out int p);
-                return MigrationConnector.ConnectAsync(host, p, streams, options.Mode, token ?? Token, null, ct, session);
+                return MigrationConnector.ConnectAsync(host, p, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage));
             });
     }
 

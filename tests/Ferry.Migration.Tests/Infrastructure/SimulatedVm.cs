@@ -11,7 +11,7 @@ namespace Ferry.Migration.Tests.Infrastructure;
 /// As a post-copy destination it models missing pages: once armed, a guest or VMM access to a
 /// page not present blocks until the engine installs it, as userfaultfd does.
 /// </summary>
-public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IDisposable
+public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IMigratableDisks, IDisposable
 {
     public const int PageSize = 4096;
     private readonly byte[] _memory;
@@ -24,8 +24,9 @@ public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IDisposable
     private bool _maxRateWorkload;
     private long _writtenAtCollect;
 
-    public SimulatedVm(ulong sizeBytes, string configuration = "sim", byte[]? state = null)
+    public SimulatedVm(ulong sizeBytes, string configuration = "sim", byte[]? state = null, long[]? diskSizes = null)
     {
+        SimDisks = [.. (diskSizes ?? []).Select(size => new SimulatedDisk(size))];
         _memory = new byte[sizeBytes];
         _resident = new bool[sizeBytes / PageSize];
         Memory = new GuestMemoryLayout([new MemoryRegion(0, sizeBytes)], PageSize);
@@ -34,6 +35,9 @@ public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IDisposable
     }
 
     public ReadOnlyMemory<byte> Configuration { get; }
+    public IReadOnlyList<SimulatedDisk> SimDisks { get; }
+    IReadOnlyList<IMigratableDisk> IMigratableDisks.Disks => SimDisks;
+    public long DiskWritesByGuest;
     public GuestMemoryLayout Memory { get; }
     public bool Paused { get; private set; }
     public int Resumes { get; private set; }
@@ -112,8 +116,64 @@ public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IDisposable
     public void StopWorkload()
     {
         _workload?.Cancel();
+        _diskWorkload?.Cancel();
         lock (_guestLock) Monitor.PulseAll(_guestLock);
         _workloadTask?.Wait();
+        _diskWorkloadTask?.Wait();
+    }
+
+    private CancellationTokenSource? _diskWorkload;
+    private Task? _diskWorkloadTask;
+
+    /// <summary>
+    /// Starts a guest that writes <paramref name="writesPerMillisecond"/> seeded 4 KiB pieces a
+    /// millisecond at random places on disk 0 until the VM pauses (a paused guest writes nothing);
+    /// every <paramref name="zeroEvery"/>-th write clears its piece.
+    /// </summary>
+    public SimulatedVm StartDiskWorkload(int seed, int writesPerMillisecond, int zeroEvery = 0)
+    {
+        _diskWorkload = new CancellationTokenSource();
+        var stop = _diskWorkload.Token;
+        var disk = SimDisks[0];
+        _diskWorkloadTask = Task.Factory.StartNew(() =>
+        {
+            var random = new Random(seed);
+            var buffer = new byte[4096];
+            long i = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                for (int w = 0; w < writesPerMillisecond; w++)
+                {
+                    long piece = random.NextInt64(disk.SizeBytes / buffer.Length);
+                    if (zeroEvery > 0 && ++i % zeroEvery == 0) Array.Clear(buffer);
+                    else random.NextBytes(buffer);
+                    lock (_guestLock)
+                    {
+                        while (Paused && !stop.IsCancellationRequested) Monitor.Wait(_guestLock);
+                        if (Paused) return;
+                        // Under the guest's lock: once PauseAsync returns no write is in flight, as after a drain.
+                        disk.Write(piece * buffer.Length, buffer);
+                        DiskWritesByGuest++;
+                    }
+                }
+                Thread.Sleep(1);
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        return this;
+    }
+
+    /// <summary>Fills disk <paramref name="disk"/> with <paramref name="pieces"/> seeded 4 KiB pieces (some zero).</summary>
+    public SimulatedVm FillDisk(int disk, int seed, int pieces)
+    {
+        var random = new Random(seed);
+        var buffer = new byte[4096];
+        var d = SimDisks[disk];
+        for (int i = 0; i < pieces; i++)
+        {
+            if (i % 9 == 0) Array.Clear(buffer); else random.NextBytes(buffer);
+            d.Write(random.NextInt64(d.SizeBytes / buffer.Length) * buffer.Length, buffer);
+        }
+        return this;
     }
 
     public void ReadGuest(ulong gpa, Span<byte> destination)

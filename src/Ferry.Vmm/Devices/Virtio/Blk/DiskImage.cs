@@ -1,4 +1,5 @@
 using Ferry.Kvm;
+using Ferry.Migration.Vm;
 using Microsoft.Win32.SafeHandles;
 
 namespace Ferry.Vmm.Devices.Virtio.Blk;
@@ -8,10 +9,13 @@ namespace Ferry.Vmm.Devices.Virtio.Blk;
 /// image is held with flock(LOCK_EX), a readonly one with LOCK_SH, so any number of readers share
 /// it and no writer joins them. Opening (existence, permissions, size) and locking are separate
 /// steps, because a migration's destination must check its images long before the source lets
-/// go of them (docs/devices.md). All I/O is positional (pread/pwrite), from the disk's I/O thread.
+/// go of them (docs/devices.md). All I/O is positional (pread/pwrite), from the disk's I/O thread
+/// (and, during a `--copy-storage` migration, the engine's reads at the source and writes at the
+/// destination, which is how it is an <see cref="IMigratableDisk"/>).
 /// </summary>
-public sealed class DiskImage : IDisposable
+public sealed class DiskImage : IDisposable, IMigratableDisk
 {
+    private DiskWriteLog? _writeLog;
     public const int SectorBytes = 512;
     private SafeFileHandle? _file;
     private bool _locked;
@@ -103,7 +107,23 @@ public sealed class DiskImage : IDisposable
         }
     }
 
-    public void Write(long offset, ReadOnlySpan<byte> source) => RandomAccess.Write(Handle, source, offset);
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        RandomAccess.Write(Handle, source, offset);
+        Volatile.Read(ref _writeLog)?.Mark(offset, source.Length); // after the bytes landed: a copy read before this is sent again
+    }
+
+    public IReadOnlyList<(long Offset, long Length)> DataExtents() => HostFile.DataExtents(Handle, SizeBytes);
+
+    /// <summary>Tracks the guest's writes and discards by block until the log is disposed (one log at a time).</summary>
+    public IDiskWriteLog StartWriteLog(int blockBytes)
+    {
+        var log = new DiskWriteLog(this, blockBytes);
+        if (Interlocked.CompareExchange(ref _writeLog, log, null) is not null) throw new InvalidOperationException($"disk {Path} is already being copied");
+        return log;
+    }
+
+    internal void StopWriteLog(DiskWriteLog log) => Interlocked.CompareExchange(ref _writeLog, null, log);
 
     /// <summary>fdatasync: what was written reaches the disk.</summary>
     public void Flush()
@@ -118,7 +138,11 @@ public sealed class DiskImage : IDisposable
     public long Flushes => Interlocked.Read(ref _flushes);
 
     /// <summary>Frees [offset, offset + length) (it then reads as zeros); a no-op where the file system cannot.</summary>
-    public void Discard(long offset, long length) => HostFile.PunchHole(Handle, offset, length);
+    public void Discard(long offset, long length)
+    {
+        HostFile.PunchHole(Handle, offset, length);
+        Volatile.Read(ref _writeLog)?.Mark(offset, length);
+    }
 
     public void Dispose() => Close();
 }
