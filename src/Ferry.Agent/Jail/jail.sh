@@ -20,9 +20,17 @@ while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; n=$((n - 1)); done
 mount -n -t tmpfs -o mode=0755,size=1m,nosuid ferry-jail "$root"
 cd "$root"
 mkdir dev proc .old
-# Its own /dev/kvm node, owned by the jail's user: the host's stays root's alone.
-mknod -m 0600 dev/kvm c 10 232
-chown "$uid:$gid" dev/kvm
+# Nodes of its own, owned by the jail's user, for the host's /dev/kvm and (Linux 6.1+, for
+# post-copy: KVM's faults need it or privileges) /dev/userfaultfd: the host's stay root's alone.
+# /dev/urandom for the runtime's random numbers (the migration handshake's nonces); /dev/null.
+for node in kvm userfaultfd; do
+    if [ -c "/dev/$node" ]; then
+        mknod -m 0600 "dev/$node" c $(stat -c '%Hr %Lr' "/dev/$node")
+        chown "$uid:$gid" "dev/$node"
+    fi
+done
+mknod -m 0444 dev/urandom c 1 9
+mknod -m 0666 dev/null c 1 3
 
 n=$1
 shift
@@ -36,8 +44,11 @@ while [ "$n" -gt 0 ]; do
     fi
     case $mode in own|own-ro) chown "$uid:$gid" "$source" ;; esac
     if [ -d "$source" ]; then mkdir -p ".$target"; else mkdir -p ".${target%/*}"; : > ".$target"; fi
-    mount -n --bind "$source" ".$target"
-    case $mode in ro|own-ro|sys) mount -n -o remount,bind,ro,nosuid,nodev ".$target" ;; esac
+    # util-linux makes a read-only bind in one call (it remounts it itself).
+    case $mode in
+        ro|own-ro|sys) mount -n --bind -o ro,nosuid,nodev "$source" ".$target" ;;
+        *) mount -n --bind -o nosuid,nodev "$source" ".$target" ;;
+    esac
 done
 # Merged /usr: /lib and /lib64 are links into the /usr bound above.
 for link in /lib /lib64; do

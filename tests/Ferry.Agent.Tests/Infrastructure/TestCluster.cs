@@ -61,6 +61,8 @@ public sealed class TestCluster : IDisposable
         }
     }
 
+    public int AgentPid(string host) => _agents[host].Id;
+
     /// <summary>Kills the host's agent (SIGKILL, no clean-up of its own); its VMMs run on.</summary>
     public void KillAgent(string host)
     {
