@@ -55,6 +55,10 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     /// </summary>
     public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files, IReadOnlyList<string> ferryArguments)
     {
+        // The VMM opens its files as the VM's uid, through read-only binds that keep their modes.
+        foreach (var (host, _, mode) in files)
+            if (mode == "ro" && !File.GetUnixFileMode(host).HasFlag(UnixFileMode.OtherRead))
+                throw new AgentException($"{host} is not readable by others, so a jailed VMM (its own uid) cannot read it: make it world-readable (chmod o+r) or set the host up with ferryd init --no-jail");
         Directory.CreateDirectory(state.JailMountPoint);
         string run = RunDirectory(name);
         Directory.CreateDirectory(run);

@@ -152,6 +152,20 @@ public sealed class VmmJailTests : IDisposable
     }
 
     [KvmFact]
+    public void A_kernel_the_jailed_user_cannot_read_is_refused_in_one_line()
+    {
+        var cluster = Cluster();
+        string kernel = Path.Combine(cluster.Root, "private-kernel");
+        File.Copy(TestGuest.Kernel, kernel);
+        File.SetUnixFileMode(kernel, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.Equal(0, cluster.Ferry("--host", "h1", "vm", "create", "secret", "--kernel", kernel, "--memory", "64M").Code);
+        var refused = cluster.Ferry("--host", "h1", "vm", "start", "secret");
+        Assert.Equal(2, refused.Code);
+        Assert.Equal($"ferry: {kernel} is not readable by others, so a jailed VMM (its own uid) cannot read it: make it world-readable (chmod o+r) " +
+                     "or set the host up with ferryd init --no-jail", refused.Stderr.Trim());
+    }
+
+    [KvmFact]
     public void An_agent_set_up_with_no_jail_runs_its_vmms_as_itself()
     {
         var cluster = Cluster("--no-jail");
