@@ -25,7 +25,7 @@ mkdir dev proc .old
 # /dev/urandom for the runtime's random numbers (the migration handshake's nonces); /dev/null.
 for node in kvm userfaultfd; do
     if [ -c "/dev/$node" ]; then
-        mknod -m 0600 "dev/$node" c $(stat -c '%Hr %Lr' "/dev/$node")
+        mknod -m 0600 "dev/$node" c $(stat -c '0x%t 0x%T' "/dev/$node")
         chown "$uid:$gid" "dev/$node"
     fi
 done
