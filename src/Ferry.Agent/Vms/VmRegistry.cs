@@ -102,7 +102,8 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
             await Api(name).StopAsync(cancellationToken);
             for (int i = 0; i < 200 && ProcessInfo.IsAlive(pid); i++) await Task.Delay(50, cancellationToken);
         }
-        VmCgroup.RemoveListed(state.CgroupListPath(name));
+        // An ended VMM stays in its groups until it is reaped; whatever is left, the survey removes.
+        for (int i = 0; i < 40 && !VmCgroup.RemoveListed(state.CgroupListPath(name)); i++) await Task.Delay(50, cancellationToken);
         record = record with { Intent = Intent.Stopped, Detail = null };
         Update(record);
         events.Publish(name, "stopped", "on request");

@@ -67,8 +67,9 @@ public sealed class VmmJailTests : IDisposable
         Assert.Equal("100000", File.ReadAllText(Path.Combine(cpu, "cpu.cfs_quota_us")).Trim());
         Assert.Equal("100000", File.ReadAllText(Path.Combine(cpu, "cpu.cfs_period_us")).Trim());
 
-        // Stopped, its groups are gone.
+        // Stopped, its groups are gone (once its process is reaped: the survey removes what the stop could not).
         Assert.Equal(0, cluster.Ferry("--host", "h1", "vm", "stop", "jailed").Code);
+        for (int i = 0; i < 50 && (Directory.Exists(memory) || Directory.Exists(cpu)); i++) Thread.Sleep(100);
         Assert.False(Directory.Exists(memory), $"{memory} is left after the VM stopped");
         Assert.False(Directory.Exists(cpu), $"{cpu} is left after the VM stopped");
     }
