@@ -11,7 +11,19 @@ public sealed record AgentSettings(
     [property: JsonPropertyName("listen")] string Listen,
     [property: JsonPropertyName("migration_address")] string MigrationAddress,
     [property: JsonPropertyName("max_migrations")] int MaxMigrations,
-    [property: JsonPropertyName("ferry")] string Ferry);
+    [property: JsonPropertyName("ferry")] string Ferry)
+{
+    /// <summary>Start each VMM jailed (Jail/VmmJail). Absent from an older agent.json: off, as those agents ran.</summary>
+    [JsonPropertyName("jail")] public bool Jail { get; init; }
+    /// <summary>The jailed VMMs' uids (and gids): JailUidCount of them from JailUidStart, one per VM.</summary>
+    [JsonPropertyName("jail_uid_start")] public int JailUidStart { get; init; } = DefaultJailUidStart;
+    [JsonPropertyName("jail_uid_count")] public int JailUidCount { get; init; } = DefaultJailUidCount;
+    /// <summary>A jailed VM's memory limit is its guest RAM plus this, for the VMM itself (runtime, buffers, migration streams).</summary>
+    [JsonPropertyName("jail_memory_overhead_bytes")] public ulong JailMemoryOverheadBytes { get; init; } = DefaultJailMemoryOverheadBytes;
+
+    public const int DefaultJailUidStart = 1_000_000_000, DefaultJailUidCount = 1_000_000;
+    public const ulong DefaultJailMemoryOverheadBytes = 128UL << 20;
+}
 
 [JsonSourceGenerationOptions(WriteIndented = true)]
 [JsonSerializable(typeof(AgentSettings))]

@@ -25,8 +25,13 @@ public sealed class StateDirectory(string root)
     public string VmRecordPath(string name) => Path.Combine(VmDirectory(name), "vm.json");
     public string ConsolePath(string name) => Path.Combine(VmDirectory(name), "console.log");
     public string VmmLogPath(string name) => Path.Combine(VmDirectory(name), "vmm.log");
-    // Short, since a unix socket path holds at most 107 bytes.
-    public string ApiSocketPath(string name) => Path.Combine(RunDirectory, $"{name}.sock");
+    /// <summary>vms/NAME/cgroups: a jailed VM's cgroup directories, removed once its VMM ended.</summary>
+    public string CgroupListPath(string name) => Path.Combine(VmDirectory(name), "cgroups");
+    /// <summary>The empty directory every jail's root is mounted on, each inside its VMM's own mount namespace only.</summary>
+    public string JailMountPoint => Path.Combine(Root, "jail");
+    /// <summary>run/NAME: the VM's own run directory (a jailed VMM's /run). Short, since a unix socket path holds at most 107 bytes.</summary>
+    public string VmRunDirectory(string name) => Path.Combine(RunDirectory, name);
+    public string ApiSocketPath(string name) => Path.Combine(VmRunDirectory(name), "api.sock");
 
     public static void WriteAtomically(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite)
     {

@@ -65,7 +65,4 @@ public static unsafe class Seccomp
             if (LibC.Syscall3(SysSeccomp, SeccompSetModeFilter, FlagTsync, (long)&prog) != 0) throw new KvmException("seccomp(SECCOMP_SET_MODE_FILTER)", Marshal.GetLastPInvokeError());
         }
     }
-
-    /// <summary>A raw system call, for the test that a forbidden one kills the process.</summary>
-    public static long TryRawSyscall(long number, long arg) => LibC.Syscall(number, arg);
 }

@@ -68,8 +68,23 @@ public sealed unsafe class Userfaultfd : IDisposable
         long fd = LibC.Syscall(LibC.SYS_userfaultfd, LibC.O_CLOEXEC | LibC.O_NONBLOCK);
         if (fd >= 0) return new KvmFd((int)fd);
         int errno = Marshal.GetLastPInvokeError();
-        throw new KvmException("userfaultfd", errno, errno == 1 /* EPERM */
-            ? "post-copy needs root, CAP_SYS_PTRACE or sysctl vm.unprivileged_userfaultfd=1" : null);
+        // KVM's faults on guest RAM are kernel-mode faults, which the system call hands an
+        // unprivileged process only with the sysctl. /dev/userfaultfd hands them to whoever may
+        // open it: a jailed VMM gets a node of its own.
+        if (errno == 1 /* EPERM */ && File.Exists(DevicePath) && OpenFromDevice() is { } fromDevice) return fromDevice;
+        throw new KvmException("userfaultfd", errno, errno == 1
+            ? $"post-copy needs root, CAP_SYS_PTRACE, sysctl vm.unprivileged_userfaultfd=1 or access to {DevicePath}" : null);
+    }
+
+    private const string DevicePath = "/dev/userfaultfd";
+
+    private static KvmFd? OpenFromDevice()
+    {
+        int device = LibC.Open(DevicePath, LibC.O_RDWR | LibC.O_CLOEXEC);
+        if (device < 0) return null;
+        using var deviceFd = new KvmFd(device);
+        int fd = LibC.Ioctl(deviceFd, UffdIoctls.USERFAULTFD_IOC_NEW, (nuint)(LibC.O_CLOEXEC | LibC.O_NONBLOCK));
+        return fd >= 0 ? new KvmFd(fd) : null;
     }
 
     private static bool Handshake(KvmFd fd, ulong features)

@@ -42,6 +42,9 @@ public sealed class MigrationTests : IDisposable
     public void A_vm_moves_between_agents_with_its_memory_intact(string mode)
     {
         StartMemverify("app");
+        var source = new VmmProcess(_cluster.VmmPid("h1", "app"));
+        string sourceMemory = source.Cgroup("memory");
+        Assert.NotEqual(0, source.Uid); // jailed, as the agents' defaults have it
         var moved = _cluster.Ferry("--host", "h1", "vm", "migrate", "app", "--to", "h2", "--mode", mode, "--verify-memory");
         Assert.True(moved.Code == 0, $"{moved.Stdout}\n{moved.Stderr}");
         Assert.Contains("agent set-up until the source VMM was told to send", moved.Stderr);
@@ -53,6 +56,14 @@ public sealed class MigrationTests : IDisposable
         using var h2 = _cluster.Connect("h2");
         var there = h2.Client.GetVm(new VmRef { Name = "app" });
         Assert.Equal("running", there.State);
+        // The receiving VMM was jailed the same way; the source's groups went with its VMM.
+        var destination = new VmmProcess(there.Pid);
+        Assert.NotEqual(0, destination.Uid);
+        Assert.NotEqual(new VmmProcess(Environment.ProcessId).MountNamespace, destination.MountNamespace);
+        Assert.Equal("2", destination.Seccomp);
+        Assert.EndsWith("-app", destination.Cgroup("memory"));
+        for (int i = 0; i < 50 && Directory.Exists(sourceMemory); i++) Thread.Sleep(100);
+        Assert.False(Directory.Exists(sourceMemory), $"{sourceMemory} is left after the VM moved out");
         var here = h1.Client.GetVm(new VmRef { Name = "app" });
         Assert.Equal("migrated", here.State);
         Assert.Equal(_cluster.AddressOf("h2"), here.MigratedTo);

@@ -19,8 +19,19 @@ public static class AgentCommands
         var maxMigrations = new Option<int>("--max-migrations") { Description = "Migrations in or out of this host at once", DefaultValueFactory = _ => 2 };
         var ferry = new Option<string?>("--ferry") { Description = "The ferry executable VMMs run as (default: the one beside ferryd, else on PATH)" };
         var clientConfig = new Option<string?>("--client-config") { Description = "Add this host to a client configuration file (see FERRY_CONFIG)" };
+        var noJail = new Option<bool>("--no-jail") { Description = "Run VMMs as the agent's user in the agent's mount namespace and cgroups (hosts without what the jail needs)" };
+        var jailUids = new Option<string>("--jail-uids")
+        {
+            Description = "START-END: the uids (and gids) jailed VMMs run as, one per VM; no passwd entry needed",
+            DefaultValueFactory = _ => $"{AgentSettings.DefaultJailUidStart}-{AgentSettings.DefaultJailUidStart + AgentSettings.DefaultJailUidCount - 1}",
+        };
+        var overhead = new Option<int>("--jail-memory-overhead-mib")
+        {
+            Description = "A jailed VM's memory limit is its guest RAM plus this many MiB for its VMM",
+            DefaultValueFactory = _ => (int)(AgentSettings.DefaultJailMemoryOverheadBytes >> 20),
+        };
         var command = new Command("init", "Create this agent's settings and credentials (once per host)")
-            { stateDir, name, listen, migration, ca, maxMigrations, ferry, clientConfig };
+            { stateDir, name, listen, migration, ca, maxMigrations, ferry, clientConfig, noJail, jailUids, overhead };
         command.SetAction(parse =>
         {
             var state = new StateDirectory(parse.GetValue(stateDir)!);
@@ -29,6 +40,17 @@ public static class AgentCommands
             if (!IPAddress.TryParse(migrationAddress, out _)) throw new AgentStartException($"--migration-address {migrationAddress} is not an IP address");
             int max = parse.GetValue(maxMigrations);
             if (max < 1) throw new AgentStartException("--max-migrations must be at least 1");
+            var (uidStart, uidCount) = ParseUidRange(parse.GetValue(jailUids)!);
+            if (parse.GetValue(overhead) < 0) throw new AgentStartException("--jail-memory-overhead-mib must not be negative");
+            var settings = new AgentSettings(parse.GetValue(name)!, endpoint.ToString(), migrationAddress, max, Path.GetFullPath(parse.GetValue(ferry) ?? DefaultFerry()))
+            {
+                Jail = !parse.GetValue(noJail),
+                JailUidStart = uidStart,
+                JailUidCount = uidCount,
+                JailMemoryOverheadBytes = (ulong)parse.GetValue(overhead) << 20,
+            };
+            // Checked before anything is written: a host that cannot jail says so in one line.
+            if (settings.Jail) Jail.VmmJail.Check(settings);
             string hostName = parse.GetValue(name)!;
             string caDir = Path.GetFullPath(parse.GetValue(ca)!);
             var authority = CertificateAuthority.OpenOrCreate(caDir);
@@ -38,7 +60,6 @@ public static class AgentCommands
             File.Copy(Path.Combine(caDir, CertificateAuthority.TokenFile), state.TokenPath, overwrite: true);
             authority.Issue(hostName, [hostName, endpoint.Address.ToString(), migrationAddress], client: false, state.ServerCertificatePath, state.ServerKeyPath);
             authority.Issue($"ferryd {hostName}", [], client: true, state.ClientCertificatePath, state.ClientKeyPath);
-            var settings = new AgentSettings(hostName, endpoint.ToString(), migrationAddress, max, Path.GetFullPath(parse.GetValue(ferry) ?? DefaultFerry()));
             StateDirectory.WriteAtomically(state.SettingsPath, JsonSerializer.SerializeToUtf8Bytes(settings, AgentJson.Default.AgentSettings));
 
             if (parse.GetValue(clientConfig) is { } configPath)
@@ -64,6 +85,7 @@ public static class AgentCommands
             if (!File.Exists(state.SettingsPath)) throw new AgentStartException($"{state.Root} is not an agent's state directory (run ferryd init first)");
             var settings = JsonSerializer.Deserialize(File.ReadAllBytes(state.SettingsPath), AgentJson.Default.AgentSettings)
                            ?? throw new AgentStartException($"{state.SettingsPath} is empty");
+            if (settings.Jail) Jail.VmmJail.Check(settings);
             await using var app = AgentHost.Build(state, settings);
             await app.StartAsync(cancellationToken);
             Console.Error.WriteLine($"ferryd: {settings.Name} serving on {settings.Listen}");
@@ -76,6 +98,14 @@ public static class AgentCommands
     public static IPEndPoint ParseEndpoint(string text) =>
         IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port > 0 ? endpoint
             : throw new AgentStartException($"'{text}' is not ADDR:PORT (an IP address and a port)");
+
+    private static (int Start, int Count) ParseUidRange(string text)
+    {
+        string[] parts = text.Split('-');
+        if (parts.Length == 2 && int.TryParse(parts[0], out int start) && int.TryParse(parts[1], out int end) && start > 0 && end >= start)
+            return (start, end - start + 1);
+        throw new AgentStartException($"--jail-uids '{text}' is not START-END (two uids above 0, END not below START)");
+    }
 
     private static string DefaultFerry()
     {

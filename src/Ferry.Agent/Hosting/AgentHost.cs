@@ -35,8 +35,10 @@ public static class AgentHost
             });
         }));
         var events = new EventHub();
-        var registry = new VmRegistry(state, new VmStore(state), new VmmLauncher(state, settings.Ferry), events);
-        var migrations = new MigrationCoordinator(state, settings, registry, new VmmLauncher(state, settings.Ferry), events);
+        var jail = settings.Jail ? new Jail.VmmJail(state, settings) : null;
+        var launcher = new VmmLauncher(state, settings.Ferry, jail);
+        var registry = new VmRegistry(state, new VmStore(state), launcher, events);
+        var migrations = new MigrationCoordinator(state, settings, registry, launcher, events);
         var load = new HostLoad(settings.Name);
         // Built by a factory so the container disposes it (and its channels to peer agents) at shutdown.
         builder.Services.AddSingleton(state).AddSingleton(settings).AddSingleton(events).AddSingleton(registry)

@@ -27,7 +27,7 @@ public sealed partial class MigrationCoordinator
             string tokenPath = Path.Combine(state.VmDirectory(d.Name), "migration.token");
             StateDirectory.WriteAtomically(tokenPath, System.Text.Encoding.ASCII.GetBytes(request.MigrationToken));
             string listen = $"{settings.MigrationAddress}:{FreePort(settings.MigrationAddress)}";
-            int pid = await launcher.ReceiveAsync(d.Name, listen, tokenPath, cancellationToken);
+            int pid = await launcher.ReceiveAsync(record, listen, tokenPath, cancellationToken);
             lock (_lock) _receivers[d.Name] = pid;
             events.Publish(d.Name, "receiving", $"on {listen}");
             return listen;

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Ferry.Agent.Api;
+using Ferry.Agent.Jail;
 using Ferry.Api;
 
 namespace Ferry.Agent.Vms;
@@ -101,6 +102,8 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
             await Api(name).StopAsync(cancellationToken);
             for (int i = 0; i < 200 && ProcessInfo.IsAlive(pid); i++) await Task.Delay(50, cancellationToken);
         }
+        // An ended VMM stays in its groups until it is reaped; whatever is left, the survey removes.
+        for (int i = 0; i < 40 && !VmCgroup.RemoveListed(state.CgroupListPath(name)); i++) await Task.Delay(50, cancellationToken);
         record = record with { Intent = Intent.Stopped, Detail = null };
         Update(record);
         events.Publish(name, "stopped", "on request");
@@ -112,6 +115,8 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
         var record = Get(name);
         if (ApiClient.IsAlive(state.ApiSocketPath(name))) throw new AgentException($"{name} is running: stop it first");
         if (record.Intent == Intent.MigratingOut) throw new AgentException($"{name}'s migration to {record.MigratedTo} is not settled yet: it may run there");
+        if (!VmCgroup.RemoveListed(state.CgroupListPath(name))) throw new AgentException($"{name}'s VMM is still ending: try again");
+        if (Directory.Exists(state.VmRunDirectory(name))) Directory.Delete(state.VmRunDirectory(name), recursive: true);
         lock (_lock)
         {
             store.Delete(name);
@@ -152,7 +157,8 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
                 Intent.Running => "died",
                 _ => record.Intent,
             };
-            if (vm.State == "died" && vm.Detail.Length == 0) vm.Detail = LastVmmMessage(record.Name) ?? "its VMM ended";
+            if (vm.State == "died" && vm.Detail.Length == 0)
+                vm.Detail = VmCgroup.OomDetail(state.CgroupListPath(record.Name)) ?? LastVmmMessage(record.Name) ?? "its VMM ended";
         }
         return vm;
     }
@@ -165,6 +171,7 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
         {
             var vm = await ObserveAsync(record, cancellationToken);
             seen.Add(vm);
+            if (vm.Pid == 0) await ForgetEndedVmmAsync(record.Name, vm);
             string? before;
             lock (_lock) _lastState.TryGetValue(record.Name, out before);
             if (before == vm.State) continue;
@@ -174,6 +181,30 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
             else if (vm.State == "held") events.Publish(record.Name, "held", vm.Detail);
         }
         return seen;
+    }
+
+    /// <summary>
+    /// A VMM that ended leaves its cgroups: why it died is kept in the record first (the OOM
+    /// killer's count is in its memory group), then the groups are removed.
+    /// </summary>
+    private async Task ForgetEndedVmmAsync(string name, Vm vm)
+    {
+        if (!File.Exists(state.CgroupListPath(name))) return;
+        // Not while a call on this VM runs: a start makes the groups before its VMM joins them.
+        SemaphoreSlim gate;
+        lock (_lock)
+        {
+            if (!_perVm.TryGetValue(name, out gate!)) _perVm[name] = gate = new SemaphoreSlim(1, 1);
+        }
+        if (!await gate.WaitAsync(0)) return;
+        try
+        {
+            if (!Exists(name) || ApiClient.IsAlive(state.ApiSocketPath(name))) return;
+            var record = Get(name);
+            if (vm.State == "died" && record.Detail is null) Update(record with { Detail = vm.Detail });
+            VmCgroup.RemoveListed(state.CgroupListPath(name));
+        }
+        finally { gate.Release(); }
     }
 
     public string? LastVmmMessage(string name)

@@ -1,47 +1,67 @@
 using System.Diagnostics;
+using System.Globalization;
+using Ferry.Agent.Jail;
 using Ferry.Api;
 
 namespace Ferry.Agent.Vms;
 
 /// <summary>
-/// Starts VMM processes (`ferry run`, `ferry receive`) that do not belong to the agent: each in a
-/// session of its own (setsid), stdin from /dev/null, its messages appended to vms/NAME/vmm.log.
-/// An agent that stops or crashes leaves its VMs running; the next agent finds them by their
-/// control sockets. The launch writes the VMM's pid to vms/NAME/vmm.pid.
+/// Starts VMM processes (`ferry run`, `ferry receive`, always with `--seccomp`) that do not belong
+/// to the agent: each in a session of its own (setsid), stdin from /dev/null, its messages appended
+/// to vms/NAME/vmm.log. An agent that stops or crashes leaves its VMs running; the next agent finds
+/// them by their control sockets (run/NAME/api.sock). The launch writes the VMM's pid to
+/// vms/NAME/vmm.pid. With a <see cref="VmmJail"/> each VMM starts jailed, and sees its files under
+/// the jail's own paths.
 /// </summary>
-public sealed class VmmLauncher(StateDirectory state, string ferry)
+public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jail)
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<int> RunAsync(VmRecord vm, CancellationToken cancellationToken) =>
-        await LaunchAsync(vm.Name,
+    public async Task<int> RunAsync(VmRecord vm, CancellationToken cancellationToken)
+    {
+        var files = new List<(string, string, string)> { (vm.Kernel, VmmJail.Kernel, "ro") };
+        if (vm.Initrd.Length > 0) files.Add((vm.Initrd, VmmJail.Initrd, "ro"));
+        bool jailed = jail is not null;
+        List<string> arguments =
         [
-            "run", "--name", vm.Name, "--kernel", vm.Kernel, "--initrd", vm.Initrd, "--memory", vm.MemoryBytes.ToString(),
-            "--cpus", vm.Cpus.ToString(), "--cmdline", vm.Cmdline,
-            "--api-socket", state.ApiSocketPath(vm.Name), "--console", state.ConsolePath(vm.Name),
-        ], "", cancellationToken);
+            "run", "--name", vm.Name, "--kernel", jailed ? VmmJail.Kernel : vm.Kernel, "--memory", vm.MemoryBytes.ToString(CultureInfo.InvariantCulture),
+            "--cpus", vm.Cpus.ToString(CultureInfo.InvariantCulture), "--cmdline", vm.Cmdline, "--seccomp",
+            .. ControlArguments(vm.Name),
+        ];
+        if (vm.Initrd.Length > 0) arguments.AddRange(["--initrd", jailed ? VmmJail.Initrd : vm.Initrd]);
+        return await LaunchAsync(vm, files, arguments, "", cancellationToken);
+    }
 
-    /// <summary>Starts a receiving VMM on <paramref name="listen"/>; returns once it waits for the source.</summary>
-    public async Task<int> ReceiveAsync(string name, string listen, string tokenPath, CancellationToken cancellationToken) =>
-        await LaunchAsync(name,
+    /// <summary>Starts a receiving VMM for <paramref name="vm"/> on <paramref name="listen"/>; returns once it waits for the source.</summary>
+    public async Task<int> ReceiveAsync(VmRecord vm, string listen, string tokenPath, CancellationToken cancellationToken)
+    {
+        List<string> arguments =
         [
-            "receive", "--name", name, "--listen", listen, "--token-file", tokenPath,
-            "--api-socket", state.ApiSocketPath(name), "--console", state.ConsolePath(name),
-        ], "waiting for a migration", cancellationToken);
+            "receive", "--name", vm.Name, "--listen", listen, "--token-file", jail is not null ? VmmJail.Token : tokenPath, "--seccomp",
+            .. ControlArguments(vm.Name),
+        ];
+        return await LaunchAsync(vm, [(tokenPath, VmmJail.Token, "own-ro")], arguments, "waiting for a migration", cancellationToken);
+    }
+
+    private string[] ControlArguments(string name) => jail is not null
+        ? ["--api-socket", VmmJail.ApiSocket, "--console", VmmJail.Console]
+        : ["--api-socket", state.ApiSocketPath(name), "--console", state.ConsolePath(name)];
 
     /// <param name="readyLine">Text in vmm.log that says the VMM is ready; empty: its control socket answering.</param>
-    private async Task<int> LaunchAsync(string name, IReadOnlyList<string> arguments, string readyLine, CancellationToken cancellationToken)
+    private async Task<int> LaunchAsync(VmRecord vm, IReadOnlyList<(string, string, string)> files, IReadOnlyList<string> arguments, string readyLine, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(state.RunDirectory);
+        string name = vm.Name;
+        Directory.CreateDirectory(state.VmRunDirectory(name));
+        IReadOnlyList<string> command = jail is not null ? jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, arguments) : [ferry, .. arguments];
         string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
         File.Delete(pidFile);
         long logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
         var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
         // sh writes its own pid, then becomes the VMM (exec keeps the pid).
-        foreach (string a in (string[])["--fork", "/bin/sh", "-c", "echo $$ > \"$1\"; shift; exec \"$@\" </dev/null >>\"$0\" 2>&1", log, pidFile, ferry])
+        foreach (string a in (string[])["--fork", "/bin/sh", "-c", "echo $$ > \"$1\"; shift; exec \"$@\" </dev/null >>\"$0\" 2>&1", log, pidFile])
             start.ArgumentList.Add(a);
-        foreach (string a in arguments) start.ArgumentList.Add(a);
-        start.Environment["FERRY_RUN_DIR"] = state.RunDirectory;
+        foreach (string a in command) start.ArgumentList.Add(a);
+        start.Environment["FERRY_RUN_DIR"] = jail is not null ? VmmJail.Run : state.VmRunDirectory(name);
         using (var setsid = Process.Start(start) ?? throw new AgentException($"cannot start {ferry}"))
             await setsid.WaitForExitAsync(cancellationToken);
 
@@ -54,7 +74,10 @@ public sealed class VmmLauncher(StateDirectory state, string ferry)
             bool ready = readyLine.Length > 0 ? written.Contains(readyLine, StringComparison.Ordinal) : ApiClient.IsAlive(state.ApiSocketPath(name));
             if (ready && pid != 0) return pid;
             if (pid != 0 && !ProcessInfo.IsAlive(pid))
+            {
+                VmCgroup.RemoveListed(state.CgroupListPath(name));
                 throw new AgentException($"the VMM of {name} ended at start: {LastLine(written) ?? "no message"}");
+            }
             // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
             await Task.Delay(2, cancellationToken);
         }

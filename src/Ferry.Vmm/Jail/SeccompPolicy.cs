@@ -27,20 +27,6 @@ public static class SeccompPolicy
         return list;
     }
 
-    /// <summary>
-    /// Confines this process, every thread of it, from now on. For tests only:
-    /// FERRY_TEST_FORBIDDEN_SYSCALL=1 then makes one call the list leaves out (syslog's
-    /// harmless size query), which must end the process with SIGSYS.
-    /// </summary>
-    public static void Apply()
-    {
-        Kvm.Seccomp.Apply([.. Allowed().Select(a => a.Number)]);
-        if (Environment.GetEnvironmentVariable("FERRY_TEST_FORBIDDEN_SYSCALL") == "1") ForbiddenCall();
-    }
-
-    private static void ForbiddenCall()
-    {
-        const long SysSyslog = 103, SyslogActionSizeBuffer = 10;
-        Kvm.Seccomp.TryRawSyscall(SysSyslog, SyslogActionSizeBuffer);
-    }
+    /// <summary>Confines this process, every thread of it, from now on.</summary>
+    public static void Apply() => Kvm.Seccomp.Apply([.. Allowed().Select(a => a.Number)]);
 }

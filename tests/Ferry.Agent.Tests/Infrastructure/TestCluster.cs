@@ -8,8 +8,9 @@ namespace Ferry.Agent.Tests.Infrastructure;
 
 /// <summary>
 /// Agents on loopback, each with its own state directory, sharing one CA made for the test, and
-/// a client configuration naming them h1..hN. Dispose kills every VMM the agents started and
-/// every agent, and removes the directory.
+/// a client configuration naming them h1..hN. Their VMMs are jailed unless <c>--no-jail</c> is
+/// among the init options, as on a host set up with the defaults. Dispose kills every VMM the
+/// agents started and every agent, removes the VMs' cgroups and the directory.
 /// </summary>
 public sealed class TestCluster : IDisposable
 {
@@ -20,14 +21,14 @@ public sealed class TestCluster : IDisposable
     public string CaDirectory => Path.Combine(Root, "ca");
     public IReadOnlyList<string> Hosts { get; }
 
-    public TestCluster(int hosts)
+    public TestCluster(int hosts, params string[] initOptions)
     {
         Hosts = [.. Enumerable.Range(1, hosts).Select(i => $"h{i}")];
         string ferry = FerryExecutable();
         foreach (string host in Hosts)
         {
-            var (code, output) = RunFerryd("init", "--state-dir", StateDir(host), "--name", host, "--listen", $"127.0.0.1:{FreePort()}",
-                "--ca", CaDirectory, "--client-config", ConfigPath, "--ferry", ferry);
+            var (code, output) = RunFerryd(["init", "--state-dir", StateDir(host), "--name", host, "--listen", $"127.0.0.1:{FreePort()}",
+                "--ca", CaDirectory, "--client-config", ConfigPath, "--ferry", ferry, .. initOptions]);
             if (code != 0) throw new InvalidOperationException($"ferryd init failed: {output}");
             Start(host);
         }
@@ -59,6 +60,8 @@ public sealed class TestCluster : IDisposable
             }
         }
     }
+
+    public int AgentPid(string host) => _agents[host].Id;
 
     /// <summary>Kills the host's agent (SIGKILL, no clean-up of its own); its VMMs run on.</summary>
     public void KillAgent(string host)
@@ -102,26 +105,26 @@ public sealed class TestCluster : IDisposable
         return start;
     }
 
-    /// <summary>
-    /// FERRY_BIN, as ./test.sh sets it, else a script running the CLI project's own build output
-    /// (not the copy in this folder: the agent's ASP.NET framework assemblies beside it would
-    /// shadow the versions ferry.deps.json names).
-    /// </summary>
     /// <summary>The ferry a user of this cluster runs (set FERRY_CONFIG to <see cref="ConfigPath"/>).</summary>
     public string FerryBinary => FerryExecutable();
 
-    private string FerryExecutable()
+    /// <summary>
+    /// FERRY_BIN, as ./test.sh sets it, else the NativeAOT binary ./ferry publishes (built once,
+    /// then reused while the sources are unchanged): a jail holds one executable, not a runtime.
+    /// </summary>
+    private static string FerryExecutable() => PublishedFerry.Value;
+
+    private static readonly Lazy<string> PublishedFerry = new(() =>
     {
         if (Environment.GetEnvironmentVariable("FERRY_BIN") is { Length: > 0 } bin) return bin;
-        string script = Path.Combine(Root, "ferry");
-        if (!File.Exists(script))
-        {
-            string dll = Path.Combine(TestGuest.RepositoryRoot, "artifacts", "bin", "Ferry.Cli", "debug", "ferry.dll");
-            File.WriteAllText(script, $"#!/bin/sh\nexec dotnet {dll} \"$@\"\n");
-            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        return script;
-    }
+        var start = new ProcessStartInfo(Path.Combine(TestGuest.RepositoryRoot, "ferry")) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("--version");
+        using var p = Process.Start(start)!;
+        string log = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"./ferry --version (which publishes ferry) failed: {log}");
+        return Path.Combine(TestGuest.RepositoryRoot, "artifacts", "publish", "ferry", "ferry");
+    });
 
     public static int FreePort()
     {
@@ -140,6 +143,9 @@ public sealed class TestCluster : IDisposable
             try { if (!p.HasExited) p.Kill(); p.WaitForExit(); } catch (InvalidOperationException) { }
             p.Dispose();
         }
+        // Every jailed VMM: whatever runs in its cgroups is this test's, and the groups go with it.
+        foreach (string list in Directory.EnumerateFiles(Root, "cgroups", SearchOption.AllDirectories))
+            RemoveCgroups(File.ReadAllLines(list));
         // Every VMM an agent started: it was detached on purpose, so it is ended here by its pid.
         foreach (string pidFile in Directory.EnumerateFiles(Root, "vmm.pid", SearchOption.AllDirectories))
         {
@@ -152,6 +158,26 @@ public sealed class TestCluster : IDisposable
             catch (InvalidOperationException) { }
         }
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>Kills every process in <paramref name="directories"/> (cgroup v1 groups) and removes them.</summary>
+    public static void RemoveCgroups(IEnumerable<string> directories)
+    {
+        foreach (string dir in directories.Where(d => d.StartsWith("/sys/fs/cgroup/", StringComparison.Ordinal) && Directory.Exists(d)))
+        {
+            for (int attempt = 0; attempt < 100; attempt++)
+            {
+                string[] pids = File.ReadAllLines(Path.Combine(dir, "cgroup.procs"));
+                foreach (string pid in pids)
+                {
+                    try { using var p = Process.GetProcessById(int.Parse(pid)); p.Kill(); p.WaitForExit(10_000); }
+                    catch (ArgumentException) { /* already gone */ }
+                    catch (InvalidOperationException) { }
+                }
+                try { Directory.Delete(dir); break; }
+                catch (IOException) { Thread.Sleep(50); } // its last process is still being reaped
+            }
+        }
     }
 
     public static string GuestCmdline(string program, string args) => TestGuest.Run(program, args, powerOff: false);

@@ -1,7 +1,8 @@
+using System.Diagnostics;
 using Ferry.Cli.Tests.Infrastructure;
 using Ferry.Tests.Shared;
 
-namespace Ferry.Cli.Tests;
+namespace Ferry.Cli.Tests.Seccomp;
 
 /// <summary>--seccomp: a VMM confined to its system-call list still does all its work, and dies alone on any other call.</summary>
 [Collection(KvmCollection.Name)]
@@ -41,11 +42,30 @@ public sealed class SeccompTests
     {
         using var bystander = FerryProcess.Start(Run("sc-by"));
         bystander.WaitFor("memtouch ready");
-        using var culprit = FerryProcess.StartWith(new Dictionary<string, string> { ["FERRY_TEST_FORBIDDEN_SYSCALL"] = "1" }, Run("sc-bad"));
-        int code = culprit.WaitForExit(TimeSpan.FromSeconds(60));
-        Assert.Equal(128 + 31, code); // SIGSYS: the kernel killed it at the call
+        string preload = CompileForbiddenCall();
+        try
+        {
+            // forbidden_call.c, preloaded, makes the call once the VMM has confined itself.
+            using var culprit = FerryProcess.StartWith(new Dictionary<string, string> { ["LD_PRELOAD"] = preload }, Run("sc-bad"));
+            int code = culprit.WaitForExit(TimeSpan.FromSeconds(60));
+            Assert.Equal(128 + 31, code); // SIGSYS: the kernel killed it at the call
+        }
+        finally { File.Delete(preload); }
         int seen = bystander.Console.Count;
         bystander.WaitFor("HB", from: seen);
         Assert.False(bystander.HasExited);
+    }
+
+    private static string CompileForbiddenCall()
+    {
+        string library = Path.Combine(Path.GetTempPath(), $"ferry-forbidden-call-{Environment.ProcessId}.so");
+        var start = new ProcessStartInfo("gcc") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in (string[])["-shared", "-fPIC", "-pthread", "-O1", "-o", library, Path.Combine(AppContext.BaseDirectory, "Seccomp", "forbidden_call.c")])
+            start.ArgumentList.Add(a);
+        using var gcc = Process.Start(start)!;
+        string errors = gcc.StandardOutput.ReadToEnd() + gcc.StandardError.ReadToEnd();
+        gcc.WaitForExit();
+        Assert.True(gcc.ExitCode == 0, $"gcc failed: {errors}");
+        return library;
     }
 }

@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+
+using Ferry.Agent.Vms;
+
+namespace Ferry.Agent.Jail;
+
+/// <summary>
+/// How ferryd jails each VMM, in the manner of Firecracker's jailer: its own user (a uid of the
+/// agent's range, no passwd entry), its own mount namespace whose root is a tmpfs holding only what
+/// that VMM needs (jail.sh), its cgroups (VmCgroup), and `--seccomp`. The namespace has to exist
+/// before the VMM starts, since unshare(CLONE_NEWNS) fails in a multi-threaded process such as the
+/// .NET runtime: so the launch command is `unshare --mount ... /bin/sh -c jail.sh ...`, which sets
+/// up the jail and execs, as the VMM's user, the VMM itself (same pid all along).
+/// </summary>
+public sealed class VmmJail(StateDirectory state, AgentSettings settings)
+{
+    /// <summary>Where a jailed VMM sees its files.</summary>
+    public const string Ferry = "/ferry", Kernel = "/kernel", Initrd = "/initrd", Console = "/console.log", Token = "/token", Run = "/run",
+        ApiSocket = "/run/api.sock";
+
+    private static readonly string Script = LoadScript();
+    // The system libraries the NativeAOT ferry links (libc, libm, the loader) or may dlopen (libssl
+    // for TLS migrations), and the loader's cache: read-only, nothing else of the host's /usr.
+    private static readonly string[] SystemPaths = ["/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/etc/ld.so.cache"];
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, int> _uids = [];
+
+    /// <summary>Why this host cannot jail VMMs as <paramref name="settings"/> ask, in words for "the jail needs ...", or null.</summary>
+    public static string? Missing(AgentSettings settings)
+    {
+        if (!Environment.IsPrivilegedProcess) return "ferryd to run as root (it makes mount namespaces, device nodes and cgroups)";
+        foreach (string tool in (string[])["unshare", "setpriv", "mount", "umount", "pivot_root", "mknod"])
+            if (FindOnPath(tool) is null) return $"{tool} (util-linux) on PATH";
+        if (VmCgroup.Missing() is { } cgroup) return cgroup;
+        if (!IsElf(settings.Ferry)) return $"ferry's NativeAOT binary, but {settings.Ferry} is not an ELF executable (give ferryd init --ferry the published binary)";
+        return null;
+    }
+
+    public static void Check(AgentSettings settings)
+    {
+        if (Missing(settings) is { } missing) throw new AgentStartException($"the VMM jail needs {missing}; or set this host up with ferryd init --no-jail");
+    }
+
+    /// <summary>The VM's run directory as the host sees it: the jail's /run, which holds its control socket.</summary>
+    public string RunDirectory(string name) => state.VmRunDirectory(name);
+
+    /// <summary>
+    /// Readies a jail for one VMM: its uid, run directory, console file and cgroups. Returns the
+    /// command that builds the jail and runs <paramref name="ferryArguments"/> (with jail paths) in it.
+    /// <paramref name="files"/> are (host path, jail path, mode) as jail.sh takes them.
+    /// </summary>
+    public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files, IReadOnlyList<string> ferryArguments)
+    {
+        // The VMM opens its files as the VM's uid, through read-only binds that keep their modes.
+        foreach (var (host, _, mode) in files)
+            if (mode == "ro" && !File.GetUnixFileMode(host).HasFlag(UnixFileMode.OtherRead))
+                throw new AgentException($"{host} is not readable by others, so a jailed VMM (its own uid) cannot read it: make it world-readable (chmod o+r) or set the host up with ferryd init --no-jail");
+        Directory.CreateDirectory(state.JailMountPoint);
+        string run = RunDirectory(name);
+        Directory.CreateDirectory(run);
+        File.SetUnixFileMode(run, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string console = state.ConsolePath(name);
+        if (!File.Exists(console)) File.WriteAllBytes(console, []);
+
+        VmCgroup.RemoveListed(state.CgroupListPath(name));
+        var cgroup = VmCgroup.Create(CgroupLeaf(name), memoryBytes + settings.JailMemoryOverheadBytes, cpus);
+        cgroup.Save(state.CgroupListPath(name));
+        int uid = AllocateUid(name);
+
+        var binds = new List<(string, string, string)>
+        {
+            (settings.Ferry, Ferry, "ro"),
+            (FindOnPath("setpriv")!, "/setpriv", "ro"),
+            (run, Run, "own"),
+            (console, Console, "own"),
+        };
+        binds.AddRange(files);
+        binds.AddRange(SystemPaths.Where(p => Path.Exists(p)).Select(p => (p, p, "sys")));
+
+        var command = new List<string> { "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", Script, "jail",
+            state.JailMountPoint, Number(uid), Number(uid), Number(cgroup.Directories.Count) };
+        command.AddRange(cgroup.ProcsFiles);
+        command.Add(Number(binds.Count));
+        foreach (var (host, jail, mode) in binds) command.AddRange([host, jail, mode]);
+        command.Add(Ferry);
+        command.AddRange(ferryArguments);
+        return command;
+    }
+
+    /// <summary>
+    /// The VM's uid: from a hash of this agent and the VM's name, so two agents on one host rarely
+    /// start at the same place, then the next one no process on the host runs as and no other VM
+    /// of this agent was given. gid = uid.
+    /// </summary>
+    private int AllocateUid(string name)
+    {
+        var running = new HashSet<int>();
+        foreach (string dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                foreach (string line in File.ReadLines(Path.Combine(dir, "status")))
+                    if (line.StartsWith("Uid:", StringComparison.Ordinal)) { running.Add(int.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture)); break; }
+            }
+            catch (IOException) { } // not a process, or it ended
+            catch (UnauthorizedAccessException) { }
+        }
+        byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{state.Root}\0{name}"));
+        int start = (int)(BitConverter.ToUInt32(hash) % (uint)settings.JailUidCount);
+        lock (_lock)
+        {
+            _uids.Remove(name);
+            for (int i = 0; i < settings.JailUidCount; i++)
+            {
+                int uid = settings.JailUidStart + (start + i) % settings.JailUidCount;
+                if (running.Contains(uid) || _uids.ContainsValue(uid)) continue;
+                _uids[name] = uid;
+                return uid;
+            }
+        }
+        throw new AgentException($"every uid of the jail's range {settings.JailUidStart}-{settings.JailUidStart + settings.JailUidCount - 1} is in use");
+    }
+
+    /// <summary>Unique per agent and VM on this host: "ferryd-" + a hash of the state directory + "-" + the name.</summary>
+    private string CgroupLeaf(string name) =>
+        $"ferryd-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(state.Root)))[..8]}-{name}";
+
+    private static string Number(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    private static string LoadScript()
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Ferry.Agent.Jail.jail.sh")
+                           ?? throw new InvalidOperationException("jail.sh is not embedded");
+        return new StreamReader(stream).ReadToEnd();
+    }
+
+    private static string? FindOnPath(string tool)
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries).Append("/usr/sbin").Append("/sbin"))
+        {
+            string path = Path.Combine(dir, tool);
+            if (File.Exists(path)) return path;
+        }
+        return null;
+    }
+
+    private static bool IsElf(string path)
+    {
+        try
+        {
+            using var file = File.OpenRead(path);
+            Span<byte> magic = stackalloc byte[4];
+            return file.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual((ReadOnlySpan<byte>)[0x7f, (byte)'E', (byte)'L', (byte)'F']);
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+}
