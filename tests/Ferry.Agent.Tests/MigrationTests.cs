@@ -100,4 +100,24 @@ public sealed class MigrationTests : IDisposable
         using var h1 = _cluster.Connect("h1");
         Assert.Equal("running", h1.Client.GetVm(new VmRef { Name = "dup" }).State);
     }
+
+    [KvmFact]
+    public void A_source_vmm_that_refuses_the_migration_leaves_no_receiver_waiting_at_the_destination()
+    {
+        StartMemverify("refused");
+        // The agents prepare the destination, then the source VMM refuses the option.
+        var failed = _cluster.Ferry("--host", "h1", "vm", "migrate", "refused", "--to", "h2", "--on-no-converge", "sometimes");
+        Assert.NotEqual(0, failed.Code);
+        Assert.Contains("sometimes", failed.Stderr);
+        using var h1 = _cluster.Connect("h1");
+        Assert.Equal("running", h1.Client.GetVm(new VmRef { Name = "refused" }).State);
+
+        // The receiver prepared for it was ended: nothing holds the name at h2, and the move, asked right, goes through.
+        using var h2 = _cluster.Connect("h2");
+        var there = h2.Client.GetVm(new VmRef { Name = "refused" });
+        Assert.Equal(0, there.Pid);
+        Assert.Equal("defined", there.State);
+        var moved = _cluster.Ferry("--host", "h1", "vm", "migrate", "refused", "--to", "h2");
+        Assert.True(moved.Code == 0, moved.Stderr);
+    }
 }

@@ -98,6 +98,9 @@ public sealed class AgentService(VmRegistry registry, MigrationCoordinator migra
     public override Task<Vm> AwaitReceive(VmRef request, ServerCallContext context) => Guard(() =>
         migrations.AwaitReceiveAsync(request.Name, context.CancellationToken));
 
+    public override Task<Vm> AbortReceive(VmRef request, ServerCallContext context) => Guard(() =>
+        migrations.AbortReceiveAsync(request.Name, context.CancellationToken));
+
     /// <summary>The agent's refusals and the VMMs' errors reach the caller as one line with a fitting status.</summary>
     private static async Task<T> Guard<T>(Func<Task<T>> call)
     {

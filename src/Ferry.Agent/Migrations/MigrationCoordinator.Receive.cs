@@ -34,6 +34,25 @@ public sealed partial class MigrationCoordinator
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// Destination side, when the source's VMM gave up before the commit: cancels the receiving
+    /// VMM (it refuses once it said Ready, and is then left to the source's word) and, once it
+    /// ended, records that the receive failed. Without this a receiver whose source never
+    /// connected would wait on, holding the VM's name here.
+    /// </summary>
+    public async Task<Vm> AbortReceiveAsync(string name, CancellationToken cancellationToken)
+    {
+        var record = registry.Get(name);
+        if (record.Intent != Intent.Receiving) throw new AgentException($"{name} is not being received here ({record.Intent})");
+        try { await registry.Api(name).CancelOperationAsync(cancellationToken); }
+        catch (ApiException) { /* past Ready, or already ending */ }
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (ApiClient.IsAlive(state.ApiSocketPath(name)) && DateTime.UtcNow < deadline) await Task.Delay(100, cancellationToken);
+        var vm = await registry.ObserveAsync(record, cancellationToken);
+        if (vm.Pid == 0) SettleIn(record, vm);
+        return vm;
+    }
+
     /// <summary>Destination side: waits until the received VM runs here, is held, or its VMM ended.</summary>
     public async Task<Vm> AwaitReceiveAsync(string name, CancellationToken cancellationToken)
     {

@@ -100,8 +100,10 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
             }
             catch (ApiException)
             {
-                // The VMM refused: nothing began, the VM runs here as before.
+                // The VMM refused: nothing began, the VM runs here as before, and the receiver
+                // prepared for it has nothing to wait for.
                 registry.Update(record with { Intent = Intent.Running, MigratedTo = null });
+                await AbortReceiveAtAsync(peer, record.Name);
                 throw;
             }
             double setupMs = clock.Elapsed.TotalMilliseconds;
@@ -121,6 +123,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
             }
 
             var outcome = await SettleOutAsync(registry.Get(record.Name), last, awaitDestination: true, cancellationToken);
+            if (outcome.Settled && !outcome.Moved && last?.Phase == OperationStatus.Failed) await AbortReceiveAtAsync(peer, record.Name);
             var final = last is not null ? Update(last, setupMs) : new MigrationUpdate { Phase = outcome.Moved ? "completed" : "failed", AgentSetupMs = setupMs };
             final.Done = true;
             final.Succeeded = outcome.Moved;
@@ -131,6 +134,13 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
         {
             lock (_lock) _relaying.Remove(record.Name);
         }
+    }
+
+    /// <summary>Asks the destination agent to end the receiver of a migration that failed here; best effort (it may be gone, or have ended already).</summary>
+    private static async Task AbortReceiveAtAsync(AgentConnection peer, string name)
+    {
+        try { await peer.Client.AbortReceiveAsync(new VmRef { Name = name }, deadline: DateTime.UtcNow.AddSeconds(15)); }
+        catch (Grpc.Core.RpcException) { /* unreachable, or nothing left to abort there */ }
     }
 
     private static MigrationUpdate Update(OperationStatus status, double setupMs) => new()
