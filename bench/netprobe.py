@@ -14,7 +14,7 @@ or wrong and at least one reply came, else 1 (2: bad usage or no connection).
           lost = counters skipped over, reordered = records below the expected one.
   udp/icmp/echo: one probe every interval (sequence number + send time inside), replies
           matched by sequence. {"mode","sent","received","lost","reordered","duplicates",
-          "longest_gap_ms","rtt_ms_p50","rtt_ms_max"}; lost counts probes still unanswered
+          "longest_gap_ms","rtt_ms_p50","rtt_ms_p99","rtt_ms_max"}; lost counts probes still unanswered
           1 s after the last one was sent.
   longest_gap_ms: the longest time with no data (stream) or no reply (probes), measured from
           the first data/reply to the end of the run, the end included (so a service that
@@ -220,6 +220,7 @@ def run_probes(a):
         "duplicates": duplicates, "first_ms": round((first - start) * 1000, 3) if first else None,
         "longest_gap_ms": round(gap * 1000, 3),
         "rtt_ms_p50": round(rtts[len(rtts) // 2] * 1000, 3) if rtts else None,
+        "rtt_ms_p99": round(rtts[len(rtts) * 99 // 100] * 1000, 3) if rtts else None,
         "rtt_ms_max": round(rtts[-1] * 1000, 3) if rtts else None,
     }
     report(res, bool(got) and res["lost"] == 0 and reordered == 0 and duplicates == 0)

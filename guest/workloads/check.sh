@@ -65,5 +65,10 @@ expect blkverify-corrupt 1 '^blkverify BAD block=7 kind=corrupt expected-seq=[0-
 dd if=/dev/zero of="$img" bs=4096 seek=9 count=1 conv=notrunc status=none
 expect blkverify-lost 1 '^blkverify BAD block=9 kind=lost expected-seq=[1-9][0-9]* found-seq=0$' -- "$dir/blkverify" --dev "$img" --verify-only
 
+# blkbench on the same temporary file: one result line per test, then the done line.
+expect blkbench 0 '^blkbench result test=randwrite bs=65536 ops=[1-9][0-9]* seconds=[0-9.]+ iops=[0-9.]+ mib_s=[0-9.]+ lat_us_p50=[0-9.]+ lat_us_p99=[0-9.]+ lat_us_max=[0-9.]+ fsync_ms=[0-9.]+$' -- "$dir/blkbench" --dev "$img" --tests seqread:4K,randwrite:64K --seconds 1 --syscall-ms 10
+expect blkbench-done 0 '^blkbench done tests=2$' -- "$dir/blkbench" --dev "$img" --tests seqread:512,randread:1M --seconds 1 --syscall-ms 0
+expect blkbench-usage 2 '^$' -- "$dir/blkbench" --dev "$img" --tests seqread:1000
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
