@@ -200,13 +200,43 @@ def fmt_bs(n):
 
 
 # --------------------------------------------------------------------------- network
-def probe(a, mode, seconds, interval_ms=10.0):
+def probe(a, mode, seconds, interval_ms=10.0, times=None):
     cmd = [sys.executable, os.path.join(HERE, 'netprobe.py'), mode, a.guest_ip, '--seconds', f'{seconds:g}',
-           '--interval-ms', f'{interval_ms:g}']
-    return spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           '--interval-ms', f'{interval_ms:g}'] + (['--times', times] if times else [])
+    p = spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.times = times
+    return p
 
 
-def probe_result(p, timeout):
+def window_gaps(times, t0, t1):
+    """From reply times: the longest gap overlapping [t0, t1] (a pair of consecutive replies with
+    the later one at or after t0 and the earlier one at or before t1; the migration's window) and
+    the longest one wholly before t0 (the noise floor), in ms, and where the first began (ms
+    after t0)."""
+    best, at, base = 0.0, None, 0.0
+    for x, y in zip(times, times[1:]):
+        if y >= t0 and x <= t1:
+            if y - x > best:
+                best, at = y - x, x
+        elif y < t0:
+            base = max(base, y - x)
+    return {'window_gap_ms': round(best * 1000, 1), 'window_gap_from_ms': round((at - t0) * 1000, 1) if at else None,
+            'before_gap_ms': round(base * 1000, 1)}
+
+
+def probe_result(p, timeout, window=None):
+    r = _probe_result(p, timeout)
+    if window and getattr(p, 'times', None):
+        try:
+            with open(p.times) as f:
+                times = [float(x) for x in f.read().split()]
+            r.update(window_gaps(times, *window))
+        except OSError as e:
+            r['times_error'] = str(e)
+    return r
+
+
+def _probe_result(p, timeout):
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -288,7 +318,7 @@ def ferry_migrations(a, mode, raw):
             if not dst.stderr_has('waiting for a migration', 30):
                 raise RuntimeError(f'ferry receive did not start (see {dst.errpath})')
             seconds = a.settle + a.post_wait + 2
-            clients = {c: probe(a, c, seconds) for c in CLIENTS}
+            clients = {c: probe(a, c, seconds, times=os.path.join(a.casedir, f'{name}.{c}.times')) for c in CLIENTS}
             t_probe = now()
             time.sleep(a.settle)
             r, j, t0, t1 = ferry_migrate(a, src.f.name if isinstance(src, Boot) else src.name, port, mode)
@@ -297,8 +327,8 @@ def ferry_migrations(a, mode, raw):
             res = {'kind': 'migration', 'side': 'ferry', 'mode': mode, 'run': i, 'rc': r.returncode,
                    'phase': j.get('phase'), 'total_ms': rep.get('total_ms'), 'downtime_ms': rep.get('downtime_ms'),
                    'migrate_wall_ms': round((t1 - t0) * 1000, 1),
-                   'inside_probe_window': t1 < t_probe + seconds - 1.0,
-                   'clients': {c: probe_result(p, seconds + 30) for c, p in clients.items()}}
+                   'inside_probe_window': t1 < t_probe + seconds - 1.0}
+            place_gaps(res, {c: probe_result(p, seconds + 30, (t0, t1)) for c, p in clients.items()}, t0, t1)
             if r.returncode != 0:
                 res['error'] = (r.stderr or r.stdout).strip()[-300:]
             out.append(res)
@@ -315,10 +345,21 @@ def ferry_migrations(a, mode, raw):
     return out
 
 
+def place_gaps(res, clients, t0, t1):
+    """Each client's longest gap relative to the migrate command (t0), and the migration's end."""
+    res['migrate_end_ms'] = round((t1 - t0) * 1000, 1)
+    for c, r in clients.items():
+        if r.get('longest_gap_start_mono') is not None:
+            r['gap_from_migrate_ms'] = round((r['longest_gap_start_mono'] - t0) * 1000, 1)
+    res['clients'] = clients
+
+
 def log_hop(res):
     c = res['clients']
     log(f"migration {res['side']} {res['mode']} {res['run']}: total {res['total_ms']} ms, downtime {res['downtime_ms']} ms, "
-        'client gaps ' + ', '.join(f"{k} {v.get('longest_gap_ms')} ms (lost {v.get('lost')})" for k, v in c.items()))
+        f"migrate command to end {res.get('migrate_end_ms')} ms; client gaps " + ', '.join(
+            f"{k} {v.get('window_gap_ms')} ms from {v.get('window_gap_from_ms')} (whole run {v.get('longest_gap_ms')}, "
+            f"before {v.get('before_gap_ms')}, lost {v.get('lost')})" for k, v in c.items()))
 
 
 def qemu_ns(a, sub, **kw):
@@ -346,6 +387,26 @@ def stop_guest(g):
     LIVE.pop(g.proc.pid, None)
 
 
+def migrate_timed(ns, src, dst, mode, port, index, blk=False):
+    """mig._migrate (settle, `migrate`, poll to the end, post-wait) with the time of the source's
+    `migrate` command (and, with blk, QEMU's block migration: blk=true on it)."""
+    seen = {}
+    qmp_cmd = src.qmp.cmd
+
+    def cmd(name, **args):
+        if name == 'migrate':
+            seen['t0'] = now()
+            if blk:
+                args = {**args, 'blk': True}
+        return qmp_cmd(name, **args)
+    src.qmp.cmd = cmd           # this instance only
+    try:
+        q = mig._migrate(ns, src, dst, mode, port, index)[0]
+    finally:
+        src.qmp.__dict__.pop('cmd', None)
+    return q, seen.get('t0')
+
+
 def qemu_migrations(a, mode, raw):
     ns = qemu_ns(a, f'qemu-{mode}')
     taps = [a.tap_a, a.tap_b]
@@ -362,15 +423,15 @@ def qemu_migrations(a, mode, raw):
             dst = qemu_guest(a, ns, cmdline, 'dst', taps=[taps[i % 2]], incoming=f'tcp:127.0.0.1:{port}')
             live.append(dst)
             seconds = a.settle + a.post_wait + 2
-            clients = {c: probe(a, c, seconds) for c in CLIENTS}
+            clients = {c: probe(a, c, seconds, times=os.path.join(ns.out, f'hop-{i}.{c}.times')) for c in CLIENTS}
             t_probe = now()
-            q = mig._migrate(ns, src, dst, mode, port, i)[0]   # settle, migrate, post-wait
-            t1 = t_probe + a.settle + q['host_wall_ms'] / 1000
+            q, t0 = migrate_timed(ns, src, dst, mode, port, i)   # settle, migrate, post-wait
+            t1 = t0 + q['host_wall_ms'] / 1000
             res = {'kind': 'migration', 'side': 'qemu', 'mode': mode, 'run': i, 'status': q.get('status'),
                    'total_ms': q.get('total_time_ms'), 'downtime_ms': q.get('downtime_ms'),
                    'migrate_wall_ms': q.get('host_wall_ms'), 'inside_probe_window': t1 < t_probe + seconds - 1.0,
-                   'postcopy_entered': q.get('postcopy_entered'),
-                   'clients': {c: probe_result(p, seconds + 30) for c, p in clients.items()}}
+                   'postcopy_entered': q.get('postcopy_entered')}
+            place_gaps(res, {c: probe_result(p, seconds + 30, (t0, t1)) for c, p in clients.items()}, t0, t1)
             if q.get('status') != 'completed':
                 res['error'] = q.get('error')
             out.append(res)
@@ -405,8 +466,10 @@ def migration_part(a, raw):
 
 # --------------------------------------------------------------------------- storage
 def ferry_has_copy_storage(a):
-    r = subprocess.run([a.ferry, 'migrate', '--help'], capture_output=True, text=True, timeout=30)
-    return '--copy-storage' in r.stdout
+    if not hasattr(a, 'copy_storage'):
+        r = subprocess.run([a.ferry, 'migrate', '--help'], capture_output=True, text=True, timeout=30)
+        a.copy_storage = '--copy-storage' in r.stdout
+    return a.copy_storage
 
 
 def storage_images(a, tag):
@@ -473,12 +536,8 @@ def storage_qemu(a, raw):
         live.append(dst)
         # QEMU 7.2's block migration: `migrate` with blk=true (HMP `migrate -b`) copies every
         # disk's contents alongside RAM, then the writes made meanwhile, before the switch-over.
-        qmp_cmd = src.qmp.cmd
-        src.qmp.cmd = lambda name, **args: qmp_cmd(name, **({**args, 'blk': True} if name == 'migrate' else args))
         t_settle = now()
-        q = mig._migrate(ns, src, dst, 'precopy', port, 1)[0]
-        src.qmp.__dict__.pop('cmd', None)
-        t0 = t_settle + ns.settle
+        q, t0 = migrate_timed(ns, src, dst, 'precopy', port, 1, blk=True)
         hbs = src.console.hb + dst.console.hb
         res = {'kind': 'storage', 'side': 'qemu', 'status': q.get('status'), 'total_ms': q.get('total_time_ms'),
                'downtime_ms': q.get('downtime_ms'), 'guest_ms': hb_gap(hbs, t0, now()),
@@ -551,12 +610,15 @@ def storage_part(a, raw):
     a.casedir = os.path.join(a.out, 'storage')
     os.makedirs(a.casedir, exist_ok=True)
     out = []
-    for side in ('ferry', 'qemu'):
-        try:
-            out.append(storage_ferry(a, raw) if side == 'ferry' else storage_qemu(a, raw))
-        except RuntimeError as e:
-            log(f'storage {side}: {e}')
-            out.append({'kind': 'storage', 'side': side, 'error': str(e)})
+    for rnd in range(a.storage_runs):
+        for side in sides_for(rnd):
+            try:
+                r = storage_ferry(a, raw) if side == 'ferry' else storage_qemu(a, raw)
+            except RuntimeError as e:
+                log(f'storage {side}: {e}')
+                r = {'kind': 'storage', 'side': side, 'error': str(e)}
+            r['run'] = rnd + 1
+            out.append(r)
     return out
 
 
@@ -606,41 +668,63 @@ def summarize(a, res):
         lines += ['', f'Lost probes or stream counters over all network runs: {lost}', '']
     mg = [r for r in res.get('migration', []) if r['kind'] == 'migration']
     if mg or res.get('migration'):
-        lines += [f'Client-observed downtime: longest gap between replies of each client (ICMP, UDP, TCP echo; a probe '
-                  f'every 10 ms each) across one migration; medians over the hops (target ferry ≤ 0.5× QEMU)', '',
-                  '| mode | client | ferry ms | QEMU ms | ratio | hops ferry / QEMU | lost probes ferry / QEMU |',
-                  '|---|---|---|---|---|---|---|']
+        lines += ['Client-observed downtime: for each client (ICMP, UDP, TCP echo; a probe every 10 ms each, all three '
+                  'at once) the longest gap between replies that overlaps the migration (from the migrate command to its '
+                  'end); medians over the hops (target ferry ≤ 0.5× QEMU). "before": the longest gap in the 2 s before '
+                  'the migrate command (the noise floor). "whole run": the longest gap anywhere in the client\'s run.', '',
+                  '| mode | client | ferry ms | QEMU ms | ratio | before ms ferry / QEMU | whole run ms ferry / QEMU | '
+                  'gap began, ms after the command, ferry / QEMU | lost probes ferry / QEMU | hops |',
+                  '|---|---|---|---|---|---|---|---|---|---|']
         for mode in ('precopy', 'postcopy'):
             for c in CLIENTS:
-                v = {s: [r['clients'][c] for r in mg if r['mode'] == mode and r['side'] == s] for s in ('ferry', 'qemu')}
-                f = median([x.get('longest_gap_ms') for x in v['ferry']])
-                q = median([x.get('longest_gap_ms') for x in v['qemu']])
-                lines.append(f"| {mode} | {c} | {num(f)} | {num(q)} | **{ratio(f, q)}** | {len(v['ferry'])} / {len(v['qemu'])} | "
-                             f"{sum(x.get('lost') or 0 for x in v['ferry'])} / {sum(x.get('lost') or 0 for x in v['qemu'])} |")
-            f = median([r['downtime_ms'] for r in mg if r['mode'] == mode and r['side'] == 'ferry'])
-            q = median([r['downtime_ms'] for r in mg if r['mode'] == mode and r['side'] == 'qemu'])
-            ft = median([r['total_ms'] for r in mg if r['mode'] == mode and r['side'] == 'ferry'])
-            qt = median([r['total_ms'] for r in mg if r['mode'] == mode and r['side'] == 'qemu'])
-            lines.append(f'| {mode} | (reported downtime; total ms) | {num(f)}; {num(ft, 0)} | {num(q)}; {num(qt, 0)} | '
-                         f'{ratio(f, q)}; {ratio(ft, qt)} | | |')
+                v = {s_: [r['clients'][c] for r in mg if r['mode'] == mode and r['side'] == s_] for s_ in ('ferry', 'qemu')}
+
+                def m(key, s_):
+                    return median([x.get(key) for x in v[s_]])
+                f, q = m('window_gap_ms', 'ferry'), m('window_gap_ms', 'qemu')
+                lines.append(f"| {mode} | {c} | {num(f)} | {num(q)} | **{ratio(f, q)}** | "
+                             f"{num(m('before_gap_ms', 'ferry'))} / {num(m('before_gap_ms', 'qemu'))} | "
+                             f"{num(m('longest_gap_ms', 'ferry'))} / {num(m('longest_gap_ms', 'qemu'))} | "
+                             f"{num(m('window_gap_from_ms', 'ferry'), 0)} / {num(m('window_gap_from_ms', 'qemu'), 0)} | "
+                             f"{sum(x.get('lost') or 0 for x in v['ferry'])} / {sum(x.get('lost') or 0 for x in v['qemu'])} | "
+                             f"{len(v['ferry'])} / {len(v['qemu'])} |")
+            def mm(key, s_):
+                return median([r.get(key) for r in mg if r['mode'] == mode and r['side'] == s_])
+            lines.append(f"| {mode} | reported downtime ms | {num(mm('downtime_ms', 'ferry'))} | {num(mm('downtime_ms', 'qemu'))} | "
+                         f"{ratio(mm('downtime_ms', 'ferry'), mm('downtime_ms', 'qemu'))} | | | | | |")
+            lines.append(f"| {mode} | total ms (migrate command to its end) | {num(mm('total_ms', 'ferry'), 0)} "
+                         f"({num(mm('migrate_end_ms', 'ferry'), 0)}) | {num(mm('total_ms', 'qemu'), 0)} "
+                         f"({num(mm('migrate_end_ms', 'qemu'), 0)}) | {ratio(mm('total_ms', 'ferry'), mm('total_ms', 'qemu'))} | | | | | |")
         for r in res.get('migration', []):
             if r['kind'] == 'migration-error':
                 lines.append(f"\n{r['side']} {r['mode']}: {r['error']}")
         lines.append('')
     st = res.get('storage', [])
     if st:
-        lines += [f'Live migration with the disk copied: {a.storage_mb} MiB image, blkverify writing {a.storage_rate} '
-                  f'blocks/s to its first {a.storage_blocks} blocks', '',
-                  '| side | result | total ms | reported downtime ms | guest-observed ms (baseline) | destination image |',
-                  '|---|---|---|---|---|---|']
+        lines += [f'Live migration with the disk copied: {a.storage_mb} MiB image of non-zero data, blkverify writing '
+                  f'{a.storage_rate} blocks/s to its first {a.storage_blocks} blocks; medians over the runs '
+                  '(ratio = Ferry ÷ QEMU; downtime target ≤ 0.5)', '',
+                  '| figure | ferry | QEMU | ratio |', '|---|---|---|---|']
+        by = {s_: [r for r in st if r['side'] == s_] for s_ in ('ferry', 'qemu')}
+        ok = {s_: [r for r in rs if (r.get('status') or r.get('phase')) == 'completed'] for s_, rs in by.items()}
+        for label, key, d in (('total ms', 'total_ms', 0), ('reported downtime ms', 'downtime_ms', 1),
+                              ('guest-observed downtime ms (longest blkverify heartbeat gap, 10 ms beats)', 'guest_ms', 1),
+                              ('the same before the migration (noise floor) ms', 'baseline_ms', 1)):
+            f, q = (median([r.get(key) for r in ok[x]]) for x in ('ferry', 'qemu'))
+            lines.append(f'| {label} | {num(f, d)} | {num(q, d)} | **{ratio(f, q)}** |')
+
+        def verdict(rs):
+            if rs and all(r.get('skipped') for r in rs):
+                return f"not run: {rs[0]['skipped']}"
+            good = sum(1 for r in rs if r.get('verified') and ' bad=0' in r['verified'] and r.get('tail_equal'))
+            return f"{len(ok_of(rs))} of {len(rs)} completed; destination image verified (blkverify, rest equal) in {good}"
+
+        def ok_of(rs):
+            return [r for r in rs if (r.get('status') or r.get('phase')) == 'completed']
+        lines.append(f"| runs | {verdict(by['ferry'])} | {verdict(by['qemu'])} | |")
         for r in st:
-            if r.get('skipped'):
-                lines.append(f"| {r['side']} | not run: {r['skipped']} | | | | |")
-                continue
-            ok = r.get('status') or r.get('phase') or r.get('error')
-            lines.append(f"| {r['side']} | {ok} | {num(r.get('total_ms'), 0)} | {num(r.get('downtime_ms'))} | "
-                         f"{num(r.get('guest_ms'))} ({num(r.get('baseline_ms'))}) | {r.get('verified')}; "
-                         f"rest of the image {'equal' if r.get('tail_equal') else 'DIFFERENT'} |")
+            if r.get('error'):
+                lines.append(f"\n{r['side']} run {r.get('run')}: {r['error']}")
         lines.append('')
     return '\n'.join(lines)
 
@@ -669,6 +753,7 @@ def main():
     ap.add_argument('--storage-mb', type=int, default=1024)
     ap.add_argument('--storage-blocks', type=int, default=16384, help="blkverify's data blocks (4 KiB each)")
     ap.add_argument('--storage-rate', type=int, default=200, help='blkverify blocks written per second')
+    ap.add_argument('--storage-runs', type=int, default=3, help='migrations with the disk copied, per side')
     ap.add_argument('--out', default=None)
     a = ap.parse_args()
     parts = [p for p in a.parts.split(',') if p]

@@ -5,20 +5,27 @@
     netprobe.py udp HOST [--port 7001] [--interval-ms 10] [--seconds S]
     netprobe.py icmp HOST [--interval-ms 10] [--seconds S]   (root: a raw ICMP socket)
     netprobe.py echo HOST [--port 7002] [--interval-ms 10] [--seconds S] [--size 64]
+    (every mode: [--times FILE])
 
 Each prints one JSON line on stdout when done and exits 0 when nothing was lost, reordered
 or wrong and at least one reply came, else 1 (2: bad usage or no connection).
 
   stream: reads 8-byte big-endian counters; every record must be the previous one + 1 from 0.
-          {"mode","bytes","counters","lost","reordered","first_ms","longest_gap_ms","mbit_s"}
+          {"mode","bytes","counters","lost","reordered","first_ms","longest_gap_ms",
+          "longest_gap_start_mono","mbit_s"}
           lost = counters skipped over, reordered = records below the expected one.
   udp/icmp/echo: one probe every interval (sequence number + send time inside), replies
           matched by sequence. {"mode","sent","received","lost","reordered","duplicates",
-          "longest_gap_ms","rtt_ms_p50","rtt_ms_p99","rtt_ms_max"}; lost counts probes still unanswered
+          "longest_gap_ms","longest_gap_start_mono","rtt_ms_p50","rtt_ms_p99",
+          "rtt_ms_max"}; lost counts probes still unanswered
           1 s after the last one was sent.
   longest_gap_ms: the longest time with no data (stream) or no reply (probes), measured from
           the first data/reply to the end of the run, the end included (so a service that
-          stops answering shows as a gap running to the end).
+          stops answering shows as a gap running to the end). longest_gap_start_mono: when it
+          began (the data/reply before it), in time.monotonic() seconds (CLOCK_MONOTONIC, one
+          clock for every process on the host), so a caller can place it in its own timeline.
+  --times FILE: also writes the time.monotonic() of every reply (stream: every read) to FILE,
+          one a line, for a caller that wants the gaps inside a window of its own.
 
 Python's standard library only, so tests (tests/Ferry.Guest.Tests) and benchmarks (bench/)
 run it on any machine that has python3, inside a network namespace with `ip netns exec`.
@@ -56,7 +63,8 @@ def run_stream(a):
     total = 0
     pending = b""
     first = last = None
-    gap = 0.0
+    gap, gap_at = 0.0, None
+    arrivals = []
     closed = False
     while True:
         t = now()
@@ -78,9 +86,10 @@ def run_stream(a):
             break
         if first is None:
             first = t
-        else:
-            gap = max(gap, t - last)
+        elif t - last > gap:
+            gap, gap_at = t - last, last
         last = t
+        arrivals.append(t)
         total += len(data)
         pending += data
         n = len(pending) // 8
@@ -93,16 +102,24 @@ def run_stream(a):
             expected = v + 1
         pending = pending[n * 8:]
     t = now()
-    if last is not None:
-        gap = max(gap, t - last)
+    if last is not None and t - last > gap:
+        gap, gap_at = t - last, last
     s.close()
     res = {
         "mode": "stream", "bytes": total, "counters": expected, "lost": lost, "reordered": reordered,
         "first_ms": round((first - start) * 1000, 3) if first else None,
-        "longest_gap_ms": round(gap * 1000, 3), "mbit_s": round(total * 8 / max(t - start, 1e-9) / 1e6, 3),
+        "longest_gap_ms": round(gap * 1000, 3), "longest_gap_start_mono": gap_at, "mbit_s": round(total * 8 / max(t - start, 1e-9) / 1e6, 3),
         "closed_early": closed,
     }
+    write_times(a, arrivals)
     report(res, first is not None and lost == 0 and reordered == 0 and not closed)
+
+
+def write_times(a, arrivals):
+    """--times FILE: the time.monotonic() of every reply (probes) or read (stream), one a line."""
+    if a.times:
+        with open(a.times, "w") as f:
+            f.write("".join(f"{t:.6f}\n" for t in arrivals))
 
 
 def icmp_checksum(b):
@@ -151,7 +168,8 @@ def run_probes(a):
     reordered = duplicates = 0
     rtts = []
     first = last = None
-    gap = 0.0
+    gap, gap_at = 0.0, None
+    arrivals = []
     tcpbuf = b""
     while True:
         t = now()
@@ -202,27 +220,29 @@ def run_probes(a):
                     duplicates += 1
                     continue
                 got[q] = t
+                arrivals.append(t)
                 rtts.append(t - sent)
                 if q < order_max:
                     reordered += 1
                 order_max = max(order_max, q)
                 if first is None:
                     first = t
-                else:
-                    gap = max(gap, t - last)
+                elif t - last > gap:
+                    gap, gap_at = t - last, last
                 last = t
     t = min(now(), stop_send)
-    if last is not None:
-        gap = max(gap, t - last)
+    if last is not None and t - last > gap:
+        gap, gap_at = t - last, last
     rtts.sort()
     res = {
         "mode": a.mode, "sent": seq, "received": len(got), "lost": seq - len(got), "reordered": reordered,
         "duplicates": duplicates, "first_ms": round((first - start) * 1000, 3) if first else None,
-        "longest_gap_ms": round(gap * 1000, 3),
+        "longest_gap_ms": round(gap * 1000, 3), "longest_gap_start_mono": gap_at,
         "rtt_ms_p50": round(rtts[len(rtts) // 2] * 1000, 3) if rtts else None,
         "rtt_ms_p99": round(rtts[len(rtts) * 99 // 100] * 1000, 3) if rtts else None,
         "rtt_ms_max": round(rtts[-1] * 1000, 3) if rtts else None,
     }
+    write_times(a, arrivals)
     report(res, bool(got) and res["lost"] == 0 and reordered == 0 and duplicates == 0)
 
 
@@ -234,6 +254,7 @@ def main():
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--interval-ms", type=float, default=10.0)
     p.add_argument("--size", type=int, default=64, help="probe size in bytes (udp, icmp, echo)")
+    p.add_argument("--times", help="write the time.monotonic() of every reply (or stream read) to this file")
     a = p.parse_args()
     if a.port is None:
         a.port = {"stream": 7000, "udp": 7001, "echo": 7002, "icmp": 0}[a.mode]
