@@ -19,8 +19,9 @@ Parts (--parts; every part alternates the sides, Ferry first in odd rounds, QEMU
              (request latency p50/p99). --rounds boots per side.
   migration  netserve behind tap A; a receiving VMM on tap B (then A, B, ... for each hop);
              netprobe icmp, udp and echo at 10 ms each run through every hop; the client-observed
-             downtime is each client's longest gap between replies. Pre-copy then post-copy,
-             --runs hops per side and mode (Ferry: `ferry migrate --mode precopy|postcopy`;
+             downtime is each client's longest gap between replies that overlaps the migration.
+             Pre-copy then post-copy, --blocks boots per side and mode (alternating the sides), each
+             migrated --runs times (Ferry: `ferry migrate --mode precopy|postcopy`;
              QEMU: migrate to an -incoming QEMU, with postcopy-ram and migrate-start-postcopy at
              once for post-copy), 50 ms downtime limit on both, no bandwidth limit.
   storage    a 1 GiB image (non-zero data; blkverify writing its first --storage-blocks blocks at
@@ -453,7 +454,7 @@ def migration_part(a, raw):
     os.makedirs(a.casedir, exist_ok=True)
     out = []
     for k, mode in enumerate(('precopy', 'postcopy')):
-        for side in sides_for(k):
+        for side in [x for blk in range(a.blocks) for x in sides_for(k + blk)]:
             try:
                 out += ferry_migrations(a, mode, raw) if side == 'ferry' else qemu_migrations(a, mode, raw)
             except RuntimeError as e:
@@ -637,13 +638,16 @@ def summarize(a, res):
     if disk:
         lines += [f'Disk: blkbench, one request at a time, {a.disk_mb} MiB image, medians of {a.rounds} boots per side '
                   '(ratio = Ferry ÷ QEMU; throughput target ≥ 0.8, latency ≤ 1.25)', '',
-                  '| test | MiB/s ferry / QEMU (ratio) | IOPS ferry / QEMU | latency p50 µs ferry / QEMU (ratio) | p99 µs ferry / QEMU (ratio) |',
-                  '|---|---|---|---|---|']
+                  '| test | MiB/s ferry / QEMU (ratio) | MiB/s range over the boots ferry; QEMU | IOPS ferry / QEMU | latency p50 µs ferry / QEMU (ratio) | p99 µs ferry / QEMU (ratio) |',
+                  '|---|---|---|---|---|---|']
         for t in dict.fromkeys(r['test'] for r in disk):
             m = {s: {k: median([r[k] for r in disk if r['test'] == t and r['side'] == s])
                      for k in ('mib_s', 'iops', 'lat_us_p50', 'lat_us_p99')} for s in ('ferry', 'qemu')}
             f, q = m['ferry'], m['qemu']
+            rng = {s_: [r['mib_s'] for r in disk if r['test'] == t and r['side'] == s_] for s_ in ('ferry', 'qemu')}
+            rng = {s_: f'{min(v):.1f}–{max(v):.1f}' if v else '—' for s_, v in rng.items()}
             lines.append(f"| {t} | {num(f['mib_s'])} / {num(q['mib_s'])} (**{ratio(f['mib_s'], q['mib_s'])}**) | "
+                         f"{rng['ferry']}; {rng['qemu']} | "
                          f"{num(f['iops'], 0)} / {num(q['iops'], 0)} | {num(f['lat_us_p50'], 0)} / {num(q['lat_us_p50'], 0)} "
                          f"({ratio(f['lat_us_p50'], q['lat_us_p50'])}) | {num(f['lat_us_p99'], 0)} / {num(q['lat_us_p99'], 0)} "
                          f"({ratio(f['lat_us_p99'], q['lat_us_p99'])}) |")
@@ -741,7 +745,10 @@ def main():
     ap.add_argument('--guest-ip', required=True)
     ap.add_argument('--parts', default='disk,net,migration,storage')
     ap.add_argument('--rounds', type=int, default=3, help='boots per side for disk and net')
-    ap.add_argument('--runs', type=int, default=5, help='migrations per side and mode')
+    ap.add_argument('--runs', type=int, default=5, help='migrations per boot (one side, one mode)')
+    ap.add_argument('--blocks', type=int, default=1,
+                    help='boots per side and mode, alternating the sides (ferry, qemu, qemu, ferry, ...): '
+                         'blocks x runs migrations per side and mode')
     ap.add_argument('--mem', default='256M')
     ap.add_argument('--disk-mb', type=int, default=256)
     ap.add_argument('--disk-seconds', type=float, default=3)
@@ -755,7 +762,19 @@ def main():
     ap.add_argument('--storage-rate', type=int, default=200, help='blkverify blocks written per second')
     ap.add_argument('--storage-runs', type=int, default=3, help='migrations with the disk copied, per side')
     ap.add_argument('--out', default=None)
+    ap.add_argument('--summarize', metavar='RUNS_JSONL', help='only print the tables of an earlier run (its runs.jsonl)')
     a = ap.parse_args()
+    if a.summarize:
+        res = {}
+        part_of = {'disk': 'disk', 'syscall': 'disk', 'net': 'net', 'migration': 'migration',
+                   'migration-error': 'migration', 'storage': 'storage'}
+        with open(a.summarize) as f:
+            for line in f:
+                r = json.loads(line)
+                if r['kind'] in part_of:
+                    res.setdefault(part_of[r['kind']], []).append(r)
+        print(summarize(a, res))
+        return
     parts = [p for p in a.parts.split(',') if p]
     a.out = a.out or tempfile.mkdtemp(prefix='ferry-devices-', dir='/tmp')
     os.makedirs(a.out, exist_ok=True)
@@ -776,8 +795,13 @@ def main():
         raw.write(json.dumps({'kind': 'start', 'loadavg': open('/proc/loadavg').read().split()[:3]}) + '\n')
         for part in parts:
             t = now()
+            load0 = open('/proc/loadavg').read().split()[:3]
             res[part] = {'disk': disk_part, 'net': net_part, 'migration': migration_part, 'storage': storage_part}[part](a, raw)
-            log(f'{part}: {now() - t:.0f} s (elapsed {(now() - t_all) / 60:.1f} min)')
+            load1 = open('/proc/loadavg').read().split()[:3]
+            raw.write(json.dumps({'kind': 'part', 'part': part, 'seconds': round(now() - t, 1),
+                                  'loadavg_before': load0, 'loadavg_after': load1}) + '\n')
+            log(f'{part}: {now() - t:.0f} s (elapsed {(now() - t_all) / 60:.1f} min), load average {" ".join(load0)} '
+                f'before, {" ".join(load1)} after')
         raw.write(json.dumps({'kind': 'end', 'loadavg': open('/proc/loadavg').read().split()[:3]}) + '\n')
         table = summarize(a, res)
         with open(os.path.join(a.out, 'summary.md'), 'w') as f:
