@@ -58,6 +58,7 @@ import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from cpu_cost import FERRY_VCPU, QEMU_VCPU  # noqa: E402
 from precopy_bench import LIVE, Console, FerryProc, end, end_all, free_port, log, now, spawn  # noqa: E402
 
 MAC = '52:54:00:12:34:50'
@@ -100,7 +101,9 @@ def qemu_cmd(a, cmdline, disks=(), taps=(), serial='stdio', mem=None):
             '-M', 'microvm,acpi=on', '-m', mem or a.mem, '-smp', '2', '-nodefaults', '-display', 'none',
             '-no-reboot', '-serial', serial, '-kernel', f'{a.guest}/ferry-guest.elf',
             '-initrd', f'{a.guest}/initrd.cpio', '-append', f'console=ttyS0 {cmdline}',
-            '-global', 'virtio-mmio.force-legacy=false', *devs]
+            '-global', 'virtio-mmio.force-legacy=false', *devs,
+            # thread names ("CPU 0/KVM", "worker", ...) for the CPU figures
+            '-name', 'fdb,debug-threads=on']
 
 
 def ferry_cmd(a, name, cmdline, disks=(), taps=(), mem=None):
@@ -155,6 +158,67 @@ def write_image(path, mib):
         os.fsync(f.fileno())
 
 
+class TestCpu:
+    """CPU time of a VMM process per blkbench test: sampled when each blkbench line reaches the
+    console (the syscall line opens the first test, each result line closes one), split into its
+    vCPU threads and the rest (the VMM: device threads, main loop). Read from each thread's
+    /proc/PID/task/TID/schedstat (time on a CPU, in ns: finer than the 10 ms ticks of
+    bench/cpu_cost.py); a thread that has ended (the vCPUs, once the guest powered off) keeps the
+    last value seen of it."""
+
+    def __init__(self, pid, vcpu_re, console):
+        self.pid, self.vcpu_re, self.console = pid, vcpu_re, console
+        self.samples = []           # (line index, all threads ns, vCPU threads ns)
+        self.seen = {}              # tid -> (is a vCPU, ns on a CPU)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for tid in os.listdir(f'/proc/{self.pid}/task'):
+            try:
+                vcpu = self.seen[tid][0] if tid in self.seen else \
+                    bool(self.vcpu_re.match(open(f'/proc/{self.pid}/task/{tid}/comm').read().rstrip('\n')))
+                with open(f'/proc/{self.pid}/task/{tid}/schedstat') as f:
+                    self.seen[tid] = (vcpu, int(f.read().split()[0]))
+            except (OSError, ValueError, IndexError):
+                pass                # ended meanwhile
+        return sum(ns for _, ns in self.seen.values()), sum(ns for v, ns in self.seen.values() if v)
+
+    def _run(self):
+        seen, polls = 0, 0
+        while not self.done.wait(0.005):
+            polls += 1
+            lines = self.console.lines
+            sampled = False
+            while seen < len(lines):
+                if lines[seen][1].startswith(('blkbench syscall', 'blkbench result')):
+                    try:
+                        self.samples.append((seen, *self._read()))
+                        sampled = True
+                    except OSError:
+                        pass
+                seen += 1
+            if not sampled and polls % 20 == 0:
+                try:
+                    self._read()
+                except OSError:
+                    pass
+
+    def per_test(self):
+        """[(vcpu_ms, vmm_ms)] for each result line, in order."""
+        want = sum(1 for _, x in self.console.lines if x.startswith(('blkbench syscall', 'blkbench result')))
+        deadline = now() + 1.0
+        while len(self.samples) < want and now() < deadline:
+            time.sleep(0.005)
+        self.done.set()
+        self.thread.join()
+        out = []
+        for (_, t0, v0), (_, t1, v1) in zip(self.samples, self.samples[1:]):
+            out.append(((v1 - v0) / 1e6, ((t1 - v1) - (t0 - v0)) / 1e6))
+        return out
+
+
 def disk_part(a, raw):
     a.casedir = os.path.join(a.out, 'disk')
     os.makedirs(a.casedir, exist_ok=True)
@@ -167,14 +231,18 @@ def disk_part(a, raw):
             write_image(img, a.disk_mb)
             tag = f'disk-{side}-{rnd + 1}'
             b = Boot(a, side, tag, cmdline, disks=[img])
+            cpu = TestCpu(b.p.pid, FERRY_VCPU if side == 'ferry' else QEMU_VCPU, b.console)
             try:
                 b.wait(['blkbench done'], 60 + 10 * a.disk_seconds * len(a.disk_tests.split(',')))
+                per_test = cpu.per_test()
             finally:
+                cpu.done.set()
                 b.stop()
             bad = [x for _, x in b.console.lines if BAD.search(x)]
             if bad:
                 raise RuntimeError(f'{side} disk: {bad[0]}')
             sysc = None
+            k = 0
             for _, text in b.console.lines:
                 m = SYSCALL.match(text)
                 if m:
@@ -183,7 +251,12 @@ def disk_part(a, raw):
                 if m:
                     r = dict(kv.split('=', 1) for kv in m.group(1).split())
                     res = {'kind': 'disk', 'side': side, 'round': rnd + 1, 'test': f"{r['test']}:{fmt_bs(int(r['bs']))}",
-                           **{k: float(v) for k, v in r.items() if k not in ('test', 'bs')}}
+                           **{k_: float(v) for k_, v in r.items() if k_ not in ('test', 'bs')}}
+                    if k < len(per_test) and res['ops']:
+                        vcpu_ms, vmm_ms = per_test[k]
+                        res['vcpu_ms_per_op'] = round(vcpu_ms / res['ops'], 3)
+                        res['vmm_us_per_op'] = round(vmm_ms * 1000 / res['ops'], 1)
+                    k += 1
                     out.append(res)
                     raw.write(json.dumps(res) + '\n')
             res = {'kind': 'syscall', 'side': side, 'round': rnd + 1, 'getpid_us': sysc}
@@ -518,8 +591,12 @@ def verify_image(a, side, img, tag):
     return line
 
 
-def hb_gap(hbs, t_from, t_to):
-    gap, _ = mig.max_gap(sorted(hbs), t_from, t_to)
+def hb_gap(hbs, t_from, t_to, at=False):
+    """The longest heartbeat gap in [t_from, t_to] in ms (mig.max_gap's reading); with at, also
+    when it began, ms after t_from."""
+    gap, t = mig.max_gap(sorted(hbs), t_from, t_to)
+    if at:
+        return round(gap * 1000, 1), round((t - t_from) * 1000, 1) if t is not None else None
     return round(gap * 1000, 1)
 
 
@@ -540,8 +617,9 @@ def storage_qemu(a, raw):
         t_settle = now()
         q, t0 = migrate_timed(ns, src, dst, 'precopy', port, 1, blk=True)
         hbs = src.console.hb + dst.console.hb
+        gap, gap_at = hb_gap(hbs, t0, now(), at=True)
         res = {'kind': 'storage', 'side': 'qemu', 'status': q.get('status'), 'total_ms': q.get('total_time_ms'),
-               'downtime_ms': q.get('downtime_ms'), 'guest_ms': hb_gap(hbs, t0, now()),
+               'downtime_ms': q.get('downtime_ms'), 'guest_ms': gap, 'guest_gap_from_ms': gap_at,
                'baseline_ms': hb_gap(hbs, t_settle + 0.5, t0), 'error': q.get('error')}
         try:
             disk = dst.qmp.cmd('query-migrate')
@@ -586,8 +664,9 @@ def storage_ferry(a, raw):
         time.sleep(a.post_wait)
         rep = j.get('report') or {}
         hbs = src.console.hb + dst.console.hb
+        gap, gap_at = hb_gap(hbs, t0, now(), at=True)
         res.update({'rc': r.returncode, 'phase': j.get('phase'), 'total_ms': rep.get('total_ms'),
-                    'downtime_ms': rep.get('downtime_ms'), 'guest_ms': hb_gap(hbs, t0, now()),
+                    'downtime_ms': rep.get('downtime_ms'), 'guest_ms': gap, 'guest_gap_from_ms': gap_at,
                     'baseline_ms': hb_gap(hbs, t_settle + 0.5, t0), 'report': rep})
         if r.returncode != 0:
             res['error'] = (r.stderr or r.stdout).strip()[-300:]
@@ -638,11 +717,12 @@ def summarize(a, res):
     if disk:
         lines += [f'Disk: blkbench, one request at a time, {a.disk_mb} MiB image, medians of {a.rounds} boots per side '
                   '(ratio = Ferry ÷ QEMU; throughput target ≥ 0.8, latency ≤ 1.25)', '',
-                  '| test | MiB/s ferry / QEMU (ratio) | MiB/s range over the boots ferry; QEMU | IOPS ferry / QEMU | latency p50 µs ferry / QEMU (ratio) | p99 µs ferry / QEMU (ratio) |',
-                  '|---|---|---|---|---|---|']
+                  '| test | MiB/s ferry / QEMU (ratio) | MiB/s range over the boots ferry; QEMU | IOPS ferry / QEMU | latency p50 µs ferry / QEMU (ratio) | p99 µs ferry / QEMU (ratio) | vCPU CPU ms per request ferry / QEMU | VMM CPU outside the vCPUs µs per request ferry / QEMU (ratio) |',
+                  '|---|---|---|---|---|---|---|---|']
         for t in dict.fromkeys(r['test'] for r in disk):
-            m = {s: {k: median([r[k] for r in disk if r['test'] == t and r['side'] == s])
-                     for k in ('mib_s', 'iops', 'lat_us_p50', 'lat_us_p99')} for s in ('ferry', 'qemu')}
+            m = {s: {k: median([r.get(k) for r in disk if r['test'] == t and r['side'] == s])
+                     for k in ('mib_s', 'iops', 'lat_us_p50', 'lat_us_p99', 'vcpu_ms_per_op', 'vmm_us_per_op')}
+                 for s in ('ferry', 'qemu')}
             f, q = m['ferry'], m['qemu']
             rng = {s_: [r['mib_s'] for r in disk if r['test'] == t and r['side'] == s_] for s_ in ('ferry', 'qemu')}
             rng = {s_: f'{min(v):.1f}–{max(v):.1f}' if v else '—' for s_, v in rng.items()}
@@ -650,7 +730,9 @@ def summarize(a, res):
                          f"{rng['ferry']}; {rng['qemu']} | "
                          f"{num(f['iops'], 0)} / {num(q['iops'], 0)} | {num(f['lat_us_p50'], 0)} / {num(q['lat_us_p50'], 0)} "
                          f"({ratio(f['lat_us_p50'], q['lat_us_p50'])}) | {num(f['lat_us_p99'], 0)} / {num(q['lat_us_p99'], 0)} "
-                         f"({ratio(f['lat_us_p99'], q['lat_us_p99'])}) |")
+                         f"({ratio(f['lat_us_p99'], q['lat_us_p99'])}) | {num(f.get('vcpu_ms_per_op'), 2)} / "
+                         f"{num(q.get('vcpu_ms_per_op'), 2)} | {num(f.get('vmm_us_per_op'), 0)} / {num(q.get('vmm_us_per_op'), 0)} "
+                         f"({ratio(f.get('vmm_us_per_op'), q.get('vmm_us_per_op'))}) |")
         sc = {s: median([r['getpid_us'] for r in res['disk'] if r['kind'] == 'syscall' and r['side'] == s])
               for s in ('ferry', 'qemu')}
         lines += ['', f"Guest getpid system call (blkbench, same boots): ferry {num(sc['ferry'])} µs, QEMU {num(sc['qemu'])} µs "
@@ -713,7 +795,8 @@ def summarize(a, res):
         ok = {s_: [r for r in rs if (r.get('status') or r.get('phase')) == 'completed'] for s_, rs in by.items()}
         for label, key, d in (('total ms', 'total_ms', 0), ('reported downtime ms', 'downtime_ms', 1),
                               ('guest-observed downtime ms (longest blkverify heartbeat gap, 10 ms beats)', 'guest_ms', 1),
-                              ('the same before the migration (noise floor) ms', 'baseline_ms', 1)):
+                              ('the same before the migration (noise floor) ms', 'baseline_ms', 1),
+                              ('that gap began, ms after the migrate command', 'guest_gap_from_ms', 0)):
             f, q = (median([r.get(key) for r in ok[x]]) for x in ('ferry', 'qemu'))
             lines.append(f'| {label} | {num(f, d)} | {num(q, d)} | **{ratio(f, q)}** |')
 
