@@ -33,6 +33,9 @@ ensure_packages "${ferry_packages[@]}" qemu-system-x86 iproute2
 mkdir -p "$out"
 ns=fdb-$$
 run_dir=$(mktemp -d /tmp/ferry-devices-run-XXXX)
+# One binary for the whole run, even if the one named is rebuilt meanwhile.
+cp "$ferry" "$run_dir/ferry-bin"
+ferry_src=$ferry ferry=$run_dir/ferry-bin
 
 cleanup() {
     trap - EXIT INT TERM
@@ -54,7 +57,8 @@ for tap in fdb-tapa fdb-tapb; do
     ip -n "$ns" link set "$tap" master fdb-br0 up
 done
 
-echo "# $(date -u '+%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg), namespace $ns, out $out" >&2
+echo "# $(date -u '+%F %T') UTC, load average $(cut -d' ' -f1-3 /proc/loadavg), namespace $ns, out $out," \
+    "ferry $ferry_src ($(stat -c %y "$ferry_src" | cut -d. -f1), copied)" >&2
 FERRY_RUN_DIR="$run_dir" ip netns exec "$ns" python3 "$here/devices_bench.py" --ferry "$ferry" --guest "$guest" \
     --peer "$root/../shared/peers/qemu" --tap-a fdb-tapa --tap-b fdb-tapb --guest-ip 10.93.0.2 --out "$out" \
     "${args[@]+"${args[@]}"}"
