@@ -23,14 +23,11 @@ public sealed class MigrationFaultTests : IDisposable
     /// </summary>
     private void StartMemverify(string name)
     {
-        var created = _cluster.Ferry("--host", "h1", "vm", "create", name, "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd,
-            "--memory", "256M", "--cpus", "1", "--cmdline", TestCluster.GuestCmdline("memverify", "--mb 64 --mode idle --period-ms 300"));
-        Assert.True(created.Code == 0, created.Stderr);
-        Assert.Equal(0, _cluster.Ferry("--host", "h1", "vm", "start", name).Code);
-        WaitFor(() => Console("h1", name).Contains("memverify OK", StringComparison.Ordinal), $"h1/{name} never verified its memory", 120);
+        _cluster.StartGuest("h1", name, "memverify", "--mb 64 --mode idle --period-ms 300", cpus: 1);
+        _cluster.WaitForConsole("h1", name, "memverify OK");
     }
 
-    private string Console(string host, string name) => _cluster.Ferry("--host", host, "vm", "console", name).Stdout;
+    private string Console(string host, string name) => _cluster.Console(host, name);
 
     /// <summary>`ferry --host h1 vm migrate NAME --to h2` started in the background, once its VMM is sending.</summary>
     private Process StartMigration(string name, string mode)

@@ -15,25 +15,11 @@ public sealed class MigrationTests : IDisposable
 
     private void StartMemverify(string name)
     {
-        var created = _cluster.Ferry("--host", "h1", "vm", "create", name, "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd,
-            "--memory", "256M", "--cpus", "2", "--cmdline", TestCluster.GuestCmdline("memverify", "--mb 64 --mode rewrite"));
-        Assert.True(created.Code == 0, created.Stderr);
-        Assert.Equal(0, _cluster.Ferry("--host", "h1", "vm", "start", name).Code);
-        WaitForConsole("h1", name, "memverify OK", from: 0);
+        _cluster.StartGuest("h1", name, "memverify", "--mb 64 --mode rewrite");
+        _cluster.WaitForConsole("h1", name, "memverify OK");
     }
 
-    private int WaitForConsole(string host, string name, string text, int from, int seconds = 120)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (true)
-        {
-            string console = _cluster.Ferry("--host", host, "vm", "console", name).Stdout;
-            int at = console.IndexOf(text, Math.Min(from, console.Length), StringComparison.Ordinal);
-            if (at >= 0) return at + text.Length;
-            if (DateTime.UtcNow > deadline) throw new Xunit.Sdk.XunitException($"{host}/{name} never printed \"{text}\" after offset {from}:\n{console}");
-            Thread.Sleep(500);
-        }
-    }
+    private int WaitForConsole(string host, string name, string text, int from) => _cluster.WaitForConsole(host, name, text, from);
 
     // Cold is the same call with another mode (the VMM-level cold tests cover cold itself).
     [KvmTheory]

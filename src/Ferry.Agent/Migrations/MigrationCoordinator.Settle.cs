@@ -23,11 +23,11 @@ public sealed partial class MigrationCoordinator
     private async Task<OutOutcome> SettleOutAsync(VmRecord record, OperationStatus? last, bool awaitDestination, CancellationToken cancellationToken)
     {
         string to = record.MigratedTo ?? "";
-        bool vmmAlive = ApiClient.IsAlive(state.ApiSocketPath(record.Name));
+        bool vmmAlive = ApiClient.IsAlive(state.ApiSocketPath(record.Name)) || registry.VmmProcessAlive(record.Name) is not null;
         if (last is null && vmmAlive)
         {
             try { last = await registry.Api(record.Name).OperationAsync(cancellationToken); }
-            catch (ApiException) { vmmAlive = ApiClient.IsAlive(state.ApiSocketPath(record.Name)); }
+            catch (ApiException) { vmmAlive = registry.VmmProcessAlive(record.Name) is not null; }
         }
         if (last is { Finished: false }) return new(false, false, "still under way");
         if (last?.Phase is OperationStatus.Failed or OperationStatus.OutcomeUnknown && vmmAlive)
@@ -57,7 +57,8 @@ public sealed partial class MigrationCoordinator
             registry.Update(record with { Intent = Intent.Running, MigratedTo = null, Detail = why });
             events.Publish(record.Name, "died", why);
         }
-        return new(true, false, why);
+        // Its VMM is still there but said nothing this time: look again.
+        return new(!vmmAlive, false, why);
     }
 
     /// <summary>The destination agent's word on the VM: null when it cannot be reached.</summary>

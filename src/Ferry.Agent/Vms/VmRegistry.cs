@@ -150,6 +150,14 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
             vm.UptimeMs = status.UptimeMs;
             vm.CpuMs = ProcessInfo.CpuMs(status.Pid) ?? 0;
         }
+        else if (VmmProcessAlive(record.Name) is int pid)
+        {
+            // Its process is there but its socket did not answer this time (busy, or between a
+            // receive and the run): not dead, and not to be settled as if it were.
+            vm.State = "unresponsive";
+            vm.Pid = pid;
+            vm.Detail = "its VMM did not answer its control socket";
+        }
         else
         {
             vm.State = record.Intent switch
@@ -205,6 +213,17 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
             VmCgroup.RemoveListed(state.CgroupListPath(name));
         }
         finally { gate.Release(); }
+    }
+
+    /// <summary>The VMM's pid (vms/NAME/vmm.pid) if that process still runs; null otherwise.</summary>
+    public int? VmmProcessAlive(string name)
+    {
+        string path = Path.Combine(state.VmDirectory(name), "vmm.pid");
+        try
+        {
+            return File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), out int pid) && ProcessInfo.IsAlive(pid) ? pid : null;
+        }
+        catch (IOException) { return null; }
     }
 
     public string? LastVmmMessage(string name)

@@ -180,5 +180,32 @@ public sealed class TestCluster : IDisposable
         }
     }
 
+    /// <summary>Creates and starts a VM running the test guest's <paramref name="program"/> on <paramref name="host"/>, through the CLI.</summary>
+    public void StartGuest(string host, string name, string program, string args, string memory = "256M", int cpus = 2)
+    {
+        var created = Ferry("--host", host, "vm", "create", name, "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd,
+            "--memory", memory, "--cpus", cpus.ToString(System.Globalization.CultureInfo.InvariantCulture), "--cmdline", GuestCmdline(program, args));
+        Assert.True(created.Code == 0, created.Stderr);
+        var started = Ferry("--host", host, "vm", "start", name);
+        Assert.True(started.Code == 0, started.Stderr);
+    }
+
+    /// <summary>The guest's console so far, through the host's agent.</summary>
+    public string Console(string host, string name) => Ferry("--host", host, "vm", "console", name).Stdout;
+
+    /// <summary>Waits until the console shows <paramref name="text"/> after offset <paramref name="from"/>; returns the offset just past it.</summary>
+    public int WaitForConsole(string host, string name, string text, int from = 0, int seconds = 120)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            string console = Console(host, name);
+            int at = console.IndexOf(text, Math.Min(from, console.Length), StringComparison.Ordinal);
+            if (at >= 0) return at + text.Length;
+            if (DateTime.UtcNow > deadline) throw new Xunit.Sdk.XunitException($"{host}/{name} never printed \"{text}\" after offset {from}:\n{console}");
+            Thread.Sleep(250);
+        }
+    }
+
     public static string GuestCmdline(string program, string args) => TestGuest.Run(program, args, powerOff: false);
 }
