@@ -40,7 +40,7 @@ public sealed class QemuNetworkTests
             var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
             foreach (var a in new[] { "netns", "exec", ns, Path.Combine(TestGuest.RepositoryRoot, "guest", "kernel", "test-qemu.sh"),
                          "--smp", "2", "--mem", "512M", "--timeout", "240", "--net", Tap, TestGuest.Kernel, TestGuest.Initrd,
-                         TestGuest.Run("netserve", $"--ip {GuestAddress}/24 --seconds 40 --hb-ms 1000") })
+                         TestGuest.Run("netserve", $"--ip {GuestAddress}/24 --seconds 30 --hb-ms 1000") })
                 start.ArgumentList.Add(a);
             var ready = new ManualResetEventSlim();
             qemu = Process.Start(start)!;
