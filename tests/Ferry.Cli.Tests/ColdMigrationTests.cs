@@ -46,7 +46,7 @@ public sealed class ColdMigrationTests : IDisposable
     public async Task A_destination_that_dies_mid_transfer_leaves_the_vm_running_at_the_source()
     {
         int port = Heartbeats.FreePort(), proxyPort = Heartbeats.FreePort();
-        using var source = Source("cold-src2", "--mb 512 --rate 1000 --hb-ms 10");
+        using var source = Source("cold-src2", "--mb 128 --rate 1000 --hb-ms 10");
         using var destination = Receiver("cold-dst2", port);
         source.WaitFor("memtouch ready", seconds: 120);
 

@@ -69,9 +69,9 @@ public sealed class TestGuestBootTests
     }
 
     [KvmFact]
-    public async Task Memverify_runs_clean_for_30_seconds_in_1_GiB()
+    public async Task Memverify_runs_clean_for_15_seconds_in_1_GiB()
     {
-        using var guest = RunningGuest.Start(2, OneGiB, TestGuest.Run("memverify", "--mb 512 --seconds 30"));
+        using var guest = RunningGuest.Start(2, OneGiB, TestGuest.Run("memverify", "--mb 512 --seconds 15"));
         guest.WaitFor(@"memverify ready", seconds: 120);
         guest.WaitFor(@"^ferry-guest: workload exited status=(\d+)", seconds: 120);
         Assert.DoesNotContain("memverify BAD", guest.Console.Text);
