@@ -51,12 +51,8 @@ public sealed partial class DiskMigrationTests
         acked = WaitForAcked(destination, acked).Acked;
         if (mode is "postcopy" or "hybrid") destination.WaitForStderr("post-copy complete");
         AssertLockedByAnother("the destination", copy);
-
-        Assert.Equal(0, FerryProcess.Run("stop", "--name", dst).Code);
-        destination.WaitForExit(TimeSpan.FromSeconds(30));
-        AssertVerifiesClean(copy, acked, "the copy lost writes the destination acknowledged");
         // The source's image stays as it was at the switchover: whole, every write it acknowledged there.
-        AssertVerifiesClean(Image, before, "the source's image lost writes the source acknowledged");
+        StopAndVerifyBoth(dst, destination, copy, acked, before);
     }
 
     [KvmFact]

@@ -247,10 +247,19 @@ public sealed partial class DiskMigrationTests : IDisposable
 
         long acked = WaitForAcked(destination, before).Acked;
         AssertLockedByAnother("the destination", copy);
+        StopAndVerifyBoth(dst, destination, copy, acked, before);
+    }
+
+    /// <summary>
+    /// Stops the destination, then checks both images: the copy holds every write the destination
+    /// acknowledged, the source's image every write the source acknowledged before it let go.
+    /// </summary>
+    private void StopAndVerifyBoth(string dst, FerryProcess destination, string copy, long destinationAcked, long sourceAcked)
+    {
         Assert.Equal(0, FerryProcess.Run("stop", "--name", dst).Code);
         destination.WaitForExit(TimeSpan.FromSeconds(30));
-        AssertVerifiesClean(copy, acked, "the copy lost writes the destination acknowledged");
-        AssertVerifiesClean(Image, before, "the original lost writes the source acknowledged");
+        AssertVerifiesClean(copy, destinationAcked, "the copy lost writes the destination acknowledged");
+        AssertVerifiesClean(Image, sourceAcked, "the source's image lost writes the source acknowledged");
     }
 
     [KvmFact]
