@@ -100,7 +100,9 @@ public sealed class MigrationTests : IDisposable
 
         // The receiver prepared for it was ended: nothing holds the name at h2, and the move, asked right, goes through.
         using var h2 = _cluster.Connect("h2");
-        var there = h2.Client.GetVm(new VmRef { Name = "refused" });
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        Vm there;
+        while ((there = h2.Client.GetVm(new VmRef { Name = "refused" })).Pid != 0 && DateTime.UtcNow < deadline) Thread.Sleep(100);
         Assert.Equal(0, there.Pid);
         Assert.Equal("defined", there.State);
         var moved = _cluster.Ferry("--host", "h1", "vm", "migrate", "refused", "--to", "h2");

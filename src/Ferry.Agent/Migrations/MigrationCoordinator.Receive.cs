@@ -46,8 +46,9 @@ public sealed partial class MigrationCoordinator
         if (record.Intent != Intent.Receiving) throw new AgentException($"{name} is not being received here ({record.Intent})");
         try { await registry.Api(name).CancelOperationAsync(cancellationToken); }
         catch (ApiException) { /* past Ready, or already ending */ }
+        // Until the process is gone, not just its socket: a jailed VMM's ending takes a moment more.
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (ApiClient.IsAlive(state.ApiSocketPath(name)) && DateTime.UtcNow < deadline) await Task.Delay(100, cancellationToken);
+        while (registry.VmmProcessAlive(name) is not null && DateTime.UtcNow < deadline) await Task.Delay(100, cancellationToken);
         var vm = await registry.ObserveAsync(record, cancellationToken);
         if (vm.Pid == 0) SettleIn(record, vm);
         return vm;
