@@ -44,8 +44,19 @@ public sealed partial class MigrationCoordinator
     {
         var record = registry.Get(name);
         if (record.Intent != Intent.Receiving) throw new AgentException($"{name} is not being received here ({record.Intent})");
-        try { await registry.Api(name).CancelOperationAsync(cancellationToken); }
-        catch (ApiException) { /* past Ready, or already ending */ }
+        var api = registry.Api(name);
+        try { await api.CancelOperationAsync(cancellationToken); }
+        catch (ApiException)
+        {
+            // Refused: past Ready (left to the source's word), or its receive had not begun yet,
+            // in which case nothing of the VM is here and the receiver can simply be stopped.
+            try
+            {
+                var operation = await api.OperationAsync(cancellationToken);
+                if (operation.Receive is not { Cancellable: false }) await api.StopAsync(cancellationToken);
+            }
+            catch (ApiException) { /* ending already */ }
+        }
         // Until the process is gone, not just its socket: a jailed VMM's ending takes a moment more.
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (registry.VmmProcessAlive(name) is not null && DateTime.UtcNow < deadline) await Task.Delay(100, cancellationToken);
