@@ -23,12 +23,21 @@ public sealed partial class MigrationCoordinator
                     throw new AgentException($"a VM named {d.Name} already exists on this host ({old.Intent})");
             }
             var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving);
-            registry.Update(record);
-            string tokenPath = Path.Combine(state.VmDirectory(d.Name), "migration.token");
-            StateDirectory.WriteAtomically(tokenPath, System.Text.Encoding.ASCII.GetBytes(request.MigrationToken));
-            string listen = $"{settings.MigrationAddress}:{FreePort(settings.MigrationAddress)}";
-            int pid = await launcher.ReceiveAsync(record, listen, tokenPath, cancellationToken);
-            lock (_lock) _receivers[d.Name] = pid;
+            lock (_lock) _preparing.Add(d.Name);
+            string listen;
+            try
+            {
+                registry.Update(record);
+                string tokenPath = Path.Combine(state.VmDirectory(d.Name), "migration.token");
+                StateDirectory.WriteAtomically(tokenPath, System.Text.Encoding.ASCII.GetBytes(request.MigrationToken));
+                listen = $"{settings.MigrationAddress}:{FreePort(settings.MigrationAddress)}";
+                int pid = await launcher.ReceiveAsync(record, listen, tokenPath, cancellationToken);
+                lock (_lock) _receivers[d.Name] = pid;
+            }
+            finally
+            {
+                lock (_lock) _preparing.Remove(d.Name);
+            }
             events.Publish(d.Name, "receiving", $"on {listen}");
             return listen;
         }, cancellationToken);

@@ -92,7 +92,7 @@ public sealed partial class MigrationCoordinator
         foreach (var record in registry.Records)
         {
             bool watched;
-            lock (_lock) watched = _relaying.Contains(record.Name) || _awaiting.Contains(record.Name);
+            lock (_lock) watched = _relaying.Contains(record.Name) || _awaiting.Contains(record.Name) || _preparing.Contains(record.Name);
             if (watched) continue;
             try
             {

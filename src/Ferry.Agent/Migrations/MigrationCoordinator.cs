@@ -24,6 +24,12 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
     private readonly HashSet<string> _relaying = [];
     /// <summary>Receives an AwaitReceive call of the source agent is watching now.</summary>
     private readonly HashSet<string> _awaiting = [];
+    /// <summary>
+    /// Receivers being launched now: recorded as receiving before their VMM has a pid or a
+    /// socket, they must not be settled as ended meanwhile (the survey would mark the receive
+    /// failed and leave the VMM, once up, waiting with nobody to cancel it).
+    /// </summary>
+    private readonly HashSet<string> _preparing = [];
     private readonly Dictionary<string, AgentConnection> _peers = [];
     private int _inFlight;
 
