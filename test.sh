@@ -13,10 +13,15 @@ guest=$(build_guest) || exit 1
 export FERRY_GUEST_DIR="$guest"
 echo "   $guest"
 
-echo "== building ferry (NativeAOT), which the end-to-end tests run"
+echo "== building ferry and ferryd (NativeAOT), which the end-to-end tests run"
 bin=$(build_ferry) || exit 1
 export FERRY_BIN="$bin"
 echo "   $bin"
+# The agent tests and the test bed run the host agent as it is installed; ./ferry install's test
+# then finds it built.
+agent=$(build_ferryd) || exit 1
+export FERRYD_BIN="$agent"
+echo "   $agent"
 
 # Each VM's control socket goes into a run directory of this test run only.
 export FERRY_RUN_DIR="$ferry_root/artifacts/run"

@@ -13,8 +13,9 @@ ferry_packages_stamp="$ferry_root/artifacts/.packages-ok"
 # Debian packages: gcc/make/binutils/musl-tools/cpio build the test guest (dpkg-dev: its
 # netserve workload links lwIP, fetched with apt-get source by guest/workloads/fetch-lwip.sh,
 # which also adds a deb-src entry when apt has none), clang and zlib1g-dev link the NativeAOT
-# ferry, python3 reads test results.
-ferry_packages=(gcc make binutils musl-tools cpio dpkg-dev clang zlib1g-dev python3 xz-utils)
+# ferry, python3 reads test results, acl's setfacl lets ferryd's jail open a VM's disk images
+# to the VM's own user.
+ferry_packages=(gcc make binutils musl-tools cpio dpkg-dev clang zlib1g-dev python3 xz-utils acl)
 
 ensure_packages() {
     packages_checked "$@" && return 0
@@ -61,8 +62,8 @@ ensure_dotnet() {
 }
 
 # The programs Ferry publishes (NativeAOT), each NAME:PROJECT, into artifacts/publish/NAME.
-# `./ferry install` installs every one: ferryd, once it exists, is one more entry here.
-ferry_programs=(ferry:src/Ferry.Cli/Ferry.Cli.csproj)
+# `./ferry install` installs every one: ferry, and ferryd, the host agent.
+ferry_programs=(ferry:src/Ferry.Cli/Ferry.Cli.csproj ferryd:src/Ferry.Agent/Ferry.Agent.csproj)
 
 # Prints the first source file or directory changed since the publish that left stamp $1, nothing
 # when none did. Comparing modification times costs a few milliseconds where hashing every source
@@ -105,6 +106,9 @@ publish_program() {
 
 # Publishes the NativeAOT ferry into artifacts/publish/ferry when its sources changed; prints its path.
 build_ferry() { publish_program ferry src/Ferry.Cli/Ferry.Cli.csproj; }
+
+# Publishes the NativeAOT host agent into artifacts/publish/ferryd when its sources changed; prints its path.
+build_ferryd() { publish_program ferryd src/Ferry.Agent/Ferry.Agent.csproj; }
 
 # Builds the test guest (kernel + initrd) into artifacts/guest; cached by guest/build.sh.
 build_guest() {

@@ -20,7 +20,7 @@ record() { echo "$*" >>"$bed/manifest"; }
 ferry_bin() { echo "${FERRY_BIN:-$root/artifacts/publish/ferry/ferry}"; }
 ferryd_cmd() {
     if [ -n "${FERRYD_BIN:-}" ]; then echo "$FERRYD_BIN"
-    elif [ -x "$root/artifacts/publish/ferry/ferryd" ]; then echo "$root/artifacts/publish/ferry/ferryd"
+    elif [ -x "$root/artifacts/publish/ferryd/ferryd" ]; then echo "$root/artifacts/publish/ferryd/ferryd"
     else echo "dotnet $root/artifacts/bin/Ferry.Agent/debug/ferryd.dll"; fi
 }
 

@@ -21,6 +21,9 @@ public sealed record AgentSettings(
     /// <summary>A jailed VM's memory limit is its guest RAM plus this, for the VMM itself (runtime, buffers, migration streams).</summary>
     [JsonPropertyName("jail_memory_overhead_bytes")] public ulong JailMemoryOverheadBytes { get; init; } = DefaultJailMemoryOverheadBytes;
 
+    /// <summary>The bridge a tap the agent creates for a VM joins (its guest network); null: taps are left unattached.</summary>
+    [JsonPropertyName("guest_bridge")] public string? GuestBridge { get; init; }
+
     public const int DefaultJailUidStart = 1_000_000_000, DefaultJailUidCount = 1_000_000;
     public const ulong DefaultJailMemoryOverheadBytes = 128UL << 20;
 }

@@ -64,6 +64,53 @@ public sealed class VmLifecycleTests : IDisposable
         Assert.DoesNotContain("web", _cluster.Ferry("--host", "h1", "vm", "list").Stdout);
     }
 
+    [KvmFact]
+    public void A_vm_with_a_disk_writes_it_from_its_jail_and_a_second_vm_cannot_take_it()
+    {
+        string image = Path.Combine(_cluster.Root, "data.img");
+        File.WriteAllBytes(image, new byte[8 << 20]);
+        var created = _cluster.Ferry([.. Create("data", "blkverify", "--blocks 512 --rate 200 --sync 10"), "--disk", $"{image},id=data-1"]);
+        Assert.True(created.Code == 0, created.Stderr);
+        Assert.Contains($"  disk data-1: {image}", created.Stdout);
+        Assert.Equal(0, _cluster.Ferry("--host", "h1", "vm", "start", "data").Code);
+        string console = WaitForConsole("data", "blkverify ready dev=/dev/vda");
+        WaitForConsole("data", "HB", 30);
+        Assert.DoesNotContain("FAIL", Console("data"));
+        // The jail opened the image to the VM's own user (root does not run this VMM) by an ACL
+        // entry, and left its owner as it was.
+        string acl = TestNetns.Run("getfacl", "-n", "-c", image);
+        Assert.Matches(@"(?m)^user:1\d{9}:rw-$", acl);
+        Assert.Matches("(?m)^user::rw-$", acl);
+
+        // The image is locked by its VM: another VM defined on it does not start, and says why.
+        Assert.Equal(0, _cluster.Ferry([.. Create("thief"), "--disk", image]).Code);
+        var refused = _cluster.Ferry("--host", "h1", "vm", "start", "thief");
+        Assert.NotEqual(0, refused.Code);
+        Assert.Equal("ferry: the VMM of thief ended at start: ferry: disk /disk0 is in use by another VM", refused.Stderr.Trim());
+        Assert.Equal(0, _cluster.Ferry("--host", "h1", "vm", "stop", "data").Code);
+        Assert.DoesNotContain("FAIL", console);
+    }
+
+    [Fact]
+    public void Bad_devices_get_one_clear_line()
+    {
+        var relative = _cluster.Ferry([.. Create("a"), "--disk", "data.img"]);
+        Assert.Equal(2, relative.Code);
+        Assert.Equal("ferry: disk 0: 'data.img' is not an absolute path on this host", relative.Stderr.Trim());
+        var missing = _cluster.Ferry([.. Create("a"), "--disk", "/nonexistent/data.img"]);
+        Assert.Equal("ferry: disk 0: image /nonexistent/data.img does not exist on this host", missing.Stderr.Trim());
+        var badOption = _cluster.Ferry([.. Create("a"), "--disk", "/x.img,fast"]);
+        Assert.Equal(2, badOption.Code);
+        Assert.StartsWith("ferry: --disk /x.img,fast: unknown option", badOption.Stderr.Trim());
+        var badMac = _cluster.Ferry([.. Create("a"), "--net", "tap=t0,mac=01:00:00:00:00:01"]);
+        Assert.Equal(2, badMac.Code);
+        Assert.Contains("multicast", badMac.Stderr);
+        Assert.Single(badMac.Stderr.Trim().Split('\n'));
+        var badTap = _cluster.Ferry([.. Create("a"), "--net", "tap=a/b"]);
+        Assert.Equal(2, badTap.Code);
+        Assert.DoesNotContain("a", _cluster.Ferry("--host", "h1", "vm", "list").Stdout.Split('\n').Skip(1).Select(l => l.Split(' ')[0]));
+    }
+
     [Fact]
     public void Bad_definitions_get_one_clear_line()
     {

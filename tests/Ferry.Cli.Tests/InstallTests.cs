@@ -23,6 +23,12 @@ public sealed class InstallTests : IDisposable
         var version = Run(link, "--version");
         Assert.Equal(0, version.Code);
         Assert.Equal(Run(Path.Combine(TestGuest.RepositoryRoot, "artifacts", "publish", "ferry", "ferry"), "--version").Stdout, version.Stdout);
+        // The host agent goes beside it, the same build.
+        string agent = Path.Combine(prefix, "bin", "ferryd");
+        Assert.Equal(Path.Combine(lib, "ferryd"), new FileInfo(agent).LinkTarget);
+        var agentVersion = Run(agent, "--version");
+        Assert.Equal(0, agentVersion.Code);
+        Assert.Equal(version.Stdout, agentVersion.Stdout);
 
         var uninstall = Wrapper("uninstall", "--prefix", prefix);
         Assert.True(uninstall.Code == 0, $"uninstall failed ({uninstall.Code}): {uninstall.Stderr}");

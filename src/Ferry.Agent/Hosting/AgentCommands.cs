@@ -30,8 +30,12 @@ public static class AgentCommands
             Description = "A jailed VM's memory limit is its guest RAM plus this many MiB for its VMM",
             DefaultValueFactory = _ => (int)(AgentSettings.DefaultJailMemoryOverheadBytes >> 20),
         };
+        var guestBridge = new Option<string?>("--guest-bridge")
+        {
+            Description = "The bridge of this host's guest network: a VM's tap that does not exist yet is created on it (default: created unattached)",
+        };
         var command = new Command("init", "Create this agent's settings and credentials (once per host)")
-            { stateDir, name, listen, migration, ca, maxMigrations, ferry, clientConfig, noJail, jailUids, overhead };
+            { stateDir, name, listen, migration, ca, maxMigrations, ferry, clientConfig, noJail, jailUids, overhead, guestBridge };
         command.SetAction(parse =>
         {
             var state = new StateDirectory(parse.GetValue(stateDir)!);
@@ -48,6 +52,7 @@ public static class AgentCommands
                 JailUidStart = uidStart,
                 JailUidCount = uidCount,
                 JailMemoryOverheadBytes = (ulong)parse.GetValue(overhead) << 20,
+                GuestBridge = parse.GetValue(guestBridge),
             };
             // Checked before anything is written: a host that cannot jail says so in one line.
             if (settings.Jail) Jail.VmmJail.Check(settings);

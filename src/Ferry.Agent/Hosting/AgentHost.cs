@@ -36,7 +36,7 @@ public static class AgentHost
         }));
         var events = new EventHub();
         var jail = settings.Jail ? new Jail.VmmJail(state, settings) : null;
-        var launcher = new VmmLauncher(state, settings.Ferry, jail);
+        var launcher = new VmmLauncher(state, settings.Ferry, jail, settings.GuestBridge);
         var registry = new VmRegistry(state, new VmStore(state), launcher, events);
         var migrations = new MigrationCoordinator(state, settings, registry, launcher, events);
         var load = new HostLoad(settings.Name);

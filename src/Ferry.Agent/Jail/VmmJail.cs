@@ -21,6 +21,9 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     public const string Ferry = "/ferry", Kernel = "/kernel", Initrd = "/initrd", Console = "/console.log", Token = "/token", Run = "/run",
         ApiSocket = "/run/api.sock";
 
+    /// <summary>Where a jailed VMM sees the VM's disk <paramref name="index"/>.</summary>
+    public static string Disk(int index) => $"/disk{index}";
+
     private static readonly string Script = LoadScript();
     // The system libraries the NativeAOT ferry links (libc, libm, the loader) or may dlopen (libssl
     // for TLS migrations), and the loader's cache: read-only, nothing else of the host's /usr.
@@ -35,6 +38,7 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         if (!Environment.IsPrivilegedProcess) return "ferryd to run as root (it makes mount namespaces, device nodes and cgroups)";
         foreach (string tool in (string[])["unshare", "setpriv", "mount", "umount", "pivot_root", "mknod"])
             if (FindOnPath(tool) is null) return $"{tool} (util-linux) on PATH";
+        if (FindOnPath("setfacl") is null) return "setfacl (Debian's acl package) on PATH, to open a VM's disk images to its user";
         if (VmCgroup.Missing() is { } cgroup) return cgroup;
         if (!IsElf(settings.Ferry)) return $"ferry's NativeAOT binary, but {settings.Ferry} is not an ELF executable (give ferryd init --ferry the published binary)";
         return null;
@@ -53,7 +57,8 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     /// command that builds the jail and runs <paramref name="ferryArguments"/> (with jail paths) in it.
     /// <paramref name="files"/> are (host path, jail path, mode) as jail.sh takes them.
     /// </summary>
-    public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files, IReadOnlyList<string> ferryArguments)
+    public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files,
+        IReadOnlyList<string> taps, IReadOnlyList<string> ferryArguments)
     {
         // The VMM opens its files as the VM's uid, through read-only binds that keep their modes.
         foreach (var (host, _, mode) in files)
@@ -70,6 +75,8 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         var cgroup = VmCgroup.Create(CgroupLeaf(name), memoryBytes + settings.JailMemoryOverheadBytes, cpus);
         cgroup.Save(state.CgroupListPath(name));
         int uid = AllocateUid(name);
+        // The VM's taps are its user's: without CAP_NET_ADMIN the VMM may attach only to those.
+        foreach (string tap in taps) HostTaps.Ready(tap, uid, settings.GuestBridge);
 
         var binds = new List<(string, string, string)>
         {

@@ -8,6 +8,7 @@
 # ROOT    an empty directory to mount the jail's tmpfs on (only in this namespace)
 # CGROUP.PROCS  each cgroup's cgroup.procs: the VMM joins them before it starts
 # MODE    ro: read-only as it is; own: chowned to UID:GID, read-write; own-ro: chowned, read-only;
+#         share, share-ro: an ACL entry for UID (read-write, read-only), the owner left as it is;
 #         sys: read-only at the source's real path (symlinks resolved), once
 # COMMAND runs as UID:GID with no capabilities, no supplementary groups and no_new_privs, with
 #         ROOT as / (pivot_root; the host's root is unmounted, not merely out of reach).
@@ -31,6 +32,12 @@ for node in kvm userfaultfd; do
 done
 mknod -m 0444 dev/urandom c 1 9
 mknod -m 0666 dev/null c 1 3
+# /dev/net/tun for the VM's network cards: it attaches only to taps given to its uid (ferryd's
+# HostTaps), and cannot create one (no CAP_NET_ADMIN).
+if [ -c /dev/net/tun ]; then
+    mkdir dev/net
+    mknod -m 0666 dev/net/tun c 10 200
+fi
 
 n=$1
 shift
@@ -42,11 +49,17 @@ while [ "$n" -gt 0 ]; do
         source=$(readlink -f "$source") target=$source
         [ -e ".$target" ] && continue
     fi
-    case $mode in own|own-ro) chown "$uid:$gid" "$source" ;; esac
+    case $mode in
+        own|own-ro) chown "$uid:$gid" "$source" ;;
+        # An entry for this uid beside the owner's: a shared image stays open to the other VMM of
+        # the same VM (a migration's source re-opens it if the move fails after it let go).
+        share) setfacl -m "u:$uid:rw" "$source" ;;
+        share-ro) setfacl -m "u:$uid:r" "$source" ;;
+    esac
     if [ -d "$source" ]; then mkdir -p ".$target"; else mkdir -p ".${target%/*}"; : > ".$target"; fi
     # util-linux makes a read-only bind in one call (it remounts it itself).
     case $mode in
-        ro|own-ro|sys) mount -n --bind -o ro,nosuid,nodev "$source" ".$target" ;;
+        ro|own-ro|share-ro|sys) mount -n --bind -o ro,nosuid,nodev "$source" ".$target" ;;
         *) mount -n --bind -o nosuid,nodev "$source" ".$target" ;;
     esac
 done

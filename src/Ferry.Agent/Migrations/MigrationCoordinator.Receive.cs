@@ -22,7 +22,12 @@ public sealed partial class MigrationCoordinator
                 if (ApiClient.IsAlive(state.ApiSocketPath(d.Name)) || old.Intent is Intent.Running or Intent.Receiving)
                     throw new AgentException($"a VM named {d.Name} already exists on this host ({old.Intent})");
             }
-            var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving);
+            // Checked as a create here would check it: the images must be here too (shared storage).
+            var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving)
+            {
+                Disks = VmDevices.Disks(d),
+                Nets = VmDevices.Nets(d),
+            };
             lock (_lock) _preparing.Add(d.Name);
             string listen;
             try

@@ -19,7 +19,22 @@ public sealed record VmRecord(
     [JsonPropertyName("migrated_to")] public string? MigratedTo { get; init; }
     /// <summary>Why the VM is held or died, as last seen.</summary>
     [JsonPropertyName("detail")] public string? Detail { get; init; }
+    /// <summary>Its disks, in device order (absent from records written before disks existed).</summary>
+    [JsonPropertyName("disks")] public IReadOnlyList<VmDisk> Disks { get; init; } = [];
+    /// <summary>Its network cards, in device order after the disks.</summary>
+    [JsonPropertyName("nets")] public IReadOnlyList<VmNet> Nets { get; init; } = [];
 }
+
+/// <summary>A virtio-blk disk: a raw image on this host, and the serial the guest reads.</summary>
+public sealed record VmDisk(
+    [property: JsonPropertyName("path")] string Path,
+    [property: JsonPropertyName("read_only")] bool ReadOnly,
+    [property: JsonPropertyName("id")] string Id);
+
+/// <summary>A virtio-net card: a tap on this host, and the card's MAC (kept, so the guest keeps its address).</summary>
+public sealed record VmNet(
+    [property: JsonPropertyName("tap")] string Tap,
+    [property: JsonPropertyName("mac")] string Mac);
 
 /// <summary>What the agent means for a VM (VmRecord.Intent).</summary>
 public static class Intent

@@ -38,7 +38,11 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
         if (d.Initrd.Length > 0 && !File.Exists(d.Initrd)) throw new AgentException($"initrd {d.Initrd} does not exist on this host");
         if (d.MemoryBytes < (1UL << 20)) throw new AgentException("memory must be at least 1 MiB");
         if (d.Cpus < 1) throw new AgentException("a VM needs at least one vCPU");
-        var record = new VmRecord(d.Name, Path.GetFullPath(d.Kernel), d.Initrd.Length > 0 ? Path.GetFullPath(d.Initrd) : "", d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Defined);
+        var record = new VmRecord(d.Name, Path.GetFullPath(d.Kernel), d.Initrd.Length > 0 ? Path.GetFullPath(d.Initrd) : "", d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Defined)
+        {
+            Disks = VmDevices.Disks(d),
+            Nets = VmDevices.Nets(d),
+        };
         lock (_lock)
         {
             if (_records.ContainsKey(d.Name)) throw new AgentException($"a VM named {d.Name} already exists on this host");
@@ -128,11 +132,19 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
     }, cancellationToken);
 
     /// <summary>What the VM is doing now: its VMM's answer if it has one, else what its record says.</summary>
+    /// <summary>The VM's definition as the API shows it (and as a migration hands it to the destination).</summary>
+    public static VmDefinition Definition(VmRecord record)
+    {
+        var d = new VmDefinition { Name = record.Name, Kernel = record.Kernel, Initrd = record.Initrd, MemoryBytes = record.MemoryBytes, Cpus = record.Cpus, Cmdline = record.Cmdline };
+        VmDevices.Describe(record, d);
+        return d;
+    }
+
     public async Task<Vm> ObserveAsync(VmRecord record, CancellationToken cancellationToken)
     {
         var vm = new Vm
         {
-            Definition = new VmDefinition { Name = record.Name, Kernel = record.Kernel, Initrd = record.Initrd, MemoryBytes = record.MemoryBytes, Cpus = record.Cpus, Cmdline = record.Cmdline },
+            Definition = Definition(record),
             MigratedTo = record.MigratedTo ?? "",
             Detail = record.Detail ?? "",
         };

@@ -13,7 +13,7 @@ namespace Ferry.Agent.Vms;
 /// vms/NAME/vmm.pid. With a <see cref="VmmJail"/> each VMM starts jailed, and sees its files under
 /// the jail's own paths.
 /// </summary>
-public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jail)
+public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jail, string? guestBridge)
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
@@ -29,7 +29,20 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
             .. ControlArguments(vm.Name),
         ];
         if (vm.Initrd.Length > 0) arguments.AddRange(["--initrd", jailed ? VmmJail.Initrd : vm.Initrd]);
+        arguments.AddRange(DeviceArguments(vm, files));
         return await LaunchAsync(vm, files, arguments, "", cancellationToken);
+    }
+
+    /// <summary>
+    /// The VM's --disk and --net options, its images added to the jail's files (opened to its user
+    /// by an ACL entry, read-write or read-only) and seen there at their jail paths. Receive and run take the same
+    /// ones: the receiver maps the source's devices onto this host's.
+    /// </summary>
+    private IEnumerable<string> DeviceArguments(VmRecord vm, List<(string, string, string)> files)
+    {
+        for (int i = 0; i < vm.Disks.Count; i++)
+            if (jail is not null) files.Add((vm.Disks[i].Path, VmmJail.Disk(i), vm.Disks[i].ReadOnly ? "share-ro" : "share"));
+        return VmDevices.VmmArguments(vm, (i, disk) => jail is not null ? VmmJail.Disk(i) : disk.Path);
     }
 
     /// <summary>Starts a receiving VMM for <paramref name="vm"/> on <paramref name="listen"/>; returns once it waits for the source.</summary>
@@ -40,7 +53,27 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
             "receive", "--name", vm.Name, "--listen", listen, "--token-file", jail is not null ? VmmJail.Token : tokenPath, "--seccomp",
             .. ControlArguments(vm.Name),
         ];
-        return await LaunchAsync(vm, [(tokenPath, VmmJail.Token, "own-ro")], arguments, "waiting for a migration", cancellationToken);
+        var files = new List<(string, string, string)> { (tokenPath, VmmJail.Token, "own-ro") };
+        // receive's --disk takes only the path and --net only the tap: the rest comes with the VM.
+        foreach (string a in DeviceArguments(vm, files))
+            arguments.Add(a.StartsWith("--", StringComparison.Ordinal) ? a : a.Split(',')[0]);
+        return await LaunchAsync(vm, files, arguments, "waiting for a migration", cancellationToken);
+    }
+
+    /// <summary>
+    /// The VMM serves its API: `ferry run` binds the socket before it makes the VM and serves it
+    /// after, so a connection alone would count a VMM whose disk or tap then fails as started.
+    /// </summary>
+    private async Task<bool> AnswersAsync(string name, CancellationToken cancellationToken)
+    {
+        string socket = state.ApiSocketPath(name);
+        if (!ApiClient.IsAlive(socket)) return false;
+        try
+        {
+            await new ApiClient(socket).StatusAsync(cancellationToken);
+            return true;
+        }
+        catch (ApiException) { return false; }
     }
 
     private string[] ControlArguments(string name) => jail is not null
@@ -52,7 +85,14 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
     {
         string name = vm.Name;
         Directory.CreateDirectory(state.VmRunDirectory(name));
-        IReadOnlyList<string> command = jail is not null ? jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, arguments) : [ferry, .. arguments];
+        var taps = vm.Nets.Select(n => n.Tap).ToList();
+        IReadOnlyList<string> command;
+        if (jail is not null) command = jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, taps, arguments);
+        else
+        {
+            foreach (string tap in taps) HostTaps.Ready(tap, owner: null, guestBridge);
+            command = [ferry, .. arguments];
+        }
         string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
         File.Delete(pidFile);
         long logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
@@ -71,12 +111,13 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         {
             if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
             string written = ReadFrom(log, logStart);
-            bool ready = readyLine.Length > 0 ? written.Contains(readyLine, StringComparison.Ordinal) : ApiClient.IsAlive(state.ApiSocketPath(name));
+            bool ready = readyLine.Length > 0 ? written.Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
             if (ready && pid != 0) return pid;
             if (pid != 0 && !ProcessInfo.IsAlive(pid))
             {
                 VmCgroup.RemoveListed(state.CgroupListPath(name));
-                throw new AgentException($"the VMM of {name} ended at start: {LastLine(written) ?? "no message"}");
+                // Read again: it wrote its last words after the read above.
+                throw new AgentException($"the VMM of {name} ended at start: {LastLine(ReadFrom(log, logStart)) ?? "no message"}");
             }
             // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
             await Task.Delay(2, cancellationToken);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Ferry.Agent.Api;
 using Ferry.Api;
+using Ferry.Vmm;
 using Grpc.Core;
 
 namespace Ferry.Cli.Commands.Hosts;
@@ -28,20 +29,36 @@ public static class VmCommands
         var memory = new Option<string>("--memory") { Description = "Guest RAM, e.g. 512M or 4G", DefaultValueFactory = _ => "512M" };
         var cpus = new Option<int>("--cpus") { Description = "vCPUs", DefaultValueFactory = _ => 1 };
         var cmdline = new Option<string>("--cmdline") { Description = "Kernel command line", DefaultValueFactory = _ => "" };
-        var command = new Command("create", "Define a VM on the host (kept across agent restarts); start it with vm start") { name, kernel, initrd, memory, cpus, cmdline };
+        var disks = CommonOptions.Disks();
+        disks.Description += ". PATH is an image on the agent's host (the same path on every host the VM may move to)";
+        var nets = CommonOptions.Nets();
+        nets.Description = "A virtio-net card on tap NAME of the agent's host (the agent creates it, on its guest bridge, if it does not exist); repeat for more. " +
+                           "mac=MAC: the card's address (default: a random locally administered one, kept with the VM)";
+        var command = new Command("create", "Define a VM on the host (kept across agent restarts); start it with vm start")
+            { name, kernel, initrd, memory, cpus, cmdline, disks, nets };
         command.SetAction((parse, ct) =>
         {
             if (!SizeParser.TryParse(parse.GetValue(memory)!, out ulong bytes)) throw new UsageException($"--memory {parse.GetValue(memory)} is not a size (e.g. 512M, 4G)");
+            var definition = new VmDefinition
+            {
+                Name = parse.GetValue(name)!, Kernel = parse.GetValue(kernel)!, Initrd = parse.GetValue(initrd)!,
+                MemoryBytes = bytes, Cpus = parse.GetValue(cpus), Cmdline = parse.GetValue(cmdline)!,
+            };
+            // Parsed here as `ferry run` parses them, so a bad option fails before the agent is asked.
+            string[] diskSpecs = parse.GetValue(disks) ?? [];
+            for (int i = 0; i < diskSpecs.Length; i++)
+            {
+                var disk = DiskConfig.Parse(diskSpecs[i], i);
+                definition.Disks.Add(new DiskDefinition { Path = disk.Path, ReadOnly = disk.ReadOnly, Id = disk.Id });
+            }
+            foreach (string spec in parse.GetValue(nets) ?? [])
+            {
+                var net = NetConfig.Parse(spec);
+                definition.Nets.Add(new NetDefinition { Tap = net.Tap, Mac = net.Mac });
+            }
             return AgentTarget.CallAsync(parse, async agent =>
             {
-                var vm = await agent.Client.CreateVmAsync(new CreateVmRequest
-                {
-                    Definition = new VmDefinition
-                    {
-                        Name = parse.GetValue(name)!, Kernel = parse.GetValue(kernel)!, Initrd = parse.GetValue(initrd)!,
-                        MemoryBytes = bytes, Cpus = parse.GetValue(cpus), Cmdline = parse.GetValue(cmdline)!,
-                    },
-                }, cancellationToken: ct);
+                var vm = await agent.Client.CreateVmAsync(new CreateVmRequest { Definition = definition }, cancellationToken: ct);
                 Print(vm);
                 return 0;
             });
@@ -180,6 +197,8 @@ public static class VmCommands
         if (d.Kernel.Length == 0) return;
         Console.WriteLine($"  {d.Cpus} vCPU, {Units.Bytes((long)d.MemoryBytes)}, kernel {d.Kernel}{(d.Initrd.Length > 0 ? $", initrd {d.Initrd}" : "")}");
         if (d.Cmdline.Length > 0) Console.WriteLine($"  cmdline: {d.Cmdline}");
+        foreach (var disk in d.Disks) Console.WriteLine($"  disk {disk.Id}: {disk.Path}{(disk.ReadOnly ? " (read-only)" : "")}");
+        foreach (var net in d.Nets) Console.WriteLine($"  net: tap {net.Tap}, mac {net.Mac}");
         if (vm.Pid > 0) Console.WriteLine($"  pid {vm.Pid}, up {vm.UptimeMs / 1000.0:F1} s, CPU {vm.CpuMs} ms");
     }
 }
