@@ -6,7 +6,8 @@ namespace Ferry.Agent.Tests;
 
 /// <summary>
 /// testbed/: two hosts as network namespaces on a shaped 1 Gbit/s link, each with its own agent;
-/// a VM moved between them by name; everything removed afterwards. Its own prefix, directory
+/// VMs moved between them by name, one serving a network client all the while; everything
+/// removed afterwards. Its own prefix, directory
 /// and subnets, so a user's test bed may be up beside it.
 /// </summary>
 [Collection(AgentCollection.Name)]
@@ -16,7 +17,8 @@ public sealed class TestbedTests : IDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), $"fbtest-{Environment.ProcessId}");
     private readonly bool _root = Environment.UserName == "root";
 
-    private (int Code, string Stdout, string Stderr) Run(string file, params string[] args)
+    /// <summary>A command that finds this test's bed (its prefix, directory, subnets and client configuration).</summary>
+    private ProcessStartInfo InBed(string file, string[] args)
     {
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in args) start.ArgumentList.Add(a);
@@ -25,12 +27,21 @@ public sealed class TestbedTests : IDisposable
         start.Environment["FERRYBED_MGMT"] = "10.79.0";
         start.Environment["FERRYBED_GUEST"] = "10.80.0";
         start.Environment["FERRY_CONFIG"] = Path.Combine(_dir, "config.json");
-        using var p = Process.Start(start)!;
+        return start;
+    }
+
+    private (int Code, string Stdout, string Stderr) Run(string file, params string[] args)
+    {
+        using var p = Process.Start(InBed(file, args))!;
         var stderr = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         return (p.ExitCode, stdout, stderr.Result);
     }
+
+    /// <summary>bench/netprobe.py in the test bed's client namespace.</summary>
+    private Process StartClient(params string[] args) =>
+        Process.Start(InBed(Script("exec"), ["client", "python3", Path.Combine(TestGuest.RepositoryRoot, "bench", "netprobe.py"), .. args]))!;
 
     private string Script(string name) => Path.Combine(TestGuest.RepositoryRoot, "testbed", name);
 
@@ -65,6 +76,33 @@ public sealed class TestbedTests : IDisposable
         Assert.True(moved.Code == 0, $"{moved.Stdout}\n{moved.Stderr}");
         var there = Run(ferry, "--host", "h2", "vm", "list");
         Assert.Matches(@"(?m)^bed\s+running", there.Stdout);
+
+        // A guest with a disk and a network card serves a client in the client namespace all the
+        // while it moves: its tap is made on h1's and then h2's guest bridge by their agents, the
+        // shared image changes hands, and the client's stream loses nothing.
+        string image = Path.Combine(_dir, "web.img");
+        File.WriteAllBytes(image, new byte[16 << 20]);
+        var web = Run(ferry, "--host", "h1", "vm", "create", "web", "--kernel", TestGuest.Kernel, "--initrd", TestGuest.Initrd, "--memory", "128M",
+            "--disk", image, "--net", "tap=vweb", "--cmdline", TestCluster.GuestCmdline("netserve", "--ip 10.80.0.10/24 --hb-ms 500"));
+        Assert.True(web.Code == 0, web.Stderr);
+        Assert.Equal(0, Run(ferry, "--host", "h1", "vm", "start", "web").Code);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!Run(ferry, "--host", "h1", "vm", "console", "web").Stdout.Contains("netserve ready", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "netserve did not become ready on h1");
+            Thread.Sleep(250);
+        }
+        Assert.Contains("master br0", Run(Script("exec"), "h1", "ip", "link", "show", "vweb").Stdout);
+        var client = StartClient("stream", "10.80.0.10", "--seconds", "8");
+        Thread.Sleep(2000);
+        var webMoved = Run(ferry, "--host", "h1", "vm", "migrate", "web", "--to", "h2");
+        Assert.True(webMoved.Code == 0, $"{webMoved.Stdout}\n{webMoved.Stderr}");
+        Assert.True(client.WaitForExit(30_000), "the client never finished");
+        string probe = client.StandardOutput.ReadToEnd();
+        Assert.True(client.ExitCode == 0, $"the client's stream broke: {probe}");
+        Assert.Contains("\"lost\": 0,", probe);
+        Assert.Contains("\"reordered\": 0,", probe);
+        Assert.Contains("master br0", Run(Script("exec"), "h2", "ip", "link", "show", "vweb").Stdout);
 
         // A cut link refuses the next migration; the VM stays where it is.
         Assert.Equal(0, Run(Script("fault"), "cut", "h1").Code);
