@@ -9,13 +9,22 @@ using Ferry.Migration.Vm;
 
 namespace Ferry.Migration.Tests.Infrastructure;
 
-/// <summary>A live migration (pre-copy, post-copy, hybrid) between two simulated VMs over real loopback TCP, through the real listener and connector.</summary>
-public sealed class LoopbackMigration : IDisposable
+/// <summary>
+/// A live migration (pre-copy, post-copy, hybrid) between two simulated VMs over real loopback
+/// TCP, through the real listener and connector, both of which get their connections from
+/// the network it is given (a faulty link, say) when it is given one; a post-copy reconnection too.
+/// </summary>
+public sealed class LoopbackMigration(IMigrationNetwork? network = null) : IDisposable
 {
     public static readonly byte[] Token = "secret"u8.ToArray();
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener = Listen();
 
-    public LoopbackMigration() => _listener.Start(16);
+    private static TcpListener Listen()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start(16);
+        return listener;
+    }
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public SimulatedVm? Created { get; private set; }
@@ -29,14 +38,14 @@ public sealed class LoopbackMigration : IDisposable
     {
         long[]? diskSizes = null;
         Action<IReadOnlyList<long>>? arriving = copyStorage ? sizes => diskSizes = [.. sizes] : null;
-        var accepted = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, cancellationToken);
+        var accepted = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, cancellationToken, network: network);
         var destination = recoveryTimeout is { } timeout
             ? new MigrationDestination
             {
                 RecoveryTimeout = timeout,
                 AcceptReconnection = async ct =>
                 {
-                    var again = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, ct);
+                    var again = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, ct, network: network);
                     if (again.Session == accepted.Session) return again;
                     foreach (var s in again.Streams) await s.DisposeAsync();
                     throw new MigrationException("a connection of another migration");
@@ -60,12 +69,12 @@ public sealed class LoopbackMigration : IDisposable
         int streams = options.Streams + (options.Mode.MayPostCopy() ? 1 : 0);
         int port = viaPort ?? Port;
         return (source ?? new MigrationSource()).RunAsync(vm,
-            ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage)),
+            ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage), network: network),
             options, progress, cancellationToken,
             (to, ct) =>
             {
                 TcpEndpoint.TryParse(to ?? $"127.0.0.1:{port}", out var host, out int p);
-                return MigrationConnector.ConnectAsync(host, p, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage));
+                return MigrationConnector.ConnectAsync(host, p, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage), network: network);
             });
     }
 
