@@ -33,26 +33,29 @@ public sealed class LoopbackMigration(IMigrationNetwork? network = null) : IDisp
     /// <summary>The destination: accepts, receives into a new SimulatedVm, runs it on Go.</summary>
     /// <param name="recoveryTimeout">Post-copy: accept the source again after a broken link for this long (null: a broken link loses the VM).</param>
     /// <param name="copyStorage">Accept copied disks (`--copy-storage`): the new VM gets disks of the sizes the source announces.</param>
+    /// <param name="timeouts">The destination's time limits (short stall limits for a stalled link); null: the defaults.</param>
     public async Task<DestinationOutcome> ReceiveAsync(ulong size, byte[]? token = null, CancellationToken cancellationToken = default, TimeSpan? recoveryTimeout = null,
-        bool copyStorage = false)
+        bool copyStorage = false, MigrationTimeouts? timeouts = null)
     {
+        timeouts ??= MigrationTimeouts.Default;
         long[]? diskSizes = null;
         Action<IReadOnlyList<long>>? arriving = copyStorage ? sizes => diskSizes = [.. sizes] : null;
-        var accepted = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, cancellationToken, network: network);
+        var accepted = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, cancellationToken, timeouts, network);
         var destination = recoveryTimeout is { } timeout
             ? new MigrationDestination
             {
+                Timeouts = timeouts,
                 RecoveryTimeout = timeout,
                 AcceptReconnection = async ct =>
                 {
-                    var again = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, ct, network: network);
+                    var again = await MigrationListener.AcceptAsync(_listener, token ?? Token, null, ct, timeouts, network);
                     if (again.Session == accepted.Session) return again;
                     foreach (var s in again.Streams) await s.DisposeAsync();
                     throw new MigrationException("a connection of another migration");
                 },
                 DisksArriving = arriving,
             }
-            : new MigrationDestination { DisksArriving = arriving };
+            : new MigrationDestination { Timeouts = timeouts, DisksArriving = arriving };
         return await destination.RunAsync(accepted, _ => Created = new SimulatedVm(size, diskSizes: diskSizes),
             _ => { RanAtDestination = true; return Task.CompletedTask; }, null, cancellationToken);
     }
