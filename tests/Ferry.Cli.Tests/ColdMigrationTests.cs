@@ -45,37 +45,14 @@ public sealed class ColdMigrationTests : IDisposable
     [KvmFact]
     public async Task A_destination_that_dies_mid_transfer_leaves_the_vm_running_at_the_source()
     {
-        int port = Heartbeats.FreePort(), proxyPort = Heartbeats.FreePort();
+        int port = Heartbeats.FreePort();
         using var source = Source("cold-src2", "--mb 128 --rate 1000 --hb-ms 10");
         using var destination = Receiver("cold-dst2", port);
         source.WaitFor("memtouch ready", seconds: 120);
 
-        // A proxy that forwards to the receiver and kills it after 16 MiB have passed.
-        var proxy = new TcpListener(IPAddress.Loopback, proxyPort);
-        proxy.Start();
-        var cut = Task.Run(async () =>
-        {
-            using var fromSource = await proxy.AcceptTcpClientAsync();
-            using var toDestination = new TcpClient();
-            await toDestination.ConnectAsync(IPAddress.Loopback, port);
-            var back = fromSource.GetStream().WriteAsync(new byte[0]).AsTask();
-            var reverse = toDestination.GetStream().CopyToAsync(fromSource.GetStream());
-            var buffer = new byte[65536];
-            long forwarded = 0;
-            var input = fromSource.GetStream();
-            while (forwarded < 16 << 20)
-            {
-                int n = await input.ReadAsync(buffer);
-                if (n == 0) break;
-                await toDestination.GetStream().WriteAsync(buffer.AsMemory(0, n));
-                forwarded += n;
-            }
-            destination.Dispose(); // SIGKILL the receiver mid-transfer
-            proxy.Stop();
-        });
-
-        var r = FerryProcess.Run("migrate", "--name", "cold-src2", "--to", $"127.0.0.1:{proxyPort}", "--token-file", _token);
-        await cut;
+        await using var proxy = new LinkProxy(port);
+        proxy.CutAfter(16 << 20, onCut: destination.Dispose); // SIGKILL the receiver mid-transfer
+        var r = FerryProcess.Run("migrate", "--name", "cold-src2", "--to", $"127.0.0.1:{proxy.Port}", "--token-file", _token);
         Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
         Assert.Contains("keeps running here", r.Stderr);
         int seen = source.Console.Count;

@@ -165,7 +165,7 @@ public sealed partial class PostCopyMigrationTests : IDisposable
         using var source = Source("pc-src7", "memtouch", "--mb 128 --rate 5000 --hb-ms 10");
         using var destination = Receiver("pc-dst7", port);
         source.WaitFor("memtouch ready");
-        await using var link = new CuttableLink(port);
+        await using var link = new LinkProxy(port);
         // ~100 Mbit/s: the push of 128 MiB takes ~10 s, so the cut lands in the window.
         var migrate = Task.Run(() => Migrate("pc-src7", link.Port, "postcopy", "--bandwidth", "100Mbit", "--compress", "none", "--verify-memory"));
         await WaitForStatusAsync("pc-dst7", "pages_at_source");
@@ -188,7 +188,7 @@ public sealed partial class PostCopyMigrationTests : IDisposable
         using var source = Source("pc-src8", "memtouch", "--mb 128 --rate 5000 --hb-ms 10");
         using var destination = Receiver("pc-dst8", port);
         source.WaitFor("memtouch ready");
-        await using var oldPath = new CuttableLink(port);
+        await using var oldPath = new LinkProxy(port);
         var migrate = Task.Run(() => Migrate("pc-src8", oldPath.Port, "postcopy", "--bandwidth", "100Mbit", "--compress", "none"));
         await WaitForStatusAsync("pc-dst8", "pages_at_source");
         oldPath.CutForGood();

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Ferry.Cli.Tests.Infrastructure;
@@ -132,7 +130,8 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var source = Source("pre-src5", "memtouch", "--mb 256 --rate 1000 --hb-ms 10");
         using var destination = Receiver("pre-dst5", port);
         source.WaitFor("memtouch ready", seconds: 120);
-        await using var proxy = new CuttingProxy(port, cutAfterBytes: 16 << 20, onCut: destination.Dispose);
+        await using var proxy = new LinkProxy(port);
+        proxy.CutAfter(16 << 20, onCut: destination.Dispose); // SIGKILL mid-transfer, and the path with it
         var r = Migrate("pre-src5", proxy.Port, "--bandwidth", "800Mbit", "--compress", "none");
         Assert.Equal((int)ExitCode.MigrationFailed, r.Code);
         Assert.Contains("keeps running here", r.Stderr);
@@ -163,7 +162,8 @@ public sealed class PreCopyMigrationTests : IDisposable
         using var source = Source("pre-src7", "memtouch", "--mb 128 --rate 5000 --hb-ms 10");
         using var destination = Receiver("pre-dst7", port);
         source.WaitFor("memtouch ready");
-        await using var proxy = new CuttingProxy(port, cutAfterBytes: 8 << 20, onCut: () => { });
+        await using var proxy = new LinkProxy(port);
+        proxy.CutAfter(8 << 20);
         var r = Migrate("pre-src7", proxy.Port, "--bandwidth", "500Mbit", "--compress", "none");
         Assert.True(r.Code == (int)ExitCode.MigrationFailed, $"{r.Code}: {r.Stderr}");
         Assert.Equal((int)ExitCode.MigrationFailed, destination.WaitForExit(TimeSpan.FromSeconds(60)));
@@ -249,43 +249,4 @@ public sealed class PreCopyMigrationTests : IDisposable
     private (string Ca, string SrcCert, string SrcKey, string DstCert, string DstKey) MakeCertificates(string prefix = "ferry") => _rig.MakeCertificates(prefix);
 
     public void Dispose() => _rig.Dispose();
-}
-
-/// <summary>Forwards one connection to the receiver and cuts both directions after some bytes from the source (then calls onCut).</summary>
-public sealed class CuttingProxy : IAsyncDisposable
-{
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly Task _run;
-
-    public CuttingProxy(int targetPort, long cutAfterBytes, Action onCut)
-    {
-        _listener.Start();
-        _run = Task.Run(async () =>
-        {
-            using var fromSource = await _listener.AcceptTcpClientAsync();
-            using var toDestination = new TcpClient();
-            await toDestination.ConnectAsync(IPAddress.Loopback, targetPort);
-            _ = toDestination.GetStream().CopyToAsync(fromSource.GetStream()).ContinueWith(_ => { });
-            var buffer = new byte[65536];
-            long forwarded = 0;
-            while (forwarded < cutAfterBytes)
-            {
-                int n = await fromSource.GetStream().ReadAsync(buffer);
-                if (n == 0) break;
-                await toDestination.GetStream().WriteAsync(buffer.AsMemory(0, n));
-                forwarded += n;
-            }
-            onCut();
-            fromSource.Client.Close();
-            toDestination.Client.Close();
-        });
-    }
-
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
-
-    public async ValueTask DisposeAsync()
-    {
-        _listener.Stop();
-        try { await _run.WaitAsync(TimeSpan.FromSeconds(30)); } catch (Exception) { }
-    }
 }

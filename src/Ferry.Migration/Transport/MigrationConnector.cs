@@ -3,17 +3,21 @@ using System.Net.Sockets;
 namespace Ferry.Migration.Transport;
 
 /// <summary>
-/// Opens the source's side of a migration: one TCP connection per stream (stream 0 first), each
-/// wrapped in TLS when configured and authenticated with the token, all naming one session.
+/// Opens the source's side of a migration: one connection per stream (stream 0 first), each
+/// wrapped in TLS when configured and authenticated with the token, all naming one session. The
+/// connections come from an <see cref="IMigrationNetwork"/>, TCP unless a test gives another.
 /// </summary>
 public static class MigrationConnector
 {
     /// <param name="session">The migration's session; a post-copy source that reconnects names the one it began with.</param>
     /// <param name="version">The protocol version to say (<see cref="Handshake.VersionFor"/>).</param>
+    /// <param name="network">Where the connections come from; null: <see cref="TcpMigrationNetwork"/>.</param>
     public static async Task<IReadOnlyList<Stream>> ConnectAsync(string host, int port, int streamCount, MigrationMode mode, byte[] token,
-        TlsSettings? tls, CancellationToken cancellationToken, Guid? session = null, MigrationTimeouts? timeouts = null, uint version = Handshake.OldestProtocolVersion)
+        TlsSettings? tls, CancellationToken cancellationToken, Guid? session = null, MigrationTimeouts? timeouts = null, uint version = Handshake.OldestProtocolVersion,
+        IMigrationNetwork? network = null)
     {
         timeouts ??= MigrationTimeouts.Default;
+        network ??= TcpMigrationNetwork.Instance;
         if (streamCount is < 1 or > Handshake.MaxStreams) throw new ArgumentOutOfRangeException(nameof(streamCount));
         var id = session ?? Guid.NewGuid();
         var streams = new Stream?[streamCount];
@@ -22,11 +26,11 @@ public static class MigrationConnector
             // Stream 0 goes first: the receiver takes it first, and a refusal (token, TLS
             // certificate) is reported as such, not as the reset of a later connection. The
             // others then open side by side: their round trips need not add up.
-            streams[0] = await ConnectOneAsync(host, port, tls, timeouts, cancellationToken);
+            streams[0] = await ConnectOneAsync(network, host, port, tls, timeouts, cancellationToken);
             await AuthenticateAsync(streams[0]!, host, port, tls, token, new StreamHello(mode, 0, streamCount, id) { Version = version }, timeouts, cancellationToken);
             var opening = Enumerable.Range(1, streamCount - 1).Select(i => Task.Run(async () =>
             {
-                streams[i] = await ConnectOneAsync(host, port, tls, timeouts, cancellationToken);
+                streams[i] = await ConnectOneAsync(network, host, port, tls, timeouts, cancellationToken);
                 await AuthenticateAsync(streams[i]!, host, port, tls, token, new StreamHello(mode, i, streamCount, id) { Version = version }, timeouts, cancellationToken);
             }, cancellationToken)).ToList();
             try { await WhenAllOrFirstFailure(opening); }
@@ -78,22 +82,21 @@ public static class MigrationConnector
         }
     }
 
-    private static async Task<Stream> ConnectOneAsync(string host, int port, TlsSettings? tls, MigrationTimeouts timeouts, CancellationToken cancellationToken)
+    private static async Task<Stream> ConnectOneAsync(IMigrationNetwork network, string host, int port, TlsSettings? tls, MigrationTimeouts timeouts,
+        CancellationToken cancellationToken)
     {
-        var client = new TcpClient { NoDelay = true };
-        try
+        Stream link;
+        using (var timeout = timeouts.After(timeouts.Connect, cancellationToken))
         {
-            using var timeout = timeouts.After(timeouts.Connect, cancellationToken);
-            try { await client.ConnectAsync(host, port, timeout.Token); }
+            try { link = await network.ConnectAsync(host, port, timeout.Token); }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             { throw new MigrationException($"cannot connect to {host}:{port}: no answer within {timeouts.Connect.TotalSeconds:F0} s"); }
             catch (SocketException e) { throw new MigrationException($"cannot connect to {host}:{port}: {e.Message}"); }
-            Stream stream = client.GetStream();
-            return tls is null ? stream : await tls.ConnectAsync(stream, host, cancellationToken);
         }
+        try { return tls is null ? link : await tls.ConnectAsync(link, host, cancellationToken); }
         catch
         {
-            client.Dispose();
+            await link.DisposeAsync();
             throw;
         }
     }

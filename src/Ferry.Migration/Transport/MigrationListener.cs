@@ -6,19 +6,22 @@ namespace Ferry.Migration.Transport;
 /// The destination's side of opening a migration: accepts stream 0, learns from its Hello how
 /// many streams the source opens, and accepts and authenticates the rest, each of which must
 /// name the same session. Connections that fail authentication are refused and the whole
-/// migration with them; nothing is created before every stream is in.
+/// migration with them; nothing is created before every stream is in. The connections come from
+/// an <see cref="IMigrationNetwork"/>, TCP unless a test gives another.
 /// </summary>
 public static class MigrationListener
 {
+    /// <param name="network">Where the connections come from; null: <see cref="TcpMigrationNetwork"/>.</param>
     public static async Task<AcceptedMigration> AcceptAsync(TcpListener listener, byte[] token, TlsSettings? tls, CancellationToken cancellationToken,
-        MigrationTimeouts? timeouts = null)
+        MigrationTimeouts? timeouts = null, IMigrationNetwork? network = null)
     {
         timeouts ??= MigrationTimeouts.Default;
+        network ??= TcpMigrationNetwork.Instance;
         var streams = new List<Stream>();
         Handshake.Prepare(); // a source that connects meanwhile waits in the listen queue
         try
         {
-            var first = await AcceptOneAsync(listener, tls, cancellationToken);
+            var first = await AcceptOneAsync(network, listener, tls, cancellationToken);
             streams.Add(first);
             var hello = await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(first, timeouts.Clock), token, cancellationToken, timeouts);
             if (hello.Index != 0) throw new ProtocolException($"the first connection is stream {hello.Index}, not stream 0");
@@ -30,7 +33,7 @@ public static class MigrationListener
             {
                 using var timeout = timeouts.After(timeouts.NextStream, cancellationToken);
                 Stream next;
-                try { next = await AcceptOneAsync(listener, tls, timeout.Token); }
+                try { next = await AcceptOneAsync(network, listener, tls, timeout.Token); }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 { throw new MigrationException($"the source opened {i} of its {hello.Count} streams and no more"); }
                 streams.Add(next);
@@ -56,13 +59,11 @@ public static class MigrationListener
     private static async Task<(Stream, StreamHello)> AuthenticateAsync(Stream stream, byte[] token, MigrationTimeouts timeouts, CancellationToken cancellationToken) =>
         (stream, await Handshake.AuthenticateAsDestinationAsync(new ControlChannel(stream, timeouts.Clock), token, cancellationToken, timeouts));
 
-    private static async Task<Stream> AcceptOneAsync(TcpListener listener, TlsSettings? tls, CancellationToken cancellationToken)
+    private static async Task<Stream> AcceptOneAsync(IMigrationNetwork network, TcpListener listener, TlsSettings? tls, CancellationToken cancellationToken)
     {
-        var client = await listener.AcceptTcpClientAsync(cancellationToken);
-        client.NoDelay = true;
-        Stream stream = client.GetStream();
-        try { return tls is null ? stream : await tls.AcceptAsync(stream, cancellationToken); }
-        catch { client.Dispose(); throw; }
+        var link = await network.AcceptAsync(listener, cancellationToken);
+        try { return tls is null ? link : await tls.AcceptAsync(link, cancellationToken); }
+        catch { await link.DisposeAsync(); throw; }
     }
 }
 

@@ -36,7 +36,7 @@ public sealed class PostCopyRecoveryTests
     {
         using var source = new SimulatedVm(Size).Fill(seed: 4, pages: 6000);
         using var link = new LoopbackMigration();
-        await using var proxy = new CuttableLink(link.Port);
+        await using var proxy = new LinkProxy(link.Port);
         var receiving = link.ReceiveAsync(Size, recoveryTimeout: Patience);
         var sending = link.SendAsync(source, SlowPostCopy(), viaPort: proxy.Port);
         var outcome = await receiving;
@@ -61,7 +61,7 @@ public sealed class PostCopyRecoveryTests
     {
         using var source = new SimulatedVm(Size).Fill(seed: 5, pages: 6000);
         using var link = new LoopbackMigration();
-        await using var proxy = new CuttableLink(link.Port);
+        await using var proxy = new LinkProxy(link.Port);
         var receiving = link.ReceiveAsync(Size, recoveryTimeout: Patience);
         var sending = link.SendAsync(source, SlowPostCopy(), viaPort: proxy.Port);
         var outcome = await receiving;
@@ -84,7 +84,7 @@ public sealed class PostCopyRecoveryTests
     {
         using var source = new SimulatedVm(Size).Fill(seed: 6, pages: 6000);
         using var link = new LoopbackMigration();
-        await using var proxy = new CuttableLink(link.Port);
+        await using var proxy = new LinkProxy(link.Port);
         var engine = new MigrationSource();
         var receiving = link.ReceiveAsync(Size, recoveryTimeout: Patience);
         var sending = link.SendAsync(source, SlowPostCopy(), viaPort: proxy.Port, source: engine);
@@ -105,7 +105,7 @@ public sealed class PostCopyRecoveryTests
     {
         using var source = new SimulatedVm(Size).Fill(seed: 7, pages: 6000);
         using var link = new LoopbackMigration();
-        await using var proxy = new CuttableLink(link.Port);
+        await using var proxy = new LinkProxy(link.Port);
         var receiving = link.ReceiveAsync(Size, recoveryTimeout: TimeSpan.FromSeconds(2));
         var sending = link.SendAsync(source, SlowPostCopy() with { RecoveryTimeout = TimeSpan.FromSeconds(2) }, viaPort: proxy.Port);
         var outcome = await receiving;
