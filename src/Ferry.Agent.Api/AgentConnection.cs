@@ -26,6 +26,11 @@ public sealed class AgentConnection : IDisposable
         var handler = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(5),
+            // A kept connection whose peer went away without a word (its host died, its link was
+            // cut) must fail the next call, not hold it forever: HTTP/2 pings find that out.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             SslOptions = new SslClientAuthenticationOptions
             {
                 ClientCertificates = [certificate],

@@ -17,6 +17,8 @@ namespace Ferry.Agent.Migrations;
 public sealed partial class MigrationCoordinator(StateDirectory state, AgentSettings settings, VmRegistry registry, VmmLauncher launcher, EventHub events)
     : IDisposable
 {
+    private static readonly TimeSpan PrepareTimeout = VmmLauncher.StartTimeout + TimeSpan.FromSeconds(30);
+
     private readonly SemaphoreSlim _slots = new(settings.MaxMigrations, settings.MaxMigrations);
     private readonly Lock _lock = new();
     private readonly Dictionary<string, int> _receivers = [];
@@ -82,8 +84,9 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
         string token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var peer = Peer(request.To);
         var definition = (await registry.ObserveAsync(record, cancellationToken)).Definition;
+        // Bounded: the destination launches its receiver within VmmLauncher.StartTimeout or says why.
         var prepared = await peer.Client.PrepareReceiveAsync(new PrepareReceiveRequest { Definition = definition, MigrationToken = token, Mode = mode },
-            cancellationToken: cancellationToken);
+            deadline: DateTime.UtcNow.Add(PrepareTimeout), cancellationToken: cancellationToken);
         var vmm = registry.Api(record.Name);
         // Recorded before the VMM is told: an agent that dies from here on finds, restarted, a
         // migration to settle rather than a VM that seems to have died (SettleAsync).
