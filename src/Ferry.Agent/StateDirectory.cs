@@ -25,6 +25,9 @@ public sealed class StateDirectory(string root)
     public string VmRecordPath(string name) => Path.Combine(VmDirectory(name), "vm.json");
     public string ConsolePath(string name) => Path.Combine(VmDirectory(name), "console.log");
     public string VmmLogPath(string name) => Path.Combine(VmDirectory(name), "vmm.log");
+    /// <summary>vms/NAME/disks: the images a `--copy-storage` migration into this host wrote the VM's disks to.</summary>
+    public string CopiedDisksDirectory(string name) => Path.Combine(VmDirectory(name), "disks");
+    public string CopiedDiskPath(string name, int index) => Path.Combine(CopiedDisksDirectory(name), $"disk{index}.img");
     /// <summary>vms/NAME/cgroups: a jailed VM's cgroup directories, removed once its VMM ended.</summary>
     public string CgroupListPath(string name) => Path.Combine(VmDirectory(name), "cgroups");
     /// <summary>The empty directory every jail's root is mounted on, each inside its VMM's own mount namespace only.</summary>

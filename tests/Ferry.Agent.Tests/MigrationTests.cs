@@ -7,7 +7,7 @@ namespace Ferry.Agent.Tests;
 
 /// <summary>Migrations agent to agent: the source agent prepares the destination, the VMMs move the VM, both agents record it.</summary>
 [Collection(AgentCollection.Name)]
-public sealed class MigrationTests : IDisposable
+public sealed partial class MigrationTests : IDisposable
 {
     private readonly TestCluster _cluster = new(hosts: 2);
 

@@ -22,12 +22,11 @@ public sealed partial class MigrationCoordinator
                 if (ApiClient.IsAlive(state.ApiSocketPath(d.Name)) || old.Intent is Intent.Running or Intent.Receiving)
                     throw new AgentException($"a VM named {d.Name} already exists on this host ({old.Intent})");
             }
-            // Checked as a create here would check it: the images must be here too (shared storage).
-            var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving)
-            {
-                Disks = VmDevices.Disks(d),
-                Nets = VmDevices.Nets(d),
-            };
+            // Checked as a create here would check it: the images must be here too (shared storage),
+            // or, when the source copies them, are made here at paths of this host's own.
+            var nets = VmDevices.Nets(d);
+            var disks = request.CopyStorage ? CreateCopiedDisks(d, request.DiskSizeBytes) : VmDevices.Disks(d);
+            var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving) { Disks = disks, Nets = nets };
             lock (_lock) _preparing.Add(d.Name);
             string listen;
             try

@@ -124,6 +124,8 @@ public sealed partial class MigrationCoordinator
             return "";
         }
         string why = registry.LastVmmMessage(record.Name) ?? "its VMM ended";
+        // A copy's images hold part of a disk that still lives at the source: nothing to keep.
+        RemoveCopiedDisks(record);
         registry.Update(record with { Intent = Intent.Defined, Detail = $"a migration in failed: {why}" });
         return why;
     }

@@ -60,6 +60,8 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
     public async Task MigrateAsync(MigrateVmRequest request, Func<MigrationUpdate, Task> report, CancellationToken cancellationToken)
     {
         var record = registry.Get(request.Name);
+        // Before anything else: a copy that cannot be made is refused with nothing started.
+        var diskSizes = request.CopyStorage ? CopiedDiskSizes(record) : [];
         if (record.Intent == Intent.MigratingOut) throw new AgentException($"{record.Name} is already migrating to {record.MigratedTo}");
         if (record.Intent != Intent.Running || !ApiClient.IsAlive(state.ApiSocketPath(record.Name)))
             throw new AgentException($"{record.Name} is not running on this host");
@@ -68,7 +70,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
         Interlocked.Increment(ref _inFlight);
         try
         {
-            await RunSourceAsync(record, request, report, cancellationToken);
+            await RunSourceAsync(record, request, diskSizes, report, cancellationToken);
         }
         finally
         {
@@ -77,16 +79,18 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
         }
     }
 
-    private async Task RunSourceAsync(VmRecord record, MigrateVmRequest request, Func<MigrationUpdate, Task> report, CancellationToken cancellationToken)
+    private async Task RunSourceAsync(VmRecord record, MigrateVmRequest request, IReadOnlyList<ulong> diskSizes, Func<MigrationUpdate, Task> report,
+        CancellationToken cancellationToken)
     {
         string mode = request.Mode.Length > 0 ? request.Mode : "precopy";
         var clock = Stopwatch.StartNew();
         string token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var peer = Peer(request.To);
         var definition = (await registry.ObserveAsync(record, cancellationToken)).Definition;
+        var prepare = new PrepareReceiveRequest { Definition = definition, MigrationToken = token, Mode = mode, CopyStorage = request.CopyStorage };
+        prepare.DiskSizeBytes.AddRange(diskSizes);
         // Bounded: the destination launches its receiver within VmmLauncher.StartTimeout or says why.
-        var prepared = await peer.Client.PrepareReceiveAsync(new PrepareReceiveRequest { Definition = definition, MigrationToken = token, Mode = mode },
-            deadline: DateTime.UtcNow.Add(PrepareTimeout), cancellationToken: cancellationToken);
+        var prepared = await peer.Client.PrepareReceiveAsync(prepare, deadline: DateTime.UtcNow.Add(PrepareTimeout), cancellationToken: cancellationToken);
         var vmm = registry.Api(record.Name);
         // Recorded before the VMM is told: an agent that dies from here on finds, restarted, a
         // migration to settle rather than a VM that seems to have died (SettleAsync).
@@ -105,6 +109,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
                     VerifyMemory = request.VerifyMemory,
                     MaxRounds = request.MaxRounds > 0 ? request.MaxRounds : null,
                     TimeoutSeconds = request.TimeoutSeconds > 0 ? request.TimeoutSeconds : null,
+                    CopyStorage = request.CopyStorage,
                 }, cancellationToken);
             }
             catch (ApiException)

@@ -19,6 +19,9 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
 
     public async Task<int> RunAsync(VmRecord vm, CancellationToken cancellationToken)
     {
+        // An image can be gone since the create: one a failed --copy-storage receive made is removed.
+        for (int i = 0; i < vm.Disks.Count; i++)
+            if (!File.Exists(vm.Disks[i].Path)) throw new AgentException($"disk {i}: image {vm.Disks[i].Path} does not exist on this host");
         var files = new List<(string, string, string)> { (vm.Kernel, VmmJail.Kernel, "ro") };
         if (vm.Initrd.Length > 0) files.Add((vm.Initrd, VmmJail.Initrd, "ro"));
         bool jailed = jail is not null;

@@ -30,7 +30,7 @@ public static class VmCommands
         var cpus = new Option<int>("--cpus") { Description = "vCPUs", DefaultValueFactory = _ => 1 };
         var cmdline = new Option<string>("--cmdline") { Description = "Kernel command line", DefaultValueFactory = _ => "" };
         var disks = CommonOptions.Disks();
-        disks.Description += ". PATH is an image on the agent's host (the same path on every host the VM may move to)";
+        disks.Description += ". PATH is an image on the agent's host (the same path on every host the VM may move to, unless it moves with vm migrate --copy-storage)";
         var nets = CommonOptions.Nets();
         nets.Description = "A virtio-net card on tap NAME of the agent's host (the agent creates it, on its guest bridge, if it does not exist); repeat for more. " +
                            "mac=MAC: the card's address (default: a random locally administered one, kept with the VM)";
@@ -138,9 +138,14 @@ public static class VmCommands
         var maxRounds = new Option<int?>("--max-rounds") { Description = "precopy, hybrid: rounds at most before --on-no-converge decides" };
         var timeout = new Option<string?>("--timeout") { Description = "precopy, hybrid: how long the rounds may take, e.g. 60s" };
         var verifyMemory = new Option<bool>("--verify-memory") { Description = "Check the destination's RAM equals the source's before it runs (tests)" };
+        var copyStorage = new Option<bool>("--copy-storage")
+        {
+            Description = "Move the VM's disk images too (local disks): copied while the VM runs, written blocks sent again like dirty memory; " +
+                          "the destination agent writes them to new images in its state directory. Default: the storage is shared and nothing of it is copied",
+        };
         var json = new Option<bool>("--json") { Description = "Print the final report as JSON on stdout" };
         var command = new Command("migrate", "Move a running VM to another host, agent to agent")
-            { name, to, mode, maxDowntime, bandwidth, streams, onNoConverge, maxRounds, timeout, verifyMemory, json };
+            { name, to, mode, maxDowntime, bandwidth, streams, onNoConverge, maxRounds, timeout, verifyMemory, copyStorage, json };
         command.SetAction((parse, ct) =>
         {
             var request = new MigrateVmRequest
@@ -151,6 +156,7 @@ public static class VmCommands
                 Streams = parse.GetValue(streams) ?? 0,
                 OnNoConverge = parse.GetValue(onNoConverge) ?? "",
                 VerifyMemory = parse.GetValue(verifyMemory),
+                CopyStorage = parse.GetValue(copyStorage),
                 MaxRounds = parse.GetValue(maxRounds) is { } rounds ? (rounds >= 1 ? rounds : throw new UsageException($"--max-rounds {rounds}: at least 1")) : 0,
             };
             if (parse.GetValue(timeout) is { } t)
