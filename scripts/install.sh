@@ -68,7 +68,8 @@ ferry_install() {
     printf 'dir %s\n' "${created[@]}" | sort -u >"$lib/.installed"
     for binary in "${built[@]}"; do
         name=${binary##*/}
-        for file in "$binary" "${binary%/*}"/*.so; do
+        # The native libraries it loads from its own directory, and ferryd's jail builder.
+        for file in "$binary" "${binary%/*}"/*.so "${binary%/*}"/ferry-jail; do
             [ -e "$file" ] || continue
             if [ -e "$lib/${file##*/}" ]; then continue; fi # a library two programs share, already copied
             cp "$file" "$lib/" || { echo "ferry: cannot copy $file into $lib" >&2; return 1; }

@@ -29,6 +29,8 @@ public sealed class InstallTests : IDisposable
         var agentVersion = Run(agent, "--version");
         Assert.Equal(0, agentVersion.Code);
         Assert.Equal(version.Stdout, agentVersion.Stdout);
+        // with the jail builder it runs each VMM through.
+        Assert.True(File.Exists(Path.Combine(lib, "ferry-jail")));
 
         var uninstall = Wrapper("uninstall", "--prefix", prefix);
         Assert.True(uninstall.Code == 0, $"uninstall failed ({uninstall.Code}): {uninstall.Stderr}");

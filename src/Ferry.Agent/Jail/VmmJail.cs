@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -10,10 +9,10 @@ namespace Ferry.Agent.Jail;
 /// <summary>
 /// How ferryd jails each VMM, in the manner of Firecracker's jailer: its own user (a uid of the
 /// agent's range, no passwd entry), its own mount namespace whose root is a tmpfs holding only what
-/// that VMM needs (jail.sh), its cgroups (VmCgroup), and `--seccomp`. The namespace has to exist
-/// before the VMM starts, since unshare(CLONE_NEWNS) fails in a multi-threaded process such as the
-/// .NET runtime: so the launch command is `unshare --mount ... /bin/sh -c jail.sh ...`, which sets
-/// up the jail and execs, as the VMM's user, the VMM itself (same pid all along).
+/// that VMM needs, its cgroups (VmCgroup), and `--seccomp`. The namespace has to exist before the
+/// VMM starts, since unshare(CLONE_NEWNS) fails in a multi-threaded process such as the .NET
+/// runtime: so the launch command is `ferry-jail ...` (ferry-jail.c, built beside ferryd), which
+/// sets up the jail and execs, as the VMM's user, the VMM itself (same pid all along).
 /// </summary>
 public sealed class VmmJail(StateDirectory state, AgentSettings settings)
 {
@@ -24,7 +23,8 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     /// <summary>Where a jailed VMM sees the VM's disk <paramref name="index"/>.</summary>
     public static string Disk(int index) => $"/disk{index}";
 
-    private static readonly string Script = LoadScript();
+    /// <summary>ferry-jail, beside ferryd (the build and the install put it there).</summary>
+    public static readonly string Helper = Path.Combine(AppContext.BaseDirectory, "ferry-jail");
     // The system libraries the NativeAOT ferry links (libc, libm, the loader) or may dlopen (libssl
     // for TLS migrations), and the loader's cache: read-only, nothing else of the host's /usr.
     private static readonly string[] SystemPaths = ["/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/etc/ld.so.cache"];
@@ -36,8 +36,7 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     public static string? Missing(AgentSettings settings)
     {
         if (!Environment.IsPrivilegedProcess) return "ferryd to run as root (it makes mount namespaces, device nodes and cgroups)";
-        foreach (string tool in (string[])["unshare", "setpriv", "mount", "umount", "pivot_root", "mknod"])
-            if (FindOnPath(tool) is null) return $"{tool} (util-linux) on PATH";
+        if (!File.Exists(Helper)) return $"ferry-jail beside ferryd ({Helper}), which the build and ./ferry install put there";
         if (FindOnPath("setfacl") is null) return "setfacl (Debian's acl package) on PATH, to open a VM's disk images to its user";
         if (VmCgroup.Missing() is { } cgroup) return cgroup;
         if (!IsElf(settings.Ferry)) return $"ferry's NativeAOT binary, but {settings.Ferry} is not an ELF executable (give ferryd init --ferry the published binary)";
@@ -55,7 +54,7 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     /// <summary>
     /// Readies a jail for one VMM: its uid, run directory, console file and cgroups. Returns the
     /// command that builds the jail and runs <paramref name="ferryArguments"/> (with jail paths) in it.
-    /// <paramref name="files"/> are (host path, jail path, mode) as jail.sh takes them.
+    /// <paramref name="files"/> are (host path, jail path, mode) as ferry-jail takes them.
     /// </summary>
     public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files,
         IReadOnlyList<string> taps, IReadOnlyList<string> ferryArguments)
@@ -81,15 +80,13 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         var binds = new List<(string, string, string)>
         {
             (settings.Ferry, Ferry, "ro"),
-            (FindOnPath("setpriv")!, "/setpriv", "ro"),
             (run, Run, "own"),
             (console, Console, "own"),
         };
         binds.AddRange(files);
         binds.AddRange(SystemPaths.Where(p => Path.Exists(p)).Select(p => (p, p, "sys")));
 
-        var command = new List<string> { "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", Script, "jail",
-            state.JailMountPoint, Number(uid), Number(uid), Number(cgroup.Directories.Count) };
+        var command = new List<string> { Helper, state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 ? 1 : 0), Number(cgroup.Directories.Count) };
         command.AddRange(cgroup.ProcsFiles);
         command.Add(Number(binds.Count));
         foreach (var (host, jail, mode) in binds) command.AddRange([host, jail, mode]);
@@ -137,13 +134,6 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         $"ferryd-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(state.Root)))[..8]}-{name}";
 
     private static string Number(int n) => n.ToString(CultureInfo.InvariantCulture);
-
-    private static string LoadScript()
-    {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Ferry.Agent.Jail.jail.sh")
-                           ?? throw new InvalidOperationException("jail.sh is not embedded");
-        return new StreamReader(stream).ReadToEnd();
-    }
 
     private static string? FindOnPath(string tool)
     {

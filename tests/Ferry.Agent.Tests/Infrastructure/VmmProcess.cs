@@ -10,7 +10,8 @@ public sealed class VmmProcess(int pid)
     public int Uid => int.Parse(Status("Uid").Split('\t', StringSplitOptions.RemoveEmptyEntries)[0]);
     public int Gid => int.Parse(Status("Gid").Split('\t', StringSplitOptions.RemoveEmptyEntries)[0]);
     public string Groups => Status("Groups").Trim();
-    public string CapEff => Status("CapEff").Trim();
+    /// <summary>Every capability set of the process (effective, permitted, inheritable, bounding, ambient), as /proc shows them.</summary>
+    public string[] Capabilities => [.. new[] { "CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb" }.Select(set => Status(set).Trim())];
     public string NoNewPrivs => Status("NoNewPrivs").Trim();
     /// <summary>0 none, 2 a filter (--seccomp).</summary>
     public string Seccomp => Status("Seccomp").Trim();
