@@ -93,7 +93,7 @@ public sealed class AgentService(VmRegistry registry, MigrationCoordinator migra
         });
 
     public override Task<PrepareReceiveReply> PrepareReceive(PrepareReceiveRequest request, ServerCallContext context) => Guard(async () =>
-        new PrepareReceiveReply { Listen = await migrations.PrepareReceiveAsync(request, context.CancellationToken) });
+        await migrations.PrepareReceiveAsync(request, context.CancellationToken));
 
     public override Task<Vm> AwaitReceive(VmRef request, ServerCallContext context) => Guard(() =>
         migrations.AwaitReceiveAsync(request.Name, context.CancellationToken));

@@ -10,7 +10,7 @@ namespace Ferry.Agent.Migrations;
 public sealed partial class MigrationCoordinator
 {
     /// <summary>Destination side: a receiving VMM for this definition, listening on the migration address, accepting only this token.</summary>
-    public async Task<string> PrepareReceiveAsync(PrepareReceiveRequest request, CancellationToken cancellationToken)
+    public async Task<PrepareReceiveReply> PrepareReceiveAsync(PrepareReceiveRequest request, CancellationToken cancellationToken)
     {
         var d = request.Definition ?? throw new AgentException("a receive needs the VM's definition");
         if (request.MigrationToken.Length < 32) throw new AgentException("a receive needs a one-time token of at least 32 characters");
@@ -29,6 +29,7 @@ public sealed partial class MigrationCoordinator
             var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving) { Disks = disks, Nets = nets };
             lock (_lock) _preparing.Add(d.Name);
             string listen;
+            var started = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 registry.Update(record);
@@ -43,7 +44,7 @@ public sealed partial class MigrationCoordinator
                 lock (_lock) _preparing.Remove(d.Name);
             }
             events.Publish(d.Name, "receiving", $"on {listen}");
-            return listen;
+            return new PrepareReceiveReply { Listen = listen, ReceiverStartMs = started.Elapsed.TotalMilliseconds };
         }, cancellationToken);
     }
 

@@ -120,7 +120,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
                 await AbortReceiveAtAsync(peer, record.Name);
                 throw;
             }
-            double setupMs = clock.Elapsed.TotalMilliseconds;
+            var setup = new SetupTimes(clock.Elapsed.TotalMilliseconds, prepared.ReceiverStartMs);
             events.Publish(record.Name, "migrating-out", $"to {request.To} ({mode})");
 
             OperationStatus? last = null;
@@ -132,13 +132,14 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
                 if (now is null) break;
                 last = now;
                 if (now.Finished) break;
-                await report(Update(now, setupMs));
+                await report(Update(now, setup));
                 await Task.Delay(200, cancellationToken);
             }
 
             var outcome = await SettleOutAsync(registry.Get(record.Name), last, awaitDestination: true, cancellationToken);
             if (outcome.Settled && !outcome.Moved && last?.Phase == OperationStatus.Failed) await AbortReceiveAtAsync(peer, record.Name);
-            var final = last is not null ? Update(last, setupMs) : new MigrationUpdate { Phase = outcome.Moved ? "completed" : "failed", AgentSetupMs = setupMs };
+            var final = last is not null ? Update(last, setup)
+                : new MigrationUpdate { Phase = outcome.Moved ? "completed" : "failed", AgentSetupMs = setup.TotalMs, ReceiverStartMs = setup.ReceiverStartMs };
             final.Done = true;
             final.Succeeded = outcome.Moved;
             if (!outcome.Moved && last is null) final.Message = outcome.Why;
@@ -157,14 +158,18 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
         catch (Grpc.Core.RpcException) { /* unreachable, or nothing left to abort there */ }
     }
 
-    private static MigrationUpdate Update(OperationStatus status, double setupMs) => new()
+    /// <summary>The agents' set-up until the source VMM was told to send, and the destination's start of its receiver within it.</summary>
+    private sealed record SetupTimes(double TotalMs, double ReceiverStartMs);
+
+    private static MigrationUpdate Update(OperationStatus status, SetupTimes setup) => new()
     {
         Phase = status.Phase,
         // A live migration has no fixed total: what was sent, of that plus what is left to send.
         BytesDone = status.Live is not null ? status.BytesTransferred : status.MemoryBytesDone,
         BytesTotal = status.Live is { } live ? status.BytesTransferred + live.RemainingBytes : status.MemoryBytesTotal,
         Message = status.Message,
-        AgentSetupMs = setupMs,
+        AgentSetupMs = setup.TotalMs,
+        ReceiverStartMs = setup.ReceiverStartMs,
         ReportJson = status.Report is null ? "" : JsonSerializer.Serialize(status, ApiJson.Default.OperationStatus),
     };
 }
