@@ -13,14 +13,14 @@ bench/qemu_peer.py (the shared peer harness, wrapped). Each line is one migratio
 give the medians per side and mode, and Ferry's over QEMU's total time. Then the idle agent:
 resident memory and CPU of ferryd over 10 s with --idle-vms small VMs on its host.
 Uses its own test-bed prefix and subnets; removes everything it made, also when interrupted.
-Needs root, FERRY_BIN-like binaries in artifacts/publish/ferry (ferry and ferryd) and the guest.
+Needs root, the published binaries (artifacts/publish/ferry/ferry, artifacts/publish/ferryd/ferryd) and the guest.
 """
 import argparse, json, os, re, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, FERRYBED_PREFIX='fbbench', FERRYBED_DIR='/run/fbbench', FERRYBED_MGMT='10.81.0', FERRYBED_GUEST='10.82.0',
            FERRY_CONFIG='/run/fbbench/config.json',
-           FERRY_BIN=os.path.join(ROOT, 'artifacts/publish/ferry/ferry'), FERRYD_BIN=os.path.join(ROOT, 'artifacts/publish/ferry/ferryd'))
+           FERRY_BIN=os.path.join(ROOT, 'artifacts/publish/ferry/ferry'), FERRYD_BIN=os.path.join(ROOT, 'artifacts/publish/ferryd/ferryd'))
 FERRY = ENV['FERRY_BIN']
 GUEST = os.environ.get('FERRY_GUEST_DIR', os.path.join(ROOT, 'artifacts/guest'))
 RATES = {'kbit': 1e3, 'mbit': 1e6, 'gbit': 1e9, 'bit': 1}
