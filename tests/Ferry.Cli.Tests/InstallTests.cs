@@ -28,7 +28,9 @@ public sealed class InstallTests : IDisposable
         Assert.Equal(Path.Combine(lib, "ferryd"), new FileInfo(agent).LinkTarget);
         var agentVersion = Run(agent, "--version");
         Assert.Equal(0, agentVersion.Code);
-        Assert.Equal(version.Stdout, agentVersion.Stdout);
+        // The same release (the commit after '+' is the one each was built at: sources unchanged
+        // since, a binary is not rebuilt).
+        Assert.Equal(version.Stdout.Split('+')[0], agentVersion.Stdout.Split('+')[0]);
         // with the jail builder it runs each VMM through.
         Assert.True(File.Exists(Path.Combine(lib, "ferry-jail")));
 
