@@ -3,7 +3,7 @@
 QEMU in one run. Standard library only.
 
   precopy_bench.py --ferry BIN --guest DIR --peer QEMU_PEER_DIR [--runs 5] [--cases a,b]
-                   [--technique precopy|postcopy|hybrid] [--sides ferry,qemu,qemu-preempt]
+                   [--technique precopy|postcopy|hybrid] [--sides ferry,qemu,qemu-preempt] [--rotate R]
                    [--out DIR] [--settle 3] [--post-wait 2] [--timeout 60]
 
 With --technique postcopy or hybrid, QEMU runs its post-copy (postcopy-ram; hybrid: after 1 s
@@ -631,9 +631,10 @@ def blocked_ms(runs, vcpus=True):
 def summarize(a, limits, by_case):
     qsides = [s for s in a.sides if s != 'ferry']
     lim = limits['limit_Bps']
+    rotation = f' ({a.rotate} rounds, the sides in turn first)' if a.rotate > 1 else ''
     lines = [f"Loopback TCP (iperf3) {limits['loopback_tcp_Bps'] / 1e6:,.0f} MB/s, populating fresh memory "
              f"{limits['populate_4k_Bps'] / 1e6:,.0f} MB/s (4 KiB pages; {limits['populate_thp_Bps'] / 1e6:,.0f} MB/s with THP); "
-             f"limit = min = {lim / 1e6:,.0f} MB/s. Technique {a.technique}. Medians of {a.runs} runs per side; 2 vCPUs, 50 ms downtime limit. "
+             f"limit = min = {lim / 1e6:,.0f} MB/s. Technique {a.technique}. Medians of {a.runs * a.rotate} runs per side{rotation}; 2 vCPUs, 50 ms downtime limit. "
              f"guest-observed = largest heartbeat gap during the migration minus the largest in the baseline window."
              + (" qemu-preempt = QEMU with postcopy-preempt beside postcopy-ram." if 'qemu-preempt' in qsides else ''), '']
     head = f'| case | ok {" / ".join(a.sides)} |'
@@ -749,6 +750,8 @@ def main():
     ap.add_argument('--boot-timeout', type=float, default=300.0)
     ap.add_argument('--sides', default=None,
                     help=f'comma list of: {", ".join(SIDES)} (default: ferry,qemu for precopy, all three otherwise)')
+    ap.add_argument('--rotate', type=int, default=1,
+                    help='rounds of every side, the order turned by one each round (--runs migrations a side per round)')
     ap.add_argument('--technique', default='precopy', choices=['precopy', 'postcopy', 'hybrid'],
                     help="ferry's --mode; QEMU runs the same (hybrid: QEMU's post-copy after 1 s of pre-copy)")
     a = ap.parse_args()
@@ -780,20 +783,28 @@ def main():
             f"(THP {limits['populate_thp_Bps'] / 1e6:,.0f} MB/s)")
         by_case = {}
         for case in cases:
-            a.casedir = os.path.join(a.out, case)
-            os.makedirs(a.casedir, exist_ok=True)
-            by_case[case] = {}
-            for side in a.sides:
-                t = now()
-                try:
-                    rs = ferry_case(a, case) if side == 'ferry' else qemu_case(a, case, side)
-                except RuntimeError as e:
-                    log(f'{side} {case}: {e}')
-                    rs = []
-                for r in rs:
-                    raw.write(json.dumps(r) + '\n')
-                by_case[case][side] = rs
-                log(f'{side} {case}: {len(rs)} runs in {now() - t:.0f} s (elapsed {(now() - t_all) / 60:.1f} min)')
+            by_case[case] = {side: [] for side in a.sides}
+            # --rotate R: R rounds, the sides' order turned by one each round, so that no side is
+            # always the first to run on a freshly quiet machine (the first side of a case ran
+            # measurably slower or faster than the next in filled-4g).
+            for rnd in range(a.rotate):
+                k = rnd % len(a.sides)
+                order = a.sides[k:] + a.sides[:k]
+                a.casedir = os.path.join(a.out, case if a.rotate == 1 else f'{case}-round{rnd + 1}')
+                os.makedirs(a.casedir, exist_ok=True)
+                for position, side in enumerate(order):
+                    t = now()
+                    try:
+                        rs = ferry_case(a, case) if side == 'ferry' else qemu_case(a, case, side)
+                    except RuntimeError as e:
+                        log(f'{side} {case}: {e}')
+                        rs = []
+                    for r in rs:
+                        r['round'], r['position'] = rnd + 1, position + 1
+                        raw.write(json.dumps(r) + '\n')
+                    by_case[case][side].extend(rs)
+                    log(f'{side} {case}{f" round {rnd + 1}" if a.rotate > 1 else ""}: {len(rs)} runs in {now() - t:.0f} s '
+                        f'(elapsed {(now() - t_all) / 60:.1f} min)')
         table = summarize(a, limits, by_case)
         with open(os.path.join(a.out, 'summary.md'), 'w') as f:
             f.write(table + '\n')
