@@ -109,18 +109,18 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
             await setsid.WaitForExitAsync(cancellationToken);
 
         var deadline = DateTime.UtcNow + StartTimeout;
+        var written = new LogTail(log, logStart);
         int pid = 0;
         while (DateTime.UtcNow < deadline)
         {
             if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
-            string written = ReadFrom(log, logStart);
-            bool ready = readyLine.Length > 0 ? written.Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
+            bool ready = readyLine.Length > 0 ? written.ReadMore().Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
             if (ready && pid != 0) return pid;
             if (pid != 0 && !ProcessInfo.IsAlive(pid))
             {
                 VmCgroup.RemoveListed(state.CgroupListPath(name));
                 // Read again: it wrote its last words after the read above.
-                throw new AgentException($"the VMM of {name} ended at start: {LastLine(ReadFrom(log, logStart)) ?? "no message"}");
+                throw new AgentException($"the VMM of {name} ended at start: {LastLine(written.ReadMore()) ?? "no message"}");
             }
             // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
             await Task.Delay(2, cancellationToken);
@@ -128,12 +128,29 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         throw new AgentException($"the VMM of {name} did not start within {StartTimeout.TotalSeconds:F0} s (see {log})");
     }
 
-    private static string ReadFrom(string path, long offset)
+    /// <summary>What a VMM appended to its log since its launch, read on from where the last look stopped (the start is polled every 2 ms).</summary>
+    private sealed class LogTail(string path, long offset)
     {
-        if (!File.Exists(path)) return "";
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        file.Seek(offset, SeekOrigin.Begin);
-        return new StreamReader(file).ReadToEnd();
+        private readonly System.Text.StringBuilder _text = new();
+        private readonly System.Text.Decoder _decoder = System.Text.Encoding.UTF8.GetDecoder();
+        private readonly byte[] _buffer = new byte[4096];
+        private readonly char[] _chars = new char[4096];
+        private long _offset = offset;
+
+        public string ReadMore()
+        {
+            if (!File.Exists(path)) return _text.ToString();
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            file.Seek(_offset, SeekOrigin.Begin);
+            int n;
+            while ((n = file.Read(_buffer)) > 0)
+            {
+                _offset += n;
+                int count = _decoder.GetChars(_buffer, 0, n, _chars, 0);
+                _text.Append(_chars, 0, count);
+            }
+            return _text.ToString();
+        }
     }
 
     private static string? LastLine(string text) =>
