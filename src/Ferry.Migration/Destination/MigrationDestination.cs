@@ -81,6 +81,7 @@ public sealed class MigrationDestination
         IMigratableVm received;
         IMissingPages? missing = null;
         PostCopyReceiver? postCopy = null;
+        Storage.PostCopyDiskBlocks? diskBlocks = null;
         IReadOnlyList<long>? diskSizes = null;
         try
         {
@@ -113,7 +114,13 @@ public sealed class MigrationDestination
                 // Armed before the state loads: from here on any touch of a missing page is served.
                 // Only a hybrid sent pages before the switchover; a pure post-copy's RAM is untouched.
                 missing = target.ArmMissingPages(fetch, dropStaleCopies: accepted.Mode == MigrationMode.Hybrid);
-                postCopy = new PostCopyReceiver(missing, image.Vm.Memory, fetch, faultStream, Clock) { ExpectedDigest = image.MemoryDigest };
+                // Copied disks' missing blocks: the gates go on before the VM can issue a request.
+                if (image.PostCopyDiskBlocks is { } blocks)
+                {
+                    diskBlocks = new Storage.PostCopyDiskBlocks(image.Disks!, image.DiskSizes!, blocks);
+                    diskBlocks.Arm();
+                }
+                postCopy = new PostCopyReceiver(missing, image.Vm.Memory, fetch, faultStream, Clock, diskBlocks) { ExpectedDigest = image.MemoryDigest };
                 postCopy.PrepareDigest(image.Vm);
                 postCopy.Start();
             }
@@ -130,6 +137,7 @@ public sealed class MigrationDestination
         {
             if (postCopy is not null) await postCopy.DisposeAsync();
             missing?.Dispose();
+            diskBlocks?.Disarm();
             (vm as IDisposable)?.Dispose();
             if (e is not PeerAbortedException)
                 await channel.TryAbortAsync(e is OperationCanceledException && cancellationToken.IsCancellationRequested
@@ -150,6 +158,7 @@ public sealed class MigrationDestination
             // The source says it did not commit and runs the VM itself: our copy must go.
             if (postCopy is not null) await postCopy.DisposeAsync();
             missing?.Dispose();
+            diskBlocks?.Disarm();
             (received as IDisposable)?.Dispose();
             throw new MigrationException($"the source aborted after this side was ready: {e.Reason}");
         }
@@ -192,6 +201,12 @@ public sealed class MigrationDestination
                     var figures = postCopy.Figures(missing.ThreadName);
                     // Every page is present: faults on the rest (never touched anywhere) are the kernel's again.
                     missing.Dispose();
+                    if (postCopy.Disks is { } disks)
+                    {
+                        // Every block too: the copy reaches stable storage before the source lets go of its image.
+                        disks.Disarm();
+                        disks.Flush();
+                    }
                     postCopy.VerifyDigest();
                     try { await channel.SendAsync(MessageType.PostCopyDone, figures.Encode(), CancellationToken.None); }
                     catch (Exception) { /* the VM is whole here; a source that misses this holds its copy paused */ }
@@ -209,7 +224,10 @@ public sealed class MigrationDestination
                     try
                     {
                         // Tell the source what is still missing here; it sends those pages again from scratch.
-                        await new SectionWriter(streams[0]).WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(postCopy.StillMissing()), CancellationToken.None);
+                        var writer = new SectionWriter(streams[0]);
+                        await writer.WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(postCopy.StillMissing()), CancellationToken.None);
+                        if (postCopy.Disks is { } disks)
+                            await writer.WriteAsync(SectionType.PostCopyDiskBlocks, disks.EncodeStillMissing(), CancellationToken.None);
                         break;
                     }
                     catch (IOException e)

@@ -34,6 +34,12 @@ public enum SectionType : uint
     DiskImages = 11,
     /// <summary>`--copy-storage`: runs of a disk's bytes, <c>(u32 disk | u32 flags | u64 offset | u64 length | data)*</c>; flags 1 = zeros, no data. Stream 0 only.</summary>
     DiskBlocks = 12,
+    /// <summary>
+    /// `--copy-storage` post-copy switchover, after PostCopyPages: per disk, the bitmap of blocks
+    /// the destination must still get (<c>u32 disks | u32 0 | (u64 blocks | u64 words[])*</c>);
+    /// its guest's reads of them wait until they arrive (Storage/MissingDiskBlocks).
+    /// </summary>
+    PostCopyDiskBlocks = 13,
 }
 
 public static class SectionNames
@@ -52,6 +58,7 @@ public static class SectionNames
         SectionType.PostCopyPages => "post-copy pages",
         SectionType.DiskImages => "disk images",
         SectionType.DiskBlocks => "disk blocks",
+        SectionType.PostCopyDiskBlocks => "post-copy disk blocks",
         _ => $"unknown section {(uint)type}",
     };
 }

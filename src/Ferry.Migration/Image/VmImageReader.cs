@@ -78,6 +78,7 @@ public static class VmImageReader
         byte[]? deviceState = null;
         ulong? digest = null;
         IReadOnlyList<PageSet>? postCopyPages = null;
+        ulong[][]? missingBlocks = null;
         long total = (long)layout.TotalBytes, received = 0;
         bool live = onRoundEnd is not null, first = true, stateFirst = false;
         while (true)
@@ -113,7 +114,13 @@ public static class VmImageReader
                     if (switchedOver || deviceState is not null) throw OutOfPlace(frame, "post-copy pages after the switchover's other sections, or twice");
                     postCopyPages = PostCopy.PostCopyPages.Decode(payload.Span, layout);
                     break;
+                case SectionType.PostCopyDiskBlocks when live && disks is not null:
+                    if (postCopyPages is null || missingBlocks is not null || digest is not null || deviceState is not null)
+                        throw OutOfPlace(frame, "post-copy disk blocks not right after the post-copy pages, or twice");
+                    missingBlocks = Storage.MissingDiskBlocks.Decode(payload.Span, diskSizes!);
+                    break;
                 case SectionType.DiskBlocks when disks is not null:
+                    if (missingBlocks is not null) throw OutOfPlace(frame, "disk blocks after the post-copy disk blocks (the source sends the rest after the resume)");
                     if (deviceState is not null) throw OutOfPlace(frame, "disk blocks after the device state");
                     diskBytes += Storage.DiskBlocks.Apply(payload.Span, disks, diskSizes!);
                     break;
@@ -129,7 +136,7 @@ public static class VmImageReader
         }
         if (deviceState is null) throw new ProtocolException("the image ended without its device state section");
         progress?.Report(new ImageProgress(total, total, reader.BytesRead));
-        return new ReceivedImage(vm, deviceState, digest, postCopyPages) { Disks = disks, DiskBytes = diskBytes };
+        return new ReceivedImage(vm, deviceState, digest, postCopyPages) { Disks = disks, DiskSizes = diskSizes, DiskBytes = diskBytes, PostCopyDiskBlocks = missingBlocks };
     }
 
     /// <summary>The destination VM's disks, which must match the ones the source copies, one for one.</summary>
@@ -198,6 +205,10 @@ public sealed record ReceivedImage(IMigratableVm Vm, byte[] DeviceState, ulong? 
 {
     /// <summary>`--copy-storage`: the disks the source's blocks were written into (null: storage is shared).</summary>
     public IReadOnlyList<IMigratableDisk>? Disks { get; init; }
+    /// <summary>The copied disks' sizes as the source announced them.</summary>
+    public IReadOnlyList<long>? DiskSizes { get; init; }
+    /// <summary>`--copy-storage` post-copy: per disk, the blocks still at the source (fetched after the resume); null when every block came before.</summary>
+    public ulong[][]? PostCopyDiskBlocks { get; init; }
     /// <summary>Bytes of disk written from DiskBlocks sections.</summary>
     public long DiskBytes { get; init; }
 }

@@ -19,7 +19,9 @@ namespace Ferry.Migration.PostCopy;
 /// waits behind pushed megabytes. When the link breaks, nothing is lost: faulting threads keep
 /// waiting, requests made meanwhile are kept, and <see cref="Reattach"/> picks up on the source's
 /// new streams (sending every outstanding request again). <see cref="Completion"/> fails only when
-/// the caller gives up on the source: the VM cannot run on with pages missing.
+/// the caller gives up on the source: the VM cannot run on with pages missing. With
+/// `--copy-storage` the disks' missing blocks (<see cref="Storage.PostCopyDiskBlocks"/>) come the
+/// same two ways, and <see cref="Completion"/> waits for them too.
 /// </summary>
 public sealed class PostCopyReceiver : IAsyncDisposable
 {
@@ -43,7 +45,9 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     private long _remaining, _faults, _zeroFaults, _requested, _byRequest, _byPush;
     private long _resumedAt, _allPresentAt;
 
-    public PostCopyReceiver(IMissingPages missing, GuestMemoryLayout layout, IReadOnlyList<PageSet> fetch, Stream faultStream, TimeProvider time)
+    /// <param name="disks">`--copy-storage`: the disks' blocks still at the source; null when storage is shared or the disks arrived before the switchover.</param>
+    public PostCopyReceiver(IMissingPages missing, GuestMemoryLayout layout, IReadOnlyList<PageSet> fetch, Stream faultStream, TimeProvider time,
+        Storage.PostCopyDiskBlocks? disks = null)
     {
         _missing = missing;
         _layout = layout;
@@ -52,7 +56,20 @@ public sealed class PostCopyReceiver : IAsyncDisposable
         _faultStream = faultStream;
         _time = time;
         _remaining = _fetch.Count();
-        if (_remaining == 0) _complete.TrySetResult();
+        Disks = disks;
+        disks?.Attach(SendDiskRequest, CheckComplete);
+        CheckComplete();
+    }
+
+    /// <summary>`--copy-storage`: the disks' blocks still at the source, or null.</summary>
+    public Storage.PostCopyDiskBlocks? Disks { get; }
+
+    /// <summary>Completes once every page and every disk block is here.</summary>
+    private void CheckComplete()
+    {
+        if (RemainingPages > 0 || (Disks?.RemainingBlocks ?? 0) > 0) return;
+        Interlocked.CompareExchange(ref _allPresentAt, _time.GetTimestamp(), 0);
+        _complete.TrySetResult();
     }
 
     /// <summary>Completes when every page the source held is here; fails when the source can no longer be reached.</summary>
@@ -100,7 +117,10 @@ public sealed class PostCopyReceiver : IAsyncDisposable
         try
         {
             lock (_sendLock)
+            {
                 foreach (long page in outstanding) FaultChannel.WriteRequest(faultStream, _fetch.GpaOf(page), _request);
+                foreach (var (disk, block) in Disks?.Outstanding() ?? []) FaultChannel.WriteDiskRequest(faultStream, disk, block, _request);
+            }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
         {
@@ -112,7 +132,11 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     public IReadOnlyList<PageSet> StillMissing() => _fetch.Except(_received);
 
     /// <summary>The caller gives up on the source: the VM is lost.</summary>
-    public void GiveUp(Exception why) => Fail(why);
+    public void GiveUp(Exception why)
+    {
+        Disks?.Fail(why.Message);
+        Fail(why);
+    }
 
     /// <summary>The source's <see cref="MemoryDigest.ComputeByPage"/> at the switchover, to check once every page is here (a test option).</summary>
     public ulong? ExpectedDigest { get; init; }
@@ -174,6 +198,11 @@ public sealed class PostCopyReceiver : IAsyncDisposable
             {
                 var frame = await reader.ReadFrameAsync(cancellationToken);
                 if (frame.Type == SectionType.End) { await reader.ReadPayloadAsync(cancellationToken); return; }
+                if (frame.Type == SectionType.DiskBlocks && Disks is { } disks)
+                {
+                    disks.ApplyPushed((await reader.ReadPayloadAsync(cancellationToken)).Span);
+                    continue;
+                }
                 if (!PageLoader.Handles(frame.Type)) throw new ProtocolException($"unexpected {frame.Name} during post-copy");
                 await loader.LoadAsync(reader, frame, cancellationToken);
             }
@@ -189,6 +218,7 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     public void PushEnded()
     {
         if (RemainingPages > 0) Detach($"the source ended its push with {RemainingPages} pages not sent");
+        else if (Disks is { RemainingBlocks: > 0 } disks) Detach($"the source ended its push with {disks.RemainingBlocks} disk blocks not sent");
     }
 
     private void ServeFaults()
@@ -237,13 +267,18 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     /// Written on the fault thread itself: a hop to another thread would add its latency to every
     /// fault. With the link down the request waits in the pending list; Reattach sends it.
     /// </summary>
-    private void SendRequest(ulong gpa)
+    private void SendRequest(ulong gpa) => Send(stream => FaultChannel.WriteRequest(stream, gpa, _request));
+
+    /// <summary>A disk's I/O thread waits for this block (<see cref="Storage.PostCopyDiskBlocks"/>): asked on the fault stream as a page is.</summary>
+    private void SendDiskRequest(int disk, long block) => Send(stream => FaultChannel.WriteDiskRequest(stream, disk, block, _request));
+
+    private void Send(Action<Stream> write)
     {
         var stream = _faultStream;
         if (stream is null) return;
         try
         {
-            lock (_sendLock) FaultChannel.WriteRequest(stream, gpa, _request);
+            lock (_sendLock) write(stream);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or NotSupportedException)
         {
@@ -255,11 +290,19 @@ public sealed class PostCopyReceiver : IAsyncDisposable
     private void ReadReplies(Stream faultStream)
     {
         var installer = new Installer(this, byRequest: true);
-        var buffer = new byte[FaultChannel.ReplyBufferBytes(_layout.PageSize)];
+        int blockBytes = Disks is null ? 0 : Storage.DiskCopy.BlockBytes;
+        var buffer = new byte[FaultChannel.ReplyBufferBytes(_layout.PageSize, blockBytes)];
         try
         {
-            while (FaultChannel.TryReadReply(faultStream, buffer, _layout.PageSize, out ulong gpa, out bool zero))
+            while (FaultChannel.TryReadReply(faultStream, buffer, _layout.PageSize, blockBytes, out var reply))
             {
+                if (reply.Disk)
+                {
+                    var (disk, block) = FaultChannel.SplitDiskKey(reply.Key);
+                    Disks!.Fill(disk, block, reply.Zero, buffer.AsSpan(FaultChannel.ReplyHeaderBytes, reply.Length), byRequest: true);
+                    continue;
+                }
+                var (gpa, zero) = (reply.Key, reply.Zero);
                 if (_fetch.IndexOf(gpa) < 0 || gpa % (ulong)_layout.PageSize != 0)
                     throw new ProtocolException($"the source replied with page 0x{gpa:x}, which is not a guest page");
                 if (zero) installer.InstallZero(gpa, 1);
@@ -322,11 +365,7 @@ public sealed class PostCopyReceiver : IAsyncDisposable
         if (arrived == 0) return;
         if (byRequest) Interlocked.Add(ref _byRequest, arrived);
         else Interlocked.Add(ref _byPush, arrived);
-        if (Interlocked.Add(ref _remaining, -arrived) == 0)
-        {
-            Interlocked.Exchange(ref _allPresentAt, _time.GetTimestamp());
-            _complete.TrySetResult();
-        }
+        if (Interlocked.Add(ref _remaining, -arrived) == 0) CheckComplete();
     }
 
     private void Fail(Exception e)

@@ -16,7 +16,9 @@ namespace Ferry.Migration.PostCopy;
 /// by chunk, the chunks the guest faulted in first, then End on every stream.</item>
 /// </list>
 /// A page goes once unless the guest asks for it while it is on its way: then twice, and the
-/// destination installs whichever comes first.
+/// destination installs whichever comes first. With `--copy-storage` the disks' blocks the
+/// destination lacks travel the same two ways (DiskCopy): asked for on the fault stream, and
+/// pushed on each bulk stream after its pages.
 /// </summary>
 public sealed class PostCopyServer
 {
@@ -28,10 +30,15 @@ public sealed class PostCopyServer
     private readonly int _streams;
     private long _served, _pushed, _servedBytes;
     private PageWriter[] _pushers = [];
+    private readonly Storage.DiskCopy? _disks;
 
-    public PostCopyServer(IMigratableVm vm, IReadOnlyList<PageSet> fetch, int bulkStreams)
+    public PostCopyServer(IMigratableVm vm, IReadOnlyList<PageSet> fetch, int bulkStreams) : this(vm, fetch, bulkStreams, null) { }
+
+    /// <param name="disks">`--copy-storage`: the disks' copy, its pending blocks those the destination lacks.</param>
+    internal PostCopyServer(IMigratableVm vm, IReadOnlyList<PageSet> fetch, int bulkStreams, Storage.DiskCopy? disks)
     {
         _vm = vm;
+        _disks = disks;
         _layout = vm.Memory;
         _fetch = AtomicPageMap.Of(_layout, fetch);
         _sent = new AtomicPageMap(_layout);
@@ -74,14 +81,23 @@ public sealed class PostCopyServer
     private void ServeRequests(Stream faultStream)
     {
         var request = new byte[FaultChannel.RequestBytes];
-        var page = new byte[_layout.PageSize];
-        var reply = new byte[FaultChannel.ReplyBufferBytes(_layout.PageSize)];
-        while (FaultChannel.TryReadRequest(faultStream, request, out ulong gpa))
+        int blockBytes = _disks is null ? 0 : Storage.DiskCopy.BlockBytes;
+        var page = new byte[Math.Max(_layout.PageSize, blockBytes)];
+        var reply = new byte[FaultChannel.ReplyBufferBytes(_layout.PageSize, blockBytes)];
+        while (FaultChannel.TryReadRequest(faultStream, request, out ulong gpa, out bool disk))
         {
+            if (disk)
+            {
+                if (_disks is null) throw new ProtocolException("the destination asked for a disk block; this migration copies no disk");
+                var (d, block) = FaultChannel.SplitDiskKey(gpa);
+                int length = _disks.ReadRequested(d, block, page);
+                _disks.CountRequestBytes(FaultChannel.WriteDiskReply(faultStream, d, block, page.AsSpan(0, length), reply));
+                continue;
+            }
             long index = _fetch.IndexOf(gpa);
             if (index < 0 || gpa % (ulong)_layout.PageSize != 0) throw new ProtocolException($"the destination asked for 0x{gpa:x}, which is not a guest page");
-            _vm.ReadGuest(gpa, page);
-            Interlocked.Add(ref _servedBytes, FaultChannel.WriteReply(faultStream, gpa, page, reply));
+            _vm.ReadGuest(gpa, page.AsSpan(0, _layout.PageSize));
+            Interlocked.Add(ref _servedBytes, FaultChannel.WriteReply(faultStream, gpa, page.AsSpan(0, _layout.PageSize), reply));
             _sent.Set(index);
             Interlocked.Increment(ref _served);
             // Pages near a fault are likely next: the pusher moves to this chunk.
@@ -113,6 +129,7 @@ public sealed class PostCopyServer
             }
         }
         await pages.FlushAsync(cancellationToken);
+        if (_disks is not null) await _disks.SendPendingAsync(writer, k, _streams, cancellationToken, everyBlock: true);
         await writer.WriteEndAsync(cancellationToken);
     }
 

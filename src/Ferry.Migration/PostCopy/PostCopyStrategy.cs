@@ -10,11 +10,9 @@ namespace Ferry.Migration.PostCopy;
 /// </summary>
 internal sealed class PostCopyStrategy : ISourceStrategy
 {
-    /// <summary>Passes over the disks before the switchover: the first copies them, the others what the guest wrote meanwhile.</summary>
-    public const int MaxDiskPasses = 5;
     private IReadOnlyList<PageSet> _resident = [];
 
-    public async Task<SwitchoverKind> BeforePauseAsync(SourceRun run, CancellationToken cancellationToken)
+    public Task<SwitchoverKind> BeforePauseAsync(SourceRun run, CancellationToken cancellationToken)
     {
         // Which pages exist is read while the guest still runs (mincore of a large guest takes
         // milliseconds); the dirty log catches any page it writes from then on.
@@ -22,24 +20,9 @@ internal sealed class PostCopyStrategy : ISourceStrategy
         run.SwitchoverReason = "post-copy: switched over at once";
         _resident = run.Vm.Memory.Regions.Select(run.Vm.ResidentPages).ToList();
         run.UntouchedPages = _resident.Sum(s => s.PageCount - s.Count());
-        if (run.Disks is { } disks)
-        {
-            // Disk blocks are not fetched on demand after the switchover: the images are copied
-            // first, while the VM runs, then what the guest wrote meanwhile, pass after pass while
-            // that shrinks (at most MaxDiskPasses); the rest goes at the pause.
-            run.Report("disk copy", disks.PendingBytes, 0, 0);
-            await run.SendDisksAsync(cancellationToken);
-            long last = long.MaxValue;
-            for (int pass = 1; pass < MaxDiskPasses; pass++)
-            {
-                long pending = disks.CollectWritten();
-                if (pending == 0 || pending >= last) break;
-                last = pending;
-                run.Report($"disk copy: written blocks, pass {pass}", disks.PendingBytes, 0, 0);
-                await run.SendDisksAsync(cancellationToken);
-            }
-        }
-        return SwitchoverKind.PostCopy;
+        // Copied disks travel after the switchover like the pages, fetched on demand and pushed
+        // (MigrationSource sends which blocks the destination lacks): nothing of them goes before.
+        return Task.FromResult(SwitchoverKind.PostCopy);
     }
 
     public IReadOnlyList<PageSet> PagesLeft(SourceRun run) => run.WithPagesDirtiedSinceLastCollect(_resident);

@@ -59,6 +59,11 @@ public sealed record PostCopyReport(long PagesAtSwitchover, long PagesPushed, lo
 /// <summary>
 /// The disks' copy of a `--copy-storage` migration: section bytes sent (included in the
 /// migration's BytesSent), blocks sent, blocks sent again because the guest wrote them after an
-/// earlier copy, and those sent while the VM was paused (they cost downtime).
+/// earlier copy, and those sent from the pause on (in a stop-and-copy they cost downtime; after a
+/// post-copy switchover they are pushed or fetched while the VM runs at the destination).
 /// </summary>
-public sealed record StorageReport(long BytesSent, long BlocksSent, long BlocksResent, long BlocksAtSwitchover, int BlockBytes);
+public sealed record StorageReport(long BytesSent, long BlocksSent, long BlocksResent, long BlocksAtSwitchover, int BlockBytes)
+{
+    /// <summary>Post-copy: blocks the destination's guest asked for before the push brought them.</summary>
+    public long BlocksRequested { get; init; }
+}

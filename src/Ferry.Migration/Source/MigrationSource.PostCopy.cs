@@ -54,14 +54,15 @@ public sealed partial class MigrationSource
             try { await pushing; } catch (Exception) { /* the link is gone */ }
             if (reconnectAsync is null) break;
             phase = $"post-copy paused: the link broke ({failure}); reconnecting";
-            var reconnected = await ReconnectAsync(reconnectAsync, options.RecoveryTimeout, why => phase = $"post-copy paused: {why}; reconnecting");
+            var reconnected = await ReconnectAsync(reconnectAsync, options.RecoveryTimeout, run.Disks?.Sizes, why => phase = $"post-copy paused: {why}; reconnecting");
             if (reconnected is null) { failure = $"{failure}; the destination could not be reached again within {options.RecoveryTimeout.TotalSeconds:0} s"; break; }
-            (streams, var stillMissing) = reconnected.Value;
+            (streams, var stillMissing, var blocksMissing) = reconnected.Value;
             var bulk = streams.Take(streams.Count - 1).ToList();
             run.ReplaceStreams(bulk);
             inbox.Dispose();
             inbox = new ControlInbox(new ControlChannel(bulk[0], Clock), _timeouts);
-            server = new PostCopyServer(vm, stillMissing, bulk.Count);
+            if (blocksMissing is not null) run.Disks!.ReplacePending(blocksMissing);
+            server = new PostCopyServer(vm, stillMissing, bulk.Count, run.Disks);
             run.PostCopy = server;
             serving = server.ServeRequestsAsync(streams[^1]);
             recoveries++;
@@ -78,15 +79,16 @@ public sealed partial class MigrationSource
         if (figures is not null)
             return (MigrationResult.Completed, switchover.Confirmed ? switchover.Detail : "the destination runs the VM and holds every page", endedAt, report, inbox);
         return (MigrationResult.PostCopyInterrupted,
-            $"the link broke during post-copy with {server.PagesLeft} of {pagesAtSwitchover} pages not yet confirmed there ({failure})", endedAt, report, inbox);
+            $"the link broke during post-copy with {server.PagesLeft} of {pagesAtSwitchover} pages{(run.Disks is null ? "" : " (and the disk blocks the destination still lacks)")} not yet confirmed there ({failure})", endedAt, report, inbox);
     }
 
     /// <summary>
-    /// Opens the streams again with the same session and reads what the destination still lacks;
+    /// Opens the streams again with the same session and reads what the destination still lacks
+    /// (pages, and with copied disks of <paramref name="diskSizes"/> their blocks);
     /// null once <paramref name="timeout"/> passed. Tries every second, or at once when asked.
     /// </summary>
-    private async Task<(IReadOnlyList<Stream>, IReadOnlyList<PageSet>)?> ReconnectAsync(
-        Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>> reconnectAsync, TimeSpan timeout, Action<string> onFailure)
+    private async Task<(IReadOnlyList<Stream>, IReadOnlyList<PageSet>, ulong[][]?)?> ReconnectAsync(
+        Func<string?, CancellationToken, Task<IReadOnlyList<Stream>>> reconnectAsync, TimeSpan timeout, IReadOnlyList<long>? diskSizes, Action<string> onFailure)
     {
         long deadline = Clock.GetTimestamp() + (long)(timeout.TotalSeconds * Clock.TimestampFrequency);
         while (Clock.GetTimestamp() < deadline)
@@ -98,9 +100,14 @@ public sealed partial class MigrationSource
             {
                 using var attempt = _timeouts.After(_timeouts.ReconnectAttempt);
                 streams = await reconnectAsync(to, attempt.Token);
-                var (type, payload) = await new SectionReader(streams[0]) { StallTimeout = _timeouts.ReconnectAttempt, Clock = Clock }.ReadAsync(attempt.Token);
+                var reader = new SectionReader(streams[0]) { StallTimeout = _timeouts.ReconnectAttempt, Clock = Clock };
+                var (type, payload) = await reader.ReadAsync(attempt.Token);
                 if (type != SectionType.PostCopyPages) throw new ProtocolException($"the destination answered the reconnection with {SectionNames.Of(type)}");
-                return (streams, PostCopyPages.Decode(payload.Span, _layout!));
+                var pages = PostCopyPages.Decode(payload.Span, _layout!);
+                if (diskSizes is null) return (streams, pages, null);
+                (type, payload) = await reader.ReadAsync(attempt.Token);
+                if (type != SectionType.PostCopyDiskBlocks) throw new ProtocolException($"the destination answered the reconnection without its missing disk blocks ({SectionNames.Of(type)})");
+                return (streams, pages, Storage.MissingDiskBlocks.Decode(payload.Span, diskSizes));
             }
             catch (Exception e) when (e is MigrationException or IOException or OperationCanceledException or System.Net.Sockets.SocketException)
             {

@@ -113,20 +113,19 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
             long mark = Clock.GetTimestamp();
             if (switchover == SwitchoverKind.PostCopy)
             {
-                server = new PostCopyServer(vm, pagesLeft, streams.Count);
+                server = new PostCopyServer(vm, pagesLeft, streams.Count, run.Disks);
                 run.PostCopy = server;
                 serving = server.ServeRequestsAsync(faultStream!);
                 await run.Writers[0].WriteAsync(SectionType.PostCopyPages, PostCopyPages.Encode(pagesLeft), cancellationToken);
-                run.Phases.Add(new("post-copy pages", Clock.GetElapsedTime(mark)));
                 if (run.Disks is { } disks)
                 {
-                    // Disk blocks are not fetched on demand: what the guest wrote since the last
-                    // pass goes now, with the devices drained, before the VM runs there.
-                    mark = Clock.GetTimestamp();
+                    // Disk blocks are fetched on demand like pages: the destination learns which
+                    // ones it lacks (those never sent, and those written since they were), and
+                    // they follow after the resume, asked for or pushed.
                     disks.CollectWritten();
-                    await run.SendDisksAsync(cancellationToken);
-                    run.Phases.Add(new("last disk blocks", Clock.GetElapsedTime(mark)));
+                    await run.Writers[0].WriteAsync(SectionType.PostCopyDiskBlocks, MissingDiskBlocks.Encode(disks.PendingBlocksByDisk(), disks.Sizes), cancellationToken);
                 }
+                run.Phases.Add(new("post-copy pages", Clock.GetElapsedTime(mark)));
             }
             else
             {
@@ -183,7 +182,8 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
         // Turning dirty logging off re-registers every memory slot, which can take tens of ms on a
         // large guest: it waits until the downtime is over.
         run.DirtyLog?.Dispose();
-        run.Disks?.Dispose();
+        // A post-copy still reads the disks for the destination until it has every block.
+        if (server is null) run.Disks?.Dispose();
         var outcome = result.Confirmed ? MigrationResult.Completed : MigrationResult.OutcomeUnknown;
         string detail = result.Detail;
         long endedAt = result.ResumedAtTimestamp;
@@ -193,6 +193,7 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
             // The destination owns the VM now; its missing pages live only here until it says it has them all.
             _layout = vm.Memory;
             (outcome, detail, endedAt, postCopyReport, inbox) = await FinishPostCopyAsync(run, vm, server, inbox, all, serving, committedAt, result, reconnectAsync, options);
+            run.Disks?.Dispose();
         }
         inbox.Dispose();
         await QuietDispose.AllAsync(all);
@@ -202,7 +203,7 @@ public sealed partial class MigrationSource(MigrationTimeouts? timeouts = null)
         {
             DowntimePhases = run.Phases,
             PostCopy = postCopyReport,
-            Storage = run.Disks is { } d ? new StorageReport(d.BytesSent, d.BlocksSent, d.BlocksResent, d.BlocksSent - blocksBeforePause, DiskCopy.BlockBytes) : null,
+            Storage = run.Disks is { } d ? new StorageReport(d.BytesSent, d.BlocksSent, d.BlocksResent, d.BlocksSent - blocksBeforePause, DiskCopy.BlockBytes) { BlocksRequested = d.BlocksRequested } : null,
         });
     }
 }

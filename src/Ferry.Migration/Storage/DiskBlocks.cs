@@ -23,6 +23,9 @@ public static class DiskBlocks
         BinaryPrimitives.WriteInt64LittleEndian(to[16..], length);
     }
 
+    /// <summary>One run of a DiskBlocks section: its bytes (empty for a zero run).</summary>
+    public delegate void RunHandler(int disk, long offset, long length, bool zeros, ReadOnlySpan<byte> data);
+
     /// <summary>
     /// Writes every run into the destination's disks, checking each against the sizes the
     /// DiskImages section announced first (a run outside a disk is corruption, never written).
@@ -30,8 +33,24 @@ public static class DiskBlocks
     /// </summary>
     public static long Apply(ReadOnlySpan<byte> payload, IReadOnlyList<IMigratableDisk> disks, IReadOnlyList<long> sizes)
     {
-        long applied = 0;
         byte[]? zeros = null;
+        return ForEachRun(payload, sizes, (disk, offset, length, isZero, data) =>
+        {
+            if (!isZero)
+            {
+                disks[disk].Write(offset, data);
+                return;
+            }
+            zeros ??= new byte[64 << 10];
+            for (long done = 0; done < length; done += zeros.Length)
+                disks[disk].Write(offset + done, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)));
+        });
+    }
+
+    /// <summary>Checks every run against the disks' sizes and hands it to <paramref name="handle"/>; returns the bytes the runs cover.</summary>
+    public static long ForEachRun(ReadOnlySpan<byte> payload, IReadOnlyList<long> sizes, RunHandler handle)
+    {
+        long applied = 0;
         while (!payload.IsEmpty)
         {
             if (payload.Length < RunHeaderBytes) throw new ProtocolException("a disk blocks section is malformed (a truncated run)");
@@ -44,16 +63,11 @@ public static class DiskBlocks
             if ((flags & ~ZeroFlag) != 0) throw new ProtocolException($"a disk blocks section has unknown flags {flags:x}");
             if (offset < 0 || length <= 0 || length > MaxPayloadBytes || offset > sizes[(int)disk] - length)
                 throw new ProtocolException($"a disk blocks section writes [{offset}, +{length}) outside disk {disk} ({sizes[(int)disk]} bytes)");
-            if ((flags & ZeroFlag) != 0)
-            {
-                zeros ??= new byte[64 << 10];
-                for (long done = 0; done < length; done += zeros.Length)
-                    disks[(int)disk].Write(offset + done, zeros.AsSpan(0, (int)Math.Min(zeros.Length, length - done)));
-            }
+            if ((flags & ZeroFlag) != 0) handle((int)disk, offset, length, true, []);
             else
             {
                 if (payload.Length < length) throw new ProtocolException("a disk blocks section is malformed (a run's data is cut short)");
-                disks[(int)disk].Write(offset, payload[..(int)length]);
+                handle((int)disk, offset, length, false, payload[..(int)length]);
                 payload = payload[(int)length..];
             }
             applied += length;

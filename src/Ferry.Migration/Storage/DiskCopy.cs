@@ -13,6 +13,10 @@ namespace Ferry.Migration.Storage;
 /// A block's 4 MiB chunk (64 blocks, one word of the bitmap) picks its stream, as a page's 2 MiB
 /// chunk does, so every copy of a block travels on the same stream and a newer copy never
 /// overtakes an older one; each stream's task touches only its own words.
+/// In post-copy (protocol version 5) the last pass does not run while paused: the blocks still
+/// pending at the switchover are what the destination lacks (PostCopyDiskBlocks); the push sends
+/// them after the resume while the request server answers the ones the guest asks for first.
+/// A request takes its block out of the pending set, so the push skips it.
 /// </summary>
 internal sealed class DiskCopy : IDisposable
 {
@@ -21,7 +25,7 @@ internal sealed class DiskCopy : IDisposable
     private readonly IDiskWriteLog[] _logs;
     private readonly ulong[][] _pending;
     private readonly ulong[][] _sent;
-    private long _bytesSent, _blocksSent, _blocksResent, _zeroBlocks;
+    private long _bytesSent, _blocksSent, _blocksResent, _zeroBlocks, _blocksRequested;
 
     private DiskCopy(IReadOnlyList<IMigratableDisk> disks, IDiskWriteLog[] logs)
     {
@@ -70,6 +74,9 @@ internal sealed class DiskCopy : IDisposable
     /// <summary>Blocks that held data but read as zeros when their turn came (skipped, or sent as a zero run).</summary>
     public long ZeroBlocks => Interlocked.Read(ref _zeroBlocks);
 
+    /// <summary>Blocks the destination's guest asked for after a post-copy switchover (each also counted in BlocksSent).</summary>
+    public long BlocksRequested => Interlocked.Read(ref _blocksRequested);
+
     public long PendingBlocks => _pending.Sum(p => p.Sum(w => (long)BitOperations.PopCount(w)));
     public long PendingBytes => PendingBlocks * BlockBytes;
 
@@ -80,8 +87,51 @@ internal sealed class DiskCopy : IDisposable
         return PendingBlocks;
     }
 
+    /// <summary>A copy of the pending blocks, a bitmap per disk: at a post-copy switchover, what the destination lacks.</summary>
+    public ulong[][] PendingBlocksByDisk()
+    {
+        var copy = new ulong[_pending.Length][];
+        for (int d = 0; d < _pending.Length; d++)
+        {
+            copy[d] = new ulong[_pending[d].Length];
+            for (int w = 0; w < copy[d].Length; w++) copy[d][w] = Volatile.Read(ref _pending[d][w]);
+        }
+        return copy;
+    }
+
+    /// <summary>After a post-copy reconnection: the blocks the destination says it still lacks are what remains to send.</summary>
+    public void ReplacePending(IReadOnlyList<ulong[]> missing)
+    {
+        for (int d = 0; d < _pending.Length; d++)
+            for (int w = 0; w < _pending[d].Length; w++) Interlocked.Exchange(ref _pending[d][w], missing[d][w]);
+    }
+
+    /// <summary>
+    /// A post-copy request: reads block <paramref name="block"/> of disk <paramref name="disk"/> into
+    /// <paramref name="buffer"/> (returns its length) and takes it out of what the push still sends.
+    /// </summary>
+    public int ReadRequested(int disk, long block, Span<byte> buffer)
+    {
+        if ((uint)disk >= (uint)_disks.Count || block < 0 || block >= Blocks(_disks[disk]))
+            throw new ProtocolException($"the destination asked for block {block} of disk {disk}, which is not a block of a copied disk");
+        Interlocked.And(ref _pending[disk][block >> 6], ~(1UL << (int)(block & 63)));
+        long offset = block * BlockBytes;
+        int length = (int)Math.Min(BlockBytes, _disks[disk].SizeBytes - offset);
+        _disks[disk].Read(offset, buffer[..length]);
+        Interlocked.Or(ref _sent[disk][block >> 6], 1UL << (int)(block & 63));
+        Interlocked.Increment(ref _blocksSent);
+        Interlocked.Increment(ref _blocksRequested);
+        return length;
+    }
+
+    public void CountRequestBytes(long bytes) => Interlocked.Add(ref _bytesSent, bytes);
+
     /// <summary>Sends every pending block of stream <paramref name="stream"/>'s share (of <paramref name="streams"/>) on <paramref name="writer"/> and clears them.</summary>
-    public async Task SendPendingAsync(SectionWriter writer, int stream, int streams, CancellationToken cancellationToken)
+    /// <param name="everyBlock">
+    /// Post-copy: a zero block goes too, as a zero run (the destination waits for every block it
+    /// was told it lacks); otherwise a zero block the destination never got needs nothing.
+    /// </param>
+    public async Task SendPendingAsync(SectionWriter writer, int stream, int streams, CancellationToken cancellationToken, bool everyBlock = false)
     {
         // Allocated only when there is something to send: most live rounds find no block written on most streams.
         byte[]? section = null, buffer = null;
@@ -92,9 +142,9 @@ internal sealed class DiskCopy : IDisposable
             var pending = _pending[d];
             for (int w = stream; w < pending.Length; w += streams)
             {
-                // Cleared before the blocks are read: a write landing after this is marked again.
-                ulong bits = pending[w];
-                pending[w] = 0;
+                // Cleared before the blocks are read: a write landing after this is marked again
+                // (and, in post-copy, a block requested meanwhile is the request server's).
+                ulong bits = Interlocked.Exchange(ref pending[w], 0);
                 while (bits != 0)
                 {
                     int bit = BitOperations.TrailingZeroCount(bits);
@@ -107,10 +157,10 @@ internal sealed class DiskCopy : IDisposable
                     buffer ??= new byte[BlockBytes];
                     disk.Read(offset, buffer.AsSpan(0, length));
                     bool zeros = !buffer.AsSpan(0, length).ContainsAnyExcept((byte)0);
-                    bool sentBefore = (_sent[d][w] & 1UL << bit) != 0;
+                    bool sentBefore = (Volatile.Read(ref _sent[d][w]) & 1UL << bit) != 0;
                     if (zeros) Interlocked.Increment(ref _zeroBlocks);
                     // The destination's image starts as zeros: a zero block it never got needs nothing.
-                    if (zeros && !sentBefore) continue;
+                    if (zeros && !sentBefore && !everyBlock) continue;
                     int need = DiskBlocks.RunHeaderBytes + (zeros ? 0 : length);
                     if (used + need > section.Length)
                     {
@@ -122,7 +172,7 @@ internal sealed class DiskCopy : IDisposable
                     used += need;
                     Interlocked.Increment(ref _blocksSent);
                     if (sentBefore) Interlocked.Increment(ref _blocksResent);
-                    _sent[d][w] |= 1UL << bit;
+                    Interlocked.Or(ref _sent[d][w], 1UL << bit);
                 }
             }
         }

@@ -19,6 +19,8 @@ public enum MessageType : uint
     PageRequest = 15,
     /// <summary>Destination → source on stream 0: every page the source held has arrived; its payload is the destination's post-copy figures.</summary>
     PostCopyDone = 16,
+    /// <summary>Destination → source on the fault stream during a `--copy-storage` post-copy: the guest waits for this disk block (<c>u64 disk &lt;&lt; 48 | block</c>).</summary>
+    DiskBlockRequest = 17,
 }
 
 /// <summary>

@@ -15,13 +15,18 @@ namespace Ferry.Migration.Transport;
 /// </summary>
 public static class Handshake
 {
-    /// <summary>The newest version: 4 added the `--copy-storage` sections (DiskImages, DiskBlocks).</summary>
-    public const uint ProtocolVersion = 4;
+    /// <summary>
+    /// The newest version: 4 added the `--copy-storage` sections (DiskImages, DiskBlocks); 5 its
+    /// post-copy, whose disk blocks are fetched on demand after the switchover (PostCopyDiskBlocks,
+    /// DiskBlockRequest and disk replies on the fault stream).
+    /// </summary>
+    public const uint ProtocolVersion = 5;
     /// <summary>The oldest version a destination still speaks. A source says 3 unless it copies disks, so receivers that know only 3 still take it.</summary>
     public const uint OldestProtocolVersion = 3;
 
     /// <summary>The version a source says: the oldest one that carries what this migration sends.</summary>
-    public static uint VersionFor(bool copyStorage) => copyStorage ? ProtocolVersion : OldestProtocolVersion;
+    public static uint VersionFor(bool copyStorage, MigrationMode mode) =>
+        !copyStorage ? OldestProtocolVersion : mode.MayPostCopy() ? ProtocolVersion : 4;
 
     public const int MaxStreams = 16;
     private const int NonceBytes = 16, MacBytes = 32, SessionBytes = 16;

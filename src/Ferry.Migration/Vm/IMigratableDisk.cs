@@ -18,4 +18,11 @@ public interface IMigratableDisk
 
     /// <summary>Starts tracking the guest's writes (and discards) by block of <paramref name="blockBytes"/>; disposing the log stops it.</summary>
     IDiskWriteLog StartWriteLog(int blockBytes);
+
+    /// <summary>
+    /// At a post-copy destination: from now on the guest's reads and writes ask
+    /// <paramref name="gate"/> first; null lets them go straight to the image again (every block is here).
+    /// The engine's own <see cref="Write"/> never asks: it is how the blocks arrive.
+    /// </summary>
+    void SetPostCopyGate(IDiskBlockGate? gate);
 }

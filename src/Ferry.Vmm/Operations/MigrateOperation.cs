@@ -67,7 +67,7 @@ public static class MigrateOperation
                 // A cold migration shows as an image being written (RAM done of its total), as it always did.
                 IProgress<MigrationProgress> shown = plan.Mode == MigrationMode.Cold ? new ColdProgress(progress) : progress;
                 report = await source.RunAsync(vm,
-                    ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct, session, version: Handshake.VersionFor(plan.Options.CopyStorage)),
+                    ct => MigrationConnector.ConnectAsync(plan.Host, plan.Port, streams, plan.Mode, plan.Token, plan.Tls, ct, session, version: Handshake.VersionFor(plan.Options.CopyStorage, plan.Mode)),
                     plan.Options, shown, cancellationToken,
                     // Post-copy after a broken link: the same session, to where it went or where `ferry migrate-recover --to` says.
                     (to, ct) =>
@@ -75,7 +75,7 @@ public static class MigrateOperation
                         string host = plan.Host;
                         int port = plan.Port;
                         if (to is not null && !TcpEndpoint.TryParse(to, out host, out port)) throw new MigrationException($"--to {to}: write ADDR:PORT");
-                        return MigrationConnector.ConnectAsync(host, port, streams, plan.Mode, plan.Token, plan.Tls, ct, session, version: Handshake.VersionFor(plan.Options.CopyStorage));
+                        return MigrationConnector.ConnectAsync(host, port, streams, plan.Mode, plan.Token, plan.Tls, ct, session, version: Handshake.VersionFor(plan.Options.CopyStorage, plan.Mode));
                     });
             }
             finally

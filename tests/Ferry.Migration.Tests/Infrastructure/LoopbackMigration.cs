@@ -72,12 +72,12 @@ public sealed class LoopbackMigration(IMigrationNetwork? network = null) : IDisp
         int streams = options.Streams + (options.Mode.MayPostCopy() ? 1 : 0);
         int port = viaPort ?? Port;
         return (source ?? new MigrationSource()).RunAsync(vm,
-            ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage), network: network),
+            ct => MigrationConnector.ConnectAsync("127.0.0.1", port, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage, options.Mode), network: network),
             options, progress, cancellationToken,
             (to, ct) =>
             {
                 TcpEndpoint.TryParse(to ?? $"127.0.0.1:{port}", out var host, out int p);
-                return MigrationConnector.ConnectAsync(host, p, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage), network: network);
+                return MigrationConnector.ConnectAsync(host, p, streams, options.Mode, token ?? Token, null, ct, session, version: Handshake.VersionFor(options.CopyStorage, options.Mode), network: network);
             });
     }
 

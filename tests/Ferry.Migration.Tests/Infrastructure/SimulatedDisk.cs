@@ -52,6 +52,24 @@ public sealed class SimulatedDisk(long sizeBytes) : IMigratableDisk
 
     public void Flush() => Interlocked.Increment(ref Flushes);
 
+    private volatile IDiskBlockGate? _gate;
+    public void SetPostCopyGate(IDiskBlockGate? gate) => _gate = gate;
+    public bool Gated => _gate is not null;
+
+    /// <summary>The guest's read, as the device makes it: through the post-copy gate, if any.</summary>
+    public void GuestRead(long offset, Span<byte> destination)
+    {
+        _gate?.BeforeRead(offset, destination.Length);
+        Read(offset, destination);
+    }
+
+    /// <summary>The guest's write, as the device makes it: through the post-copy gate, if any.</summary>
+    public void GuestWrite(long offset, ReadOnlySpan<byte> source)
+    {
+        _gate?.BeforeWrite(offset, source.Length);
+        Write(offset, source);
+    }
+
     public IDiskWriteLog StartWriteLog(int blockBytes) => _log = new WriteLog(this, blockBytes);
 
     public bool WriteLogActive => _log is not null;

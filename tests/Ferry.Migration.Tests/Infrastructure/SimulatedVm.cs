@@ -152,7 +152,7 @@ public sealed class SimulatedVm : IMigratableVm, IPostCopyTarget, IMigratableDis
                         while (Paused && !stop.IsCancellationRequested) Monitor.Wait(_guestLock);
                         if (Paused) return;
                         // Under the guest's lock: once PauseAsync returns no write is in flight, as after a drain.
-                        disk.Write(piece * buffer.Length, buffer);
+                        disk.GuestWrite(piece * buffer.Length, buffer);
                         DiskWritesByGuest++;
                     }
                 }

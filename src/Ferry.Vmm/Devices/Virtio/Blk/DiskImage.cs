@@ -96,11 +96,19 @@ public sealed class DiskImage : IDisposable, IMigratableDisk
 
     private SafeFileHandle Handle => _file ?? throw new IOException($"disk {Path} is closed");
 
-    public void Read(long offset, Span<byte> destination)
+    public void Read(long offset, Span<byte> destination) => ReadFrom(Handle, offset, destination);
+
+    /// <summary>
+    /// The engine's reads at a `--copy-storage` source go through the copy's own read-only handle:
+    /// the VM lets go of its image (and lock) at the pause, and a post-copy still reads it after.
+    /// </summary>
+    void IMigratableDisk.Read(long offset, Span<byte> destination) => ReadFrom(Volatile.Read(ref _copyReader) ?? Handle, offset, destination);
+
+    private static void ReadFrom(SafeFileHandle handle, long offset, Span<byte> destination)
     {
         while (!destination.IsEmpty)
         {
-            int n = RandomAccess.Read(Handle, destination, offset);
+            int n = RandomAccess.Read(handle, destination, offset);
             if (n <= 0) { destination.Clear(); return; } // past the end of a file that shrank: zeros
             destination = destination[n..];
             offset += n;
@@ -115,15 +123,36 @@ public sealed class DiskImage : IDisposable, IMigratableDisk
 
     public IReadOnlyList<(long Offset, long Length)> DataExtents() => HostFile.DataExtents(Handle, SizeBytes);
 
-    /// <summary>Tracks the guest's writes and discards by block until the log is disposed (one log at a time).</summary>
+    /// <summary>
+    /// Tracks the guest's writes and discards by block until the log is disposed (one log at a
+    /// time), and opens the copy's read-only handle, which the log's end closes.
+    /// </summary>
     public IDiskWriteLog StartWriteLog(int blockBytes)
     {
         var log = new DiskWriteLog(this, blockBytes);
         if (Interlocked.CompareExchange(ref _writeLog, log, null) is not null) throw new InvalidOperationException($"disk {Path} is already being copied");
+        try { _copyReader = HostFile.Open(Path, writable: false); }
+        catch
+        {
+            _writeLog = null;
+            throw;
+        }
         return log;
     }
 
-    internal void StopWriteLog(DiskWriteLog log) => Interlocked.CompareExchange(ref _writeLog, null, log);
+    internal void StopWriteLog(DiskWriteLog log)
+    {
+        if (Interlocked.CompareExchange(ref _writeLog, null, log) != log) return;
+        Interlocked.Exchange(ref _copyReader, null)?.Dispose();
+    }
+
+    private SafeFileHandle? _copyReader;
+    private volatile IDiskBlockGate? _gate;
+
+    /// <summary>At a post-copy destination, what the device asks before it touches the image; null once every block is here.</summary>
+    public IDiskBlockGate? PostCopyGate => _gate;
+
+    public void SetPostCopyGate(IDiskBlockGate? gate) => _gate = gate;
 
     /// <summary>fdatasync: what was written reaches the disk.</summary>
     public void Flush()
@@ -144,5 +173,9 @@ public sealed class DiskImage : IDisposable, IMigratableDisk
         Volatile.Read(ref _writeLog)?.Mark(offset, length);
     }
 
-    public void Dispose() => Close();
+    public void Dispose()
+    {
+        Close();
+        Interlocked.Exchange(ref _copyReader, null)?.Dispose();
+    }
 }

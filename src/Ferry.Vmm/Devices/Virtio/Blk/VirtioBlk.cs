@@ -138,6 +138,7 @@ public sealed class VirtioBlk : IVirtioDevice, IDisposable
             case RequestIn:
                 if (!InDisk(sector, inBytes)) return StatusIoErr;
                 long position = (long)sector * DiskImage.SectorBytes;
+                _disk.PostCopyGate?.BeforeRead(position, inBytes);
                 foreach (var (gpa, length) in Segments(chain.Writable, 0, inBytes))
                 {
                     _disk.Read(position, _ram.Bytes(gpa, length));
@@ -149,6 +150,7 @@ public sealed class VirtioBlk : IVirtioDevice, IDisposable
             case RequestOut:
                 if (_disk.ReadOnly || !InDisk(sector, outBytes)) return StatusIoErr;
                 position = (long)sector * DiskImage.SectorBytes;
+                _disk.PostCopyGate?.BeforeWrite(position, outBytes);
                 foreach (var (gpa, length) in Segments(chain.Readable, HeaderBytes, outBytes))
                 {
                     _disk.Write(position, _ram.Bytes(gpa, length));
@@ -195,7 +197,9 @@ public sealed class VirtioBlk : IVirtioDevice, IDisposable
         {
             ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(segments.AsSpan(i));
             uint count = BinaryPrimitives.ReadUInt32LittleEndian(segments.AsSpan(i + 8));
-            if (count > 0) _disk.Discard((long)sector * DiskImage.SectorBytes, (long)count * DiskImage.SectorBytes);
+            if (count == 0) continue;
+            _disk.PostCopyGate?.BeforeWrite((long)sector * DiskImage.SectorBytes, (long)count * DiskImage.SectorBytes);
+            _disk.Discard((long)sector * DiskImage.SectorBytes, (long)count * DiskImage.SectorBytes);
         }
         return StatusOk;
     }
