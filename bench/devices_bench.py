@@ -640,16 +640,16 @@ def storage_qemu(a, raw):
     return res
 
 
-def storage_ferry(a, raw):
+def storage_ferry(a, raw, mode):
     if not ferry_has_copy_storage(a):
-        res = {'kind': 'storage', 'side': 'ferry', 'skipped': 'this ferry has no `migrate --copy-storage`'}
+        res = {'kind': 'storage', 'side': 'ferry', 'mode': mode, 'skipped': 'this ferry has no `migrate --copy-storage`'}
         raw.write(json.dumps(res) + '\n')
         log(f"storage ferry: skipped: {res['skipped']}")
         return res
     src_img, dst_img = storage_images(a, 'ferry')
     src = Boot(a, 'ferry', 'storage-ferry-0', blkverify_cmdline(a), disks=[src_img])
     live = [src.f]
-    res = {'kind': 'storage', 'side': 'ferry'}
+    res = {'kind': 'storage', 'side': 'ferry', 'mode': mode}
     try:
         src.wait(['blkverify ready'], 60)
         port = free_port()
@@ -660,7 +660,10 @@ def storage_ferry(a, raw):
             raise RuntimeError(f'ferry receive did not start (see {dst.errpath})')
         t_settle = now()
         time.sleep(a.settle)
-        r, j, t0, t1 = ferry_migrate(a, 'storage-ferry-0', port, 'precopy', ['--copy-storage'])
+        r, j, t0, t1 = ferry_migrate(a, 'storage-ferry-0', port, mode, ['--copy-storage'])
+        if mode == 'postcopy' and r.returncode == 0:
+            # The blocks follow the resume: the image is whole once the receiver says post-copy is complete.
+            dst.stderr_has('post-copy complete', a.timeout)
         time.sleep(a.post_wait)
         rep = j.get('report') or {}
         hbs = src.console.hb + dst.console.hb
@@ -682,7 +685,7 @@ def storage_ferry(a, raw):
     os.unlink(src_img)
     os.unlink(dst_img)
     raw.write(json.dumps(res) + '\n')
-    log(f"storage ferry: { {k: v for k, v in res.items() if k != 'report'} }")
+    log(f"storage ferry {mode}: { {k: v for k, v in res.items() if k != 'report'} }")
     return res
 
 
@@ -692,13 +695,14 @@ def storage_part(a, raw):
     out = []
     for rnd in range(a.storage_runs):
         for side in sides_for(rnd):
-            try:
-                r = storage_ferry(a, raw) if side == 'ferry' else storage_qemu(a, raw)
-            except RuntimeError as e:
-                log(f'storage {side}: {e}')
-                r = {'kind': 'storage', 'side': side, 'error': str(e)}
-            r['run'] = rnd + 1
-            out.append(r)
+            for mode in (a.storage_modes.split(',') if side == 'ferry' else ['precopy']):
+                try:
+                    r = storage_ferry(a, raw, mode) if side == 'ferry' else storage_qemu(a, raw)
+                except RuntimeError as e:
+                    log(f'storage {side} {mode}: {e}')
+                    r = {'kind': 'storage', 'side': side, 'mode': mode, 'error': str(e)}
+                r['run'] = rnd + 1
+                out.append(r)
     return out
 
 
@@ -787,32 +791,38 @@ def summarize(a, res):
         lines.append('')
     st = res.get('storage', [])
     if st:
+        # Ferry's modes each against QEMU's one block migration (QEMU 7.2 refuses post-copy with blk).
+        fmodes = sorted({r.get('mode', 'precopy') for r in st if r['side'] == 'ferry'}, key=lambda m: m != 'precopy')
+        cols = [('ferry', m) for m in fmodes]
         lines += [f'Live migration with the disk copied: {a.storage_mb} MiB image of non-zero data, blkverify writing '
                   f'{a.storage_rate} blocks/s to its first {a.storage_blocks} blocks; medians over the runs '
                   '(ratio = Ferry ÷ QEMU; downtime target ≤ 0.5)', '',
-                  '| figure | ferry | QEMU | ratio |', '|---|---|---|---|']
-        by = {s_: [r for r in st if r['side'] == s_] for s_ in ('ferry', 'qemu')}
-        ok = {s_: [r for r in rs if (r.get('status') or r.get('phase')) == 'completed'] for s_, rs in by.items()}
+                  '| figure | ' + ' | '.join(f'ferry {m}' for _, m in cols) + ' | QEMU (block migration) | ' +
+                  ' | '.join(f'ratio {m}' for _, m in cols) + ' |',
+                  '|---|' + '---|' * (2 * len(cols) + 1)]
+
+        def ok_of(rs):
+            return [r for r in rs if (r.get('status') or r.get('phase')) == 'completed']
+        by = {c: [r for r in st if r['side'] == 'ferry' and r.get('mode', 'precopy') == c[1]] for c in cols}
+        by['qemu'] = [r for r in st if r['side'] == 'qemu']
         for label, key, d in (('total ms', 'total_ms', 0), ('reported downtime ms', 'downtime_ms', 1),
                               ('guest-observed downtime ms (longest blkverify heartbeat gap, 10 ms beats)', 'guest_ms', 1),
                               ('the same before the migration (noise floor) ms', 'baseline_ms', 1),
                               ('that gap began, ms after the migrate command', 'guest_gap_from_ms', 0)):
-            f, q = (median([r.get(key) for r in ok[x]]) for x in ('ferry', 'qemu'))
-            shown = '' if key == 'guest_gap_from_ms' else f'**{ratio(f, q)}**'
-            lines.append(f'| {label} | {num(f, d)} | {num(q, d)} | {shown} |')
+            q = median([r.get(key) for r in ok_of(by['qemu'])])
+            fs = [median([r.get(key) for r in ok_of(by[c])]) for c in cols]
+            shown = ['' if key == 'guest_gap_from_ms' else f'**{ratio(f, q)}**' for f in fs]
+            lines.append(f'| {label} | ' + ' | '.join(num(f, d) for f in fs) + f' | {num(q, d)} | ' + ' | '.join(shown) + ' |')
 
         def verdict(rs):
             if rs and all(r.get('skipped') for r in rs):
                 return f"not run: {rs[0]['skipped']}"
             good = sum(1 for r in rs if r.get('verified') and ' bad=0' in r['verified'] and r.get('tail_equal'))
             return f"{len(ok_of(rs))} of {len(rs)} completed; destination image verified (blkverify, rest equal) in {good}"
-
-        def ok_of(rs):
-            return [r for r in rs if (r.get('status') or r.get('phase')) == 'completed']
-        lines.append(f"| runs | {verdict(by['ferry'])} | {verdict(by['qemu'])} | |")
+        lines.append('| runs | ' + ' | '.join(verdict(by[c]) for c in cols) + f" | {verdict(by['qemu'])} |" + ' |' * len(cols))
         for r in st:
             if r.get('error'):
-                lines.append(f"\n{r['side']} run {r.get('run')}: {r['error']}")
+                lines.append(f"\n{r['side']} {r.get('mode', '')} run {r.get('run')}: {r['error']}")
         lines.append('')
     return '\n'.join(lines)
 
@@ -844,7 +854,8 @@ def main():
     ap.add_argument('--storage-mb', type=int, default=1024)
     ap.add_argument('--storage-blocks', type=int, default=16384, help="blkverify's data blocks (4 KiB each)")
     ap.add_argument('--storage-rate', type=int, default=200, help='blkverify blocks written per second')
-    ap.add_argument('--storage-runs', type=int, default=3, help='migrations with the disk copied, per side')
+    ap.add_argument('--storage-runs', type=int, default=3, help='migrations with the disk copied, per side (and per Ferry mode)')
+    ap.add_argument('--storage-modes', default='precopy,postcopy', help="Ferry's modes for the disk-copied migration (QEMU: its block migration, pre-copy)")
     ap.add_argument('--out', default=None)
     ap.add_argument('--summarize', metavar='RUNS_JSONL', help='only print the tables of an earlier run (its runs.jsonl)')
     a = ap.parse_args()

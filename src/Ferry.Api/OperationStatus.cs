@@ -97,4 +97,8 @@ public sealed record RoundFigures(int Round, long PagesSent, long ZeroPages, lon
 /// blocks sent, blocks sent again because the guest wrote them after an earlier copy, blocks sent
 /// while the VM was paused, and the block size.
 /// </summary>
-public sealed record StorageFigures(long DiskBytesSent, long BlocksSent, long BlocksResent, long BlocksAtSwitchover, int BlockBytes);
+public sealed record StorageFigures(long DiskBytesSent, long BlocksSent, long BlocksResent, long BlocksAtSwitchover, int BlockBytes)
+{
+    /// <summary>Post-copy: blocks the destination's guest asked for before the push brought them.</summary>
+    public long BlocksRequested { get; init; }
+}

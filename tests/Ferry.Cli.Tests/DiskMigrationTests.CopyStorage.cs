@@ -34,7 +34,7 @@ public sealed partial class DiskMigrationTests
         string[] extra = mode switch
         {
             "cold" => ["--copy-storage", "--json"],
-            // One round, then post-copy (as on shared storage): the last disk blocks go after PostCopyPages.
+            // One round, then post-copy (as on shared storage): the blocks written since go after the resume, fetched or pushed.
             "hybrid" => ["--copy-storage", "--verify-memory", "--max-rounds", "1", "--max-downtime", "1ms", "--bandwidth", "200Mbit", "--compress", "none", "--json"],
             _ => ["--copy-storage", "--verify-memory", "--json"],
         };
@@ -42,6 +42,7 @@ public sealed partial class DiskMigrationTests
         Assert.True(r.Code == 0, $"migrate --mode {mode} --copy-storage failed ({r.Code}): {r.Stderr}");
         Assert.Contains("\"storage\":{\"disk_bytes_sent\":", r.Stdout);
         if (mode == "hybrid") Assert.Contains("\"post_copy\":{", r.Stdout);
+        if (mode is "postcopy" or "hybrid") Assert.Contains("\"blocks_requested\":", r.Stdout);
         Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
         long before = LastAcked(source);
         Assert.DoesNotContain("blkverify FAIL", source.Console.Text);
@@ -78,10 +79,12 @@ public sealed partial class DiskMigrationTests
         AssertVerifiesClean(Image, acked, "the image lost writes the restored VM acknowledged");
     }
 
-    [KvmFact]
-    public void A_copied_image_equals_the_source_image_byte_for_byte()
+    [KvmTheory]
+    [InlineData("precopy")]
+    [InlineData("postcopy")] // every block after the switchover, pushed or fetched
+    public void A_copied_image_equals_the_source_image_byte_for_byte(string mode)
     {
-        string src = "copy-equal-src", dst = "copy-equal-dst", copy = CopyPath;
+        string src = $"copy-equal-{mode}-src", dst = $"copy-equal-{mode}-dst", copy = CopyPath;
         Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
         int port = Heartbeats.FreePort();
         // blkverify writes for two seconds, syncs, verifies and exits; the guest then idles, so the image stands still.
@@ -91,10 +94,15 @@ public sealed partial class DiskMigrationTests
         source.WaitFor("blkverify done", seconds: 120);
         destination.WaitForStderr("waiting for a migration");
 
-        var r = _rig.Migrate(src, port, "precopy", "--copy-storage");
+        var r = _rig.Migrate(src, port, mode, "--copy-storage");
         Assert.True(r.Code == 0, $"migrate failed ({r.Code}): {r.Stderr}");
         Assert.Contains("disk: ", r.Stdout);
         Assert.Equal(0, source.WaitForExit(TimeSpan.FromSeconds(30)));
+        if (mode == "postcopy")
+        {
+            Assert.Contains("after the switchover (", r.Stdout); // the disk's blocks went after the resume
+            destination.WaitForStderr("post-copy complete");
+        }
         Assert.Equal(0, FerryProcess.Run("stop", "--name", dst).Code);
         destination.WaitForExit(TimeSpan.FromSeconds(30));
         Assert.Equal(new FileInfo(Image).Length, new FileInfo(copy).Length);

@@ -46,8 +46,9 @@ public static class MigrateCommand
         var verifyMemory = new Option<bool>("--verify-memory") { Description = "Check that the destination's RAM equals the source's before it runs (adds downtime; for tests)" };
         var copyStorage = new Option<bool>("--copy-storage")
         {
-            Description = "Move the VM's disk images too (for a local disk): copied while the VM runs, written blocks sent again like dirty memory; " +
-                          "the destination writes them to its --disk paths. Default: the storage is shared and nothing of it is copied",
+            Description = "Move the VM's disk images too (for a local disk): copied while the VM runs, written blocks sent again like dirty memory " +
+                          "(post-copy, hybrid: after the switchover, fetched on demand like pages); the destination writes them to its --disk paths. " +
+                          "Default: the storage is shared and nothing of it is copied",
         };
         var json = new Option<bool>("--json") { Description = "Print the final report as JSON on stdout" };
         var tls = new TlsOptions();

@@ -29,7 +29,9 @@ public static class Report
                           $"{r.PagesSent} pages sent, {r.ZeroPagesSkipped} zero pages and {r.UntouchedPagesSkipped} untouched pages skipped");
         if (r.Storage is { } st)
             Console.WriteLine($"  disk: {Units.Bytes(st.DiskBytesSent)} sent in {st.BlocksSent} blocks of {Units.Bytes(st.BlockBytes)}, " +
-                              $"{st.BlocksResent} sent again after the guest wrote them, {st.BlocksAtSwitchover} while paused");
+                              $"{st.BlocksResent} sent again after the guest wrote them, " +
+                              (r.PostCopy is null ? $"{st.BlocksAtSwitchover} while paused"
+                                  : $"{st.BlocksAtSwitchover} after the switchover ({st.BlocksRequested} fetched on demand by the guest, the rest pushed)"));
         if (r.VmmCpuMs > 0) Console.WriteLine($"  VMM CPU outside the vCPUs: {r.VmmCpuMs:F0} ms (taken from the guest on a host without spare cores)");
         if (r.PostCopy is { } pc)
         {

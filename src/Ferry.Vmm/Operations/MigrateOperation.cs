@@ -133,7 +133,7 @@ public static class MigrateOperation
                 x.DirtyPagesPerSecond, x.ThrottlePercent, x.StopAndCopy)).ToList(),
             DowntimePhases = r.DowntimePhases.Select(p => new DowntimePhase(p.Key, p.Value.TotalMilliseconds)).ToList(),
             PostCopy = r.PostCopy is { } pc ? PostCopyPhases.From(pc) : null,
-            Storage = r.Storage is { } st ? new StorageFigures(st.BytesSent, st.BlocksSent, st.BlocksResent, st.BlocksAtSwitchover, st.BlockBytes) : null,
+            Storage = r.Storage is { } st ? new StorageFigures(st.BytesSent, st.BlocksSent, st.BlocksResent, st.BlocksAtSwitchover, st.BlockBytes) { BlocksRequested = st.BlocksRequested } : null,
         };
 
     private static OperationStatus Failed(string message) => new("migrate", OperationStatus.Failed, 0, 0, 0, message, null);
