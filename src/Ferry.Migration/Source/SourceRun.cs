@@ -35,6 +35,7 @@ internal sealed class SourceRun
         var limiter = _options.UnlimitedSwitchover ? null
             : _options.SwitchoverBandwidthBytesPerSecond is { } rate ? new BandwidthLimiter(rate, _time) : _limiter;
         foreach (var p in _pages) p.Limiter = limiter;
+        if (_disks is not null) _disks.Limiter = limiter;
     }
 
     /// <summary>How post-copy pushes: the rounds' cap and compression (fault replies are never capped).</summary>
@@ -85,8 +86,17 @@ internal sealed class SourceRun
     public TimeProvider Clock => _time;
     public long StartedAt { get; }
 
-    /// <summary>`--copy-storage`: the disks' copy, from the Header on; null when storage is shared.</summary>
-    public Storage.DiskCopy? Disks { get; set; }
+    /// <summary>`--copy-storage`: the disks' copy, from the Header on; null when storage is shared. Its sections share the pages' `--bandwidth`.</summary>
+    public Storage.DiskCopy? Disks
+    {
+        get => _disks;
+        set
+        {
+            _disks = value;
+            if (value is not null) value.Limiter = _limiter;
+        }
+    }
+    private Storage.DiskCopy? _disks;
 
     /// <summary>`--copy-storage`, outside the rounds: sends every pending disk block, each stream its share.</summary>
     public async Task SendDisksAsync(CancellationToken cancellationToken)

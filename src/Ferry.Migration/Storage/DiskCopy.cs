@@ -1,5 +1,6 @@
 using System.Numerics;
 using Ferry.Migration.Format;
+using Ferry.Migration.Transport;
 using Ferry.Migration.Vm;
 
 namespace Ferry.Migration.Storage;
@@ -179,8 +180,12 @@ internal sealed class DiskCopy : IDisposable
         if (used > 0) await WriteAsync(writer, section!, used, cancellationToken);
     }
 
+    /// <summary>`--bandwidth` (the limiter the pages share): the disk's sections count against it too; fault replies never wait.</summary>
+    public BandwidthLimiter? Limiter { get; set; }
+
     private async Task WriteAsync(SectionWriter writer, byte[] section, int used, CancellationToken cancellationToken)
     {
+        if (Limiter is { } limiter) await limiter.WaitAsync(used, cancellationToken);
         await writer.WriteAsync(SectionType.DiskBlocks, section.AsMemory(0, used), cancellationToken);
         Interlocked.Add(ref _bytesSent, used);
     }

@@ -74,6 +74,33 @@ public sealed class DiskCopyMigrationTests
     }
 
     [Fact]
+    public async Task The_disk_copy_keeps_to_the_bandwidth_cap_as_the_pages_do()
+    {
+        // 8 MiB of disk data behind a 1 MB/s cap on a clock that moves only when told: each 4 MiB
+        // section waits for its ~4 s, so nothing goes before the clock moves, and all of it after.
+        var disk = new SimulatedDisk(DiskSize);
+        var block = new byte[DiskCopy.BlockBytes];
+        new Random(8).NextBytes(block);
+        for (long b = 0; b < DiskSize / DiskCopy.BlockBytes; b++) disk.Write(b * DiskCopy.BlockBytes, block);
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using var copy = DiskCopy.Start([disk]);
+        copy.Limiter = new BandwidthLimiter(1_000_000, clock);
+        var wire = new MemoryStream();
+        var sending = copy.SendPendingAsync(new Ferry.Migration.Format.SectionWriter(wire), 0, 1, CancellationToken.None);
+
+        Assert.False(sending.IsCompleted);
+        Assert.Equal(0, wire.Length);
+        for (int i = 0; i < 100 && !sending.IsCompleted; i++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(sending, Task.Delay(20));
+        }
+        await sending;
+        Assert.True(wire.Length > DiskSize);
+        Assert.True(clock.GetUtcNow() - clock.Start >= TimeSpan.FromSeconds(7), $"8 MiB at 1 MB/s went in {(clock.GetUtcNow() - clock.Start).TotalSeconds} s of the cap's clock");
+    }
+
+    [Fact]
     public async Task Copy_storage_without_a_disk_is_refused_before_connecting()
     {
         using var source = new SimulatedVm(Size).Fill(1, 10);
