@@ -70,7 +70,22 @@ public sealed partial class MigrationTests
         var here = h1.Client.GetVm(new VmRef { Name = "disky" });
         Assert.Equal("migrated", here.State);
         Assert.Equal(image, Assert.Single(here.Definition.Disks).Path);
+
+        // And back in post-copy: the jailed source reads its image after the switchover (its copy's
+        // own handle), and blkverify at h1 fetches the blocks it touches before the push brings them.
+        int before = Console("h1").Length;
+        var back = _cluster.Ferry("--host", "h2", "vm", "migrate", "disky", "--to", "h1", "--mode", "postcopy", "--copy-storage", "--json");
+        Assert.True(back.Code == 0, $"{back.Stdout}\n{back.Stderr}");
+        Assert.Contains("\"blocks_requested\":", back.Stdout);
+        string copyBack = CopiedImage("h1", "disky");
+        Assert.Contains($"  disk disk0: {copyBack}", _cluster.Ferry("--host", "h1", "vm", "show", "disky").Stdout);
+        Assert.Equal(new FileInfo(image).Length, new FileInfo(copyBack).Length);
+        after = _cluster.WaitForConsole("h1", "disky", "blkverify OK", from: before);
+        _cluster.WaitForConsole("h1", "disky", "blkverify OK", from: after);
+        Assert.DoesNotContain("FAIL", Console("h1")[before..]);
     }
+
+    private string Console(string host) => _cluster.Console(host, "disky");
 
     [Fact]
     public void Copy_storage_of_a_vm_without_disks_or_with_a_readonly_one_is_refused_in_one_line_with_nothing_started()
