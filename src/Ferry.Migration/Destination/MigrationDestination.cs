@@ -114,13 +114,10 @@ public sealed class MigrationDestination
                 // Armed before the state loads: from here on any touch of a missing page is served.
                 // Only a hybrid sent pages before the switchover; a pure post-copy's RAM is untouched.
                 missing = target.ArmMissingPages(fetch, dropStaleCopies: accepted.Mode == MigrationMode.Hybrid);
-                // Copied disks' missing blocks: the gates go on before the VM can issue a request.
-                if (image.PostCopyDiskBlocks is { } blocks)
-                {
-                    diskBlocks = new Storage.PostCopyDiskBlocks(image.Disks!, image.DiskSizes!, blocks);
-                    diskBlocks.Arm();
-                }
+                if (image.PostCopyDiskBlocks is { } blocks) diskBlocks = new Storage.PostCopyDiskBlocks(image.Disks!, image.DiskSizes!, blocks);
                 postCopy = new PostCopyReceiver(missing, image.Vm.Memory, fetch, faultStream, Clock, diskBlocks) { ExpectedDigest = image.MemoryDigest };
+                // Copied disks' missing blocks: the gates go on (wired to the fault stream) before the VM can issue a request.
+                diskBlocks?.Arm();
                 postCopy.PrepareDigest(image.Vm);
                 postCopy.Start();
             }
