@@ -101,7 +101,7 @@ public sealed partial class DiskMigrationTests
         if (mode == "postcopy")
         {
             Assert.Contains("after the switchover (", r.Stdout); // the disk's blocks went after the resume
-            destination.WaitForStderr("post-copy complete");
+            destination.WaitForStderr("and every disk block: ");
         }
         Assert.Equal(0, FerryProcess.Run("stop", "--name", dst).Code);
         destination.WaitForExit(TimeSpan.FromSeconds(30));

@@ -224,8 +224,11 @@ public sealed class ReceiveOperation : IAsyncDisposable
         try
         {
             var figures = await postCopy;
+            string disks = receiver.Disks is { } d
+                ? $"; and every disk block: {d.BlocksByPush} pushed, {d.BlocksByRequest} fetched for the guest's reads and partial writes, {d.BlocksTakenByGuest} overwritten whole by the guest first"
+                : "";
             Notify?.Invoke($"{vm.Config.Name}: post-copy complete: every page is here " +
-                           $"({figures.PagesByPush} pushed, {figures.PagesByRequest} fetched on {figures.Faults} faults, fault latency p50 {figures.LatencyP50.TotalMicroseconds:F0} µs; " +
+                           $"({figures.PagesByPush} pushed, {figures.PagesByRequest} fetched on {figures.Faults} faults, fault latency p50 {figures.LatencyP50.TotalMicroseconds:F0} µs{disks}; " +
                            $"VMM CPU outside the vCPUs since the resume {(VmmCpuTime.Now() - cpuBefore).TotalMilliseconds:F0} ms)");
             return new OperationStatus(Kind, OperationStatus.Completed, 0, 0, 0, "post-copy complete: every page is here", null);
         }
