@@ -12,7 +12,7 @@ namespace Ferry.Agent.Jail;
 /// that VMM needs, its cgroups (VmCgroup), and `--seccomp`. The namespace has to exist before the
 /// VMM starts, since unshare(CLONE_NEWNS) fails in a multi-threaded process such as the .NET
 /// runtime: so the launch command is `ferry-jail ...` (ferry-jail.c, built beside ferryd), which
-/// sets up the jail and execs, as the VMM's user, the VMM itself (same pid all along).
+/// detaches, sets up the jail and execs, as the VMM's user, the VMM itself (same pid all along).
 /// </summary>
 public sealed class VmmJail(StateDirectory state, AgentSettings settings)
 {
@@ -52,8 +52,9 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     public string RunDirectory(string name) => state.VmRunDirectory(name);
 
     /// <summary>
-    /// Readies a jail for one VMM: its uid, run directory, console file and cgroups. Returns the
-    /// command that builds the jail and runs <paramref name="ferryArguments"/> (with jail paths) in it.
+    /// Readies a jail for one VMM: its uid, run directory, console file and cgroups. Returns
+    /// ferry-jail's arguments after its pid file and log: they build the jail and run
+    /// <paramref name="ferryArguments"/> (with jail paths) in it.
     /// <paramref name="files"/> are (host path, jail path, mode) as ferry-jail takes them.
     /// </summary>
     public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files,
@@ -86,7 +87,7 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         binds.AddRange(files);
         binds.AddRange(SystemPaths.Where(p => Path.Exists(p)).Select(p => (p, p, "sys")));
 
-        var command = new List<string> { Helper, state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 ? 1 : 0), Number(cgroup.Directories.Count) };
+        var command = new List<string> { state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 ? 1 : 0), Number(cgroup.Directories.Count) };
         command.AddRange(cgroup.ProcsFiles);
         command.Add(Number(binds.Count));
         foreach (var (host, jail, mode) in binds) command.AddRange([host, jail, mode]);

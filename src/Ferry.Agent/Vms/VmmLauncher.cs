@@ -9,9 +9,9 @@ namespace Ferry.Agent.Vms;
 /// Starts VMM processes (`ferry run`, `ferry receive`, always with `--seccomp`) that do not belong
 /// to the agent: each in a session of its own (setsid), stdin from /dev/null, its messages appended
 /// to vms/NAME/vmm.log. An agent that stops or crashes leaves its VMs running; the next agent finds
-/// them by their control sockets (run/NAME/api.sock). The launch writes the VMM's pid to
-/// vms/NAME/vmm.pid. With a <see cref="VmmJail"/> each VMM starts jailed, and sees its files under
-/// the jail's own paths.
+/// them by their control sockets (run/NAME/api.sock). ferry-jail detaches the VMM so and writes its
+/// pid to vms/NAME/vmm.pid before the launch returns. With a <see cref="VmmJail"/> each VMM starts
+/// jailed, and sees its files under the jail's own paths.
 /// </summary>
 public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jail, string? guestBridge)
 {
@@ -89,24 +89,36 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         string name = vm.Name;
         Directory.CreateDirectory(state.VmRunDirectory(name));
         var taps = vm.Nets.Select(n => n.Tap).ToList();
-        IReadOnlyList<string> command;
-        if (jail is not null) command = jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, taps, arguments);
+        string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
+        // ferry-jail detaches the VMM itself and writes its pid before it exits; a host without the
+        // jail may lack it (ferryd init --no-jail needs no ferry-jail), and then setsid and a shell do.
+        bool detachedByHelper = jail is not null || File.Exists(VmmJail.Helper);
+        List<string> command;
+        if (jail is not null) command = [VmmJail.Helper, pidFile, log, .. jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, taps, arguments)];
         else
         {
             foreach (string tap in taps) HostTaps.Ready(tap, owner: null, guestBridge);
-            command = [ferry, .. arguments];
+            command = detachedByHelper
+                ? [VmmJail.Helper, pidFile, log, "--no-jail", ferry, .. arguments]
+                // sh writes its own pid, then becomes the VMM (exec keeps the pid).
+                : ["setsid", "--fork", "/bin/sh", "-c", "echo $$ > \"$1\"; shift; exec \"$@\" </dev/null >>\"$0\" 2>&1", log, pidFile, ferry, .. arguments];
         }
-        string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
         File.Delete(pidFile);
         long logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
-        var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
-        // sh writes its own pid, then becomes the VMM (exec keeps the pid).
-        foreach (string a in (string[])["--fork", "/bin/sh", "-c", "echo $$ > \"$1\"; shift; exec \"$@\" </dev/null >>\"$0\" 2>&1", log, pidFile])
-            start.ArgumentList.Add(a);
-        foreach (string a in command) start.ArgumentList.Add(a);
+        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardError = detachedByHelper };
+        foreach (string a in command.Skip(1)) start.ArgumentList.Add(a);
         start.Environment["FERRY_RUN_DIR"] = jail is not null ? VmmJail.Run : state.VmRunDirectory(name);
-        using (var setsid = Process.Start(start) ?? throw new AgentException($"cannot start {ferry}"))
-            await setsid.WaitForExitAsync(cancellationToken);
+        using (var launch = Process.Start(start) ?? throw new AgentException($"cannot start {command[0]}"))
+        {
+            // Its stderr closes when it exits: the VMM it left behind writes to its log instead.
+            string error = detachedByHelper ? await launch.StandardError.ReadToEndAsync(cancellationToken) : "";
+            await launch.WaitForExitAsync(cancellationToken);
+            if (launch.ExitCode != 0)
+            {
+                VmCgroup.RemoveListed(state.CgroupListPath(name));
+                throw new AgentException($"the VMM of {name} could not be started: {LastLine(error) ?? $"{command[0]} exited with code {launch.ExitCode}"}");
+            }
+        }
 
         var deadline = DateTime.UtcNow + StartTimeout;
         var written = new LogTail(log, logStart);
