@@ -55,8 +55,8 @@ public sealed class VmCgroup
 
     public void Save(string listPath) => StateDirectory.WriteAtomically(listPath, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', Directories) + "\n"));
 
-    /// <summary>The cgroup.procs files a process writes its pid to, to join every group.</summary>
-    public IEnumerable<string> ProcsFiles => Directories.Select(d => Path.Combine(d, "cgroup.procs"));
+    /// <summary>The tasks files a single-threaded process writes 0 to, to join every group (ferry-jail.c says why not cgroup.procs).</summary>
+    public IEnumerable<string> TasksFiles => Directories.Select(d => Path.Combine(d, "tasks"));
 
     /// <summary>How often the kernel's OOM killer killed a process of this VM's memory group (0 when gone).</summary>
     public long OomKills()

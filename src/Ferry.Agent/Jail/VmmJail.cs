@@ -88,7 +88,7 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         binds.AddRange(SystemPaths.Where(p => Path.Exists(p)).Select(p => (p, p, "sys")));
 
         var command = new List<string> { state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 ? 1 : 0), Number(cgroup.Directories.Count) };
-        command.AddRange(cgroup.ProcsFiles);
+        command.AddRange(cgroup.TasksFiles);
         command.Add(Number(binds.Count));
         foreach (var (host, jail, mode) in binds) command.AddRange([host, jail, mode]);
         command.Add(Ferry);

@@ -3,7 +3,7 @@
  * VMM runs in and becomes the VMM (same pid), in one process. ferryd runs it for each VMM it starts
  * (Vms/VmmLauncher.cs and Jail/VmmJail.cs build the arguments):
  *
- *   ferry-jail PIDFILE LOG ROOT UID GID TUN NCGROUPS CGROUP.PROCS...  NBINDS (SOURCE TARGET MODE)...  COMMAND...
+ *   ferry-jail PIDFILE LOG ROOT UID GID TUN NCGROUPS CGROUP.TASKS...  NBINDS (SOURCE TARGET MODE)...  COMMAND...
  *   ferry-jail PIDFILE LOG --no-jail COMMAND...
  *
  * PIDFILE  the VMM's pid is written here (replaced whole) before this first process exits; the VMM
@@ -11,7 +11,7 @@
  *          child, with stdin from /dev/null and stdout and stderr appended to LOG
  * ROOT     an empty directory to mount the jail's tmpfs on (seen only in the new mount namespace)
  * TUN      1: a /dev/net/tun node (the VM has network cards), 0: none
- * CGROUP.PROCS  each cgroup's cgroup.procs: the VMM joins them before anything else
+ * CGROUP.TASKS  each cgroup's tasks file: the VMM joins them before anything else
  * MODE     ro: read-only as it is; own: chowned to UID:GID, read-write; own-ro: chowned,
  *          read-only; share, share-ro: an ACL entry for UID (setfacl), the owner left as it is;
  *          sys: read-only at the source's real path (symlinks resolved), once
@@ -192,7 +192,7 @@ static void detach(const char *pid_file, const char *log)
 int main(int argc, char **argv)
 {
     int i = 1;
-    if (argc < 5) { errno = 0; die("usage: ferry-jail PIDFILE LOG (--no-jail | ROOT UID GID TUN NCGROUPS PROCS... NBINDS (SOURCE TARGET MODE)...) COMMAND..."); }
+    if (argc < 5) { errno = 0; die("usage: ferry-jail PIDFILE LOG (--no-jail | ROOT UID GID TUN NCGROUPS TASKS... NBINDS (SOURCE TARGET MODE)...) COMMAND..."); }
     const char *pid_file = argv[i++], *log = argv[i++];
     if (!strcmp(argv[i], "--no-jail")) {
         i++;
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
         execvp(argv[i], &argv[i]);
         die("exec %s", argv[i]);
     }
-    if (argc < 10) { errno = 0; die("usage: ferry-jail PIDFILE LOG ROOT UID GID TUN NCGROUPS PROCS... NBINDS (SOURCE TARGET MODE)... COMMAND..."); }
+    if (argc < 10) { errno = 0; die("usage: ferry-jail PIDFILE LOG ROOT UID GID TUN NCGROUPS TASKS... NBINDS (SOURCE TARGET MODE)... COMMAND..."); }
     const char *root = argv[i++];
     uid_t uid = (uid_t)number(argv[i++], "UID");
     gid_t gid = (gid_t)number(argv[i++], "GID");
@@ -208,13 +208,14 @@ int main(int argc, char **argv)
     if (uid == 0 || gid == 0) { errno = 0; die("a jail's user is never root"); }
     detach(pid_file, log);
 
+    /* This process has one thread, so moving that thread moves the process; and a thread that
+       moves itself ("0" to tasks) spares the kernel the lock a move through cgroup.procs takes,
+       whose first taking after a quiet spell waits for an RCU grace period (~5-25 ms here). */
     long groups = number(argv[i++], "NCGROUPS");
     for (long g = 0; g < groups && i < argc; g++, i++) {
         int fd = open(argv[i], O_WRONLY | O_CLOEXEC);
         if (fd < 0) die("%s", argv[i]);
-        char pid[32];
-        int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-        if (write(fd, pid, (size_t)n) != n) die("joining %s", argv[i]);
+        if (write(fd, "0\n", 2) != 2) die("joining %s", argv[i]);
         close(fd);
     }
 
