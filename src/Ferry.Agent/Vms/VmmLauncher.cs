@@ -123,24 +123,38 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         var deadline = DateTime.UtcNow + StartTimeout;
         var written = new LogTail(log, logStart);
         int pid = 0;
-        while (DateTime.UtcNow < deadline)
+        VmmStartSignal? signal = null;
+        try
         {
-            if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
-            bool ready = readyLine.Length > 0 ? written.ReadMore().Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
-            if (ready && pid != 0) return pid;
-            if (pid != 0 && !ProcessInfo.IsAlive(pid))
+            while (DateTime.UtcNow < deadline)
             {
-                VmCgroup.RemoveListed(state.CgroupListPath(name));
-                // Read again: it wrote its last words after the read above.
-                throw new AgentException($"the VMM of {name} ended at start: {LastLine(written.ReadMore()) ?? "no message"}");
+                if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
+                bool ready = readyLine.Length > 0 ? written.ReadMore().Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
+                if (ready && pid != 0) return pid;
+                if (pid != 0 && !ProcessInfo.IsAlive(pid))
+                {
+                    VmCgroup.RemoveListed(state.CgroupListPath(name));
+                    // Read again: it wrote its last words after the read above.
+                    throw new AgentException($"the VMM of {name} ended at start: {LastLine(written.ReadMore()) ?? "no message"}");
+                }
+                // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
+                // A receiver says it is ready in its log, so its log and its end wake this at once; a
+                // VMM whose control socket must answer is looked at every 2 ms.
+                if (signal is null && pid != 0 && readyLine.Length > 0 && (signal = VmmStartSignal.TryOpen(log, pid)) is not null)
+                    continue; // look again first: what it wrote before the watch began wakes nothing
+                if (signal is not null)
+                {
+                    var wait = signal;
+                    await Task.Run(() => wait.Wait(TimeSpan.FromMilliseconds(100)), cancellationToken);
+                }
+                else await Task.Delay(2, cancellationToken);
             }
-            // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
-            await Task.Delay(2, cancellationToken);
         }
+        finally { signal?.Dispose(); }
         throw new AgentException($"the VMM of {name} did not start within {StartTimeout.TotalSeconds:F0} s (see {log})");
     }
 
-    /// <summary>What a VMM appended to its log since its launch, read on from where the last look stopped (the start is polled every 2 ms).</summary>
+    /// <summary>What a VMM appended to its log since its launch, read on from where the last look stopped (a start is looked at many times).</summary>
     private sealed class LogTail(string path, long offset)
     {
         private readonly System.Text.StringBuilder _text = new();
