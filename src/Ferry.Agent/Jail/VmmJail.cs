@@ -103,17 +103,7 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     /// </summary>
     private int AllocateUid(string name)
     {
-        var running = new HashSet<int>();
-        foreach (string dir in Directory.EnumerateDirectories("/proc"))
-        {
-            try
-            {
-                foreach (string line in File.ReadLines(Path.Combine(dir, "status")))
-                    if (line.StartsWith("Uid:", StringComparison.Ordinal)) { running.Add(int.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture)); break; }
-            }
-            catch (IOException) { } // not a process, or it ended
-            catch (UnauthorizedAccessException) { }
-        }
+        var running = RunningUids();
         byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{state.Root}\0{name}"));
         int start = (int)(BitConverter.ToUInt32(hash) % (uint)settings.JailUidCount);
         lock (_lock)
@@ -128,6 +118,37 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
             }
         }
         throw new AgentException($"every uid of the jail's range {settings.JailUidStart}-{settings.JailUidStart + settings.JailUidCount - 1} is in use");
+    }
+
+    /// <summary>
+    /// The real uid of every process on the host, from the "Uid:" line of each /proc/PID/status.
+    /// Read into one small buffer and parsed as bytes: every VMM start pays for this scan, once per
+    /// process on the host.
+    /// </summary>
+    private static HashSet<int> RunningUids()
+    {
+        var uids = new HashSet<int>();
+        Span<byte> buffer = stackalloc byte[1024]; // "Uid:" is the ninth line, a few hundred bytes in
+        foreach (var process in new DirectoryInfo("/proc").EnumerateDirectories())
+        {
+            if (!char.IsAsciiDigit(process.Name[0])) continue;
+            int length;
+            try
+            {
+                using var status = File.OpenHandle(Path.Combine(process.FullName, "status"));
+                length = RandomAccess.Read(status, buffer, 0);
+            }
+            catch (IOException) { continue; } // it ended
+            catch (UnauthorizedAccessException) { continue; }
+            var text = buffer[..length];
+            int at = text.IndexOf("\nUid:\t"u8);
+            if (at < 0) continue;
+            text = text[(at + 6)..];
+            int end = text.IndexOfAnyExcept("0123456789"u8);
+            if (uint.TryParse(end < 0 ? text : text[..end], NumberStyles.None, CultureInfo.InvariantCulture, out uint uid) && uid <= int.MaxValue)
+                uids.Add((int)uid);
+        }
+        return uids;
     }
 
     /// <summary>Unique per agent and VM on this host: "ferryd-" + a hash of the state directory + "-" + the name.</summary>
