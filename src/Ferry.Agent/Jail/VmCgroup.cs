@@ -53,7 +53,9 @@ public sealed class VmCgroup
     public static VmCgroup? Load(string listPath) =>
         File.Exists(listPath) ? new VmCgroup([.. File.ReadAllLines(listPath).Where(l => l.StartsWith(Root + "/", StringComparison.Ordinal))]) : null;
 
-    public void Save(string listPath) => StateDirectory.WriteAtomically(listPath, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', Directories) + "\n"));
+    /// <summary>Lists the groups in <paramref name="listPath"/>; not flushed to disk, since cgroups do not outlive a reboot.</summary>
+    public void Save(string listPath) =>
+        StateDirectory.WriteAtomically(listPath, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', Directories) + "\n"), durable: false);
 
     /// <summary>The tasks files a single-threaded process writes 0 to, to join every group (ferry-jail.c says why not cgroup.procs).</summary>
     public IEnumerable<string> TasksFiles => Directories.Select(d => Path.Combine(d, "tasks"));
