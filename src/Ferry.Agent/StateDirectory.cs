@@ -3,7 +3,8 @@ namespace Ferry.Agent;
 /// <summary>
 /// The directory an agent owns: its settings, credentials, one folder per VM, and the run
 /// directory its VMMs put their control sockets in. Every file is replaced atomically (written
-/// beside, flushed, renamed), so a crash mid-write leaves the old version, never half a file.
+/// beside, flushed, renamed), so a crash mid-write leaves the old version, never half a file. Files
+/// that mean nothing after a reboot are not flushed to disk (<see cref="WriteAtomically"/>).
 /// </summary>
 public sealed class StateDirectory(string root)
 {
@@ -36,13 +37,19 @@ public sealed class StateDirectory(string root)
     public string VmRunDirectory(string name) => Path.Combine(RunDirectory, name);
     public string ApiSocketPath(string name) => Path.Combine(VmRunDirectory(name), "api.sock");
 
-    public static void WriteAtomically(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite)
+    /// <param name="durable">
+    /// False for a file that means nothing after a reboot (a migration's one-time token, a running
+    /// VMM's cgroups): it is still replaced atomically, so an agent that crashes leaves it whole, but
+    /// not flushed to disk, which on a receive's path costs a disk write for nothing.
+    /// </param>
+    public static void WriteAtomically(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        bool durable = true)
     {
         string temporary = $"{path}.{Environment.ProcessId}.tmp";
         using (var file = new FileStream(temporary, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = mode }))
         {
             file.Write(content);
-            file.Flush(flushToDisk: true);
+            file.Flush(flushToDisk: durable);
         }
         File.Move(temporary, path, overwrite: true);
     }

@@ -12,7 +12,7 @@ public sealed class ArchitectureTests
 
     [Fact]
     public void The_agent_refers_only_to_the_two_api_contracts() =>
-        Assert.Equal(["Ferry.Agent.Api", "Ferry.Api"], FerryReferences(typeof(Vms.VmRegistry).Assembly));
+        Assert.Equal(["Ferry.Agent.Api", "Ferry.Api"], FerryReferences(typeof(Ferry.Agent.Vms.VmRegistry).Assembly));
 
     [Fact]
     public void The_agent_contract_refers_to_no_ferry_project() =>

@@ -53,10 +53,12 @@ public sealed class VmCgroup
     public static VmCgroup? Load(string listPath) =>
         File.Exists(listPath) ? new VmCgroup([.. File.ReadAllLines(listPath).Where(l => l.StartsWith(Root + "/", StringComparison.Ordinal))]) : null;
 
-    public void Save(string listPath) => StateDirectory.WriteAtomically(listPath, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', Directories) + "\n"));
+    /// <summary>Lists the groups in <paramref name="listPath"/>; not flushed to disk, since cgroups do not outlive a reboot.</summary>
+    public void Save(string listPath) =>
+        StateDirectory.WriteAtomically(listPath, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', Directories) + "\n"), durable: false);
 
-    /// <summary>The cgroup.procs files a process writes its pid to, to join every group.</summary>
-    public IEnumerable<string> ProcsFiles => Directories.Select(d => Path.Combine(d, "cgroup.procs"));
+    /// <summary>The tasks files a single-threaded process writes 0 to, to join every group (ferry-jail.c says why not cgroup.procs).</summary>
+    public IEnumerable<string> TasksFiles => Directories.Select(d => Path.Combine(d, "tasks"));
 
     /// <summary>How often the kernel's OOM killer killed a process of this VM's memory group (0 when gone).</summary>
     public long OomKills()

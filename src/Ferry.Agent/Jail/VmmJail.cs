@@ -12,7 +12,7 @@ namespace Ferry.Agent.Jail;
 /// that VMM needs, its cgroups (VmCgroup), and `--seccomp`. The namespace has to exist before the
 /// VMM starts, since unshare(CLONE_NEWNS) fails in a multi-threaded process such as the .NET
 /// runtime: so the launch command is `ferry-jail ...` (ferry-jail.c, built beside ferryd), which
-/// sets up the jail and execs, as the VMM's user, the VMM itself (same pid all along).
+/// detaches, sets up the jail and execs, as the VMM's user, the VMM itself (same pid all along).
 /// </summary>
 public sealed class VmmJail(StateDirectory state, AgentSettings settings)
 {
@@ -52,8 +52,9 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     public string RunDirectory(string name) => state.VmRunDirectory(name);
 
     /// <summary>
-    /// Readies a jail for one VMM: its uid, run directory, console file and cgroups. Returns the
-    /// command that builds the jail and runs <paramref name="ferryArguments"/> (with jail paths) in it.
+    /// Readies a jail for one VMM: its uid, run directory, console file and cgroups. Returns
+    /// ferry-jail's arguments after its pid file and log: they build the jail and run
+    /// <paramref name="ferryArguments"/> (with jail paths) in it.
     /// <paramref name="files"/> are (host path, jail path, mode) as ferry-jail takes them.
     /// </summary>
     public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files,
@@ -86,8 +87,8 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         binds.AddRange(files);
         binds.AddRange(SystemPaths.Where(p => Path.Exists(p)).Select(p => (p, p, "sys")));
 
-        var command = new List<string> { Helper, state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 ? 1 : 0), Number(cgroup.Directories.Count) };
-        command.AddRange(cgroup.ProcsFiles);
+        var command = new List<string> { state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 ? 1 : 0), Number(cgroup.Directories.Count) };
+        command.AddRange(cgroup.TasksFiles);
         command.Add(Number(binds.Count));
         foreach (var (host, jail, mode) in binds) command.AddRange([host, jail, mode]);
         command.Add(Ferry);
@@ -102,17 +103,7 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     /// </summary>
     private int AllocateUid(string name)
     {
-        var running = new HashSet<int>();
-        foreach (string dir in Directory.EnumerateDirectories("/proc"))
-        {
-            try
-            {
-                foreach (string line in File.ReadLines(Path.Combine(dir, "status")))
-                    if (line.StartsWith("Uid:", StringComparison.Ordinal)) { running.Add(int.Parse(line.Split('\t', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture)); break; }
-            }
-            catch (IOException) { } // not a process, or it ended
-            catch (UnauthorizedAccessException) { }
-        }
+        var running = RunningUids();
         byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{state.Root}\0{name}"));
         int start = (int)(BitConverter.ToUInt32(hash) % (uint)settings.JailUidCount);
         lock (_lock)
@@ -127,6 +118,37 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
             }
         }
         throw new AgentException($"every uid of the jail's range {settings.JailUidStart}-{settings.JailUidStart + settings.JailUidCount - 1} is in use");
+    }
+
+    /// <summary>
+    /// The real uid of every process on the host, from the "Uid:" line of each /proc/PID/status.
+    /// Read into one small buffer and parsed as bytes: every VMM start pays for this scan, once per
+    /// process on the host.
+    /// </summary>
+    private static HashSet<int> RunningUids()
+    {
+        var uids = new HashSet<int>();
+        Span<byte> buffer = stackalloc byte[1024]; // "Uid:" is the ninth line, a few hundred bytes in
+        foreach (var process in new DirectoryInfo("/proc").EnumerateDirectories())
+        {
+            if (!char.IsAsciiDigit(process.Name[0])) continue;
+            int length;
+            try
+            {
+                using var status = File.OpenHandle(Path.Combine(process.FullName, "status"));
+                length = RandomAccess.Read(status, buffer, 0);
+            }
+            catch (IOException) { continue; } // it ended
+            catch (UnauthorizedAccessException) { continue; }
+            var text = buffer[..length];
+            int at = text.IndexOf("\nUid:\t"u8);
+            if (at < 0) continue;
+            text = text[(at + 6)..];
+            int end = text.IndexOfAnyExcept("0123456789"u8);
+            if (uint.TryParse(end < 0 ? text : text[..end], NumberStyles.None, CultureInfo.InvariantCulture, out uint uid) && uid <= int.MaxValue)
+                uids.Add((int)uid);
+        }
+        return uids;
     }
 
     /// <summary>Unique per agent and VM on this host: "ferryd-" + a hash of the state directory + "-" + the name.</summary>

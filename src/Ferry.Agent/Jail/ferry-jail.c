@@ -1,23 +1,32 @@
 /*
- * ferry-jail: builds the jail a VMM runs in and becomes the VMM (same pid), in one process.
- * ferryd runs it as root for each VMM it starts (Jail/VmmJail.cs builds the arguments):
+ * ferry-jail: starts a VMM for ferryd, detached from it, and (in its main use) builds the jail the
+ * VMM runs in and becomes the VMM (same pid), in one process. ferryd runs it for each VMM it starts
+ * (Vms/VmmLauncher.cs and Jail/VmmJail.cs build the arguments):
  *
- *   ferry-jail ROOT UID GID TUN NCGROUPS CGROUP.PROCS...  NBINDS (SOURCE TARGET MODE)...  COMMAND...
+ *   ferry-jail PIDFILE LOG ROOT UID GID TUN NCGROUPS CGROUP.TASKS...  NBINDS (SOURCE TARGET MODE)...  COMMAND...
+ *   ferry-jail PIDFILE LOG --no-jail COMMAND...
  *
+ * PIDFILE  the VMM's pid is written here (replaced whole) before this first process exits; the VMM
+ *          itself is a child in a session of its own (setsid), so it outlives ferryd and is not its
+ *          child, with stdin from /dev/null and stdout and stderr appended to LOG
  * ROOT     an empty directory to mount the jail's tmpfs on (seen only in the new mount namespace)
  * TUN      1: a /dev/net/tun node (the VM has network cards), 0: none
- * CGROUP.PROCS  each cgroup's cgroup.procs: this process joins them before anything else
+ * CGROUP.TASKS  each cgroup's tasks file: the VMM joins them before anything else
  * MODE     ro: read-only as it is; own: chowned to UID:GID, read-write; own-ro: chowned,
  *          read-only; share, share-ro: an ACL entry for UID (setfacl), the owner left as it is;
  *          sys: read-only at the source's real path (symlinks resolved), once
  * COMMAND  runs as UID:GID with no capabilities (none permitted, inheritable, ambient or in the
  *          bounding set), no supplementary groups and no_new_privs, with ROOT as / (pivot_root:
  *          the host's root is unmounted, not merely out of reach).
+ * --no-jail  a host set up with ferryd init --no-jail: COMMAND runs as it is, only detached.
  *
  * The namespace must be made by a single-threaded process (unshare(CLONE_NEWNS) fails in a
  * multi-threaded one such as the .NET runtime), which is why this is a small C program and not
  * part of ferryd; it replaced a shell script whose forty-odd short processes cost ~85 ms a start.
- * Any failure prints one line "ferry-jail: ..." and exits 1, before the VMM starts.
+ * Detaching here too spares ferryd the setsid and /bin/sh that did it before (~2-5 ms a start).
+ * A failure before the VMM is detached prints one line "ferry-jail: ..." on stderr and exits 1
+ * (ferryd reports it); one after, in building the jail, prints that line to LOG and exits 1, before
+ * the VMM starts, which ferryd reports as the VMM's start failing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -153,23 +162,60 @@ static void drop_privileges(uid_t uid, gid_t gid)
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("no_new_privs");
 }
 
+/* Forks the VMM-to-be into a session of its own with stdin from /dev/null and stdout and stderr
+   appended to LOG; this first process writes the child's pid to PIDFILE and exits. Returns in the child. */
+static void detach(const char *pid_file, const char *log)
+{
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0) die("/dev/null");
+    int out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (out < 0) die("%s", log);
+    pid_t child = fork();
+    if (child < 0) die("fork");
+    if (child > 0) {
+        /* Replaced whole, so nobody reads half a pid. */
+        char temporary[PATH_MAX], pid[32];
+        if (snprintf(temporary, sizeof temporary, "%s.tmp", pid_file) >= (int)sizeof temporary) { errno = 0; die("path too long: %s", pid_file); }
+        int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) die("%s", temporary);
+        int n = snprintf(pid, sizeof pid, "%d\n", (int)child);
+        if (write(fd, pid, (size_t)n) != n || close(fd)) die("%s", temporary);
+        if (rename(temporary, pid_file)) die("%s", pid_file);
+        exit(0);
+    }
+    /* The parent exits at once: no failure of the child's below can reach ferryd but through LOG. */
+    if (setsid() < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) die("detaching");
+    close(null);
+    close(out);
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
-    if (argc < 8) { errno = 0; die("usage: ferry-jail ROOT UID GID TUN NCGROUPS PROCS... NBINDS (SOURCE TARGET MODE)... COMMAND..."); }
+    if (argc < 5) { errno = 0; die("usage: ferry-jail PIDFILE LOG (--no-jail | ROOT UID GID TUN NCGROUPS TASKS... NBINDS (SOURCE TARGET MODE)...) COMMAND..."); }
+    const char *pid_file = argv[i++], *log = argv[i++];
+    if (!strcmp(argv[i], "--no-jail")) {
+        i++;
+        detach(pid_file, log);
+        execvp(argv[i], &argv[i]);
+        die("exec %s", argv[i]);
+    }
+    if (argc < 10) { errno = 0; die("usage: ferry-jail PIDFILE LOG ROOT UID GID TUN NCGROUPS TASKS... NBINDS (SOURCE TARGET MODE)... COMMAND..."); }
     const char *root = argv[i++];
     uid_t uid = (uid_t)number(argv[i++], "UID");
     gid_t gid = (gid_t)number(argv[i++], "GID");
     int tun = (int)number(argv[i++], "TUN");
     if (uid == 0 || gid == 0) { errno = 0; die("a jail's user is never root"); }
+    detach(pid_file, log);
 
+    /* This process has one thread, so moving that thread moves the process; and a thread that
+       moves itself ("0" to tasks) spares the kernel the lock a move through cgroup.procs takes,
+       whose first taking after a quiet spell waits for an RCU grace period (~5-25 ms here). */
     long groups = number(argv[i++], "NCGROUPS");
     for (long g = 0; g < groups && i < argc; g++, i++) {
         int fd = open(argv[i], O_WRONLY | O_CLOEXEC);
         if (fd < 0) die("%s", argv[i]);
-        char pid[32];
-        int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-        if (write(fd, pid, (size_t)n) != n) die("joining %s", argv[i]);
+        if (write(fd, "0\n", 2) != 2) die("joining %s", argv[i]);
         close(fd);
     }
 

@@ -34,7 +34,8 @@ public sealed partial class MigrationCoordinator
             {
                 registry.Update(record);
                 string tokenPath = Path.Combine(state.VmDirectory(d.Name), "migration.token");
-                StateDirectory.WriteAtomically(tokenPath, System.Text.Encoding.ASCII.GetBytes(request.MigrationToken));
+                // One migration's, read once by its receiver: no use after a reboot.
+                StateDirectory.WriteAtomically(tokenPath, System.Text.Encoding.ASCII.GetBytes(request.MigrationToken), durable: false);
                 listen = $"{settings.MigrationAddress}:{FreePort(settings.MigrationAddress)}";
                 int pid = await launcher.ReceiveAsync(record, listen, tokenPath, cancellationToken);
                 lock (_lock) _receivers[d.Name] = pid;

@@ -86,7 +86,8 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
         var clock = Stopwatch.StartNew();
         string token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var peer = Peer(request.To);
-        var definition = (await registry.ObserveAsync(record, cancellationToken)).Definition;
+        // From the record, as ObserveAsync would give it: asking the VMM again would only add a round trip.
+        var definition = VmRegistry.Definition(record);
         var prepare = new PrepareReceiveRequest { Definition = definition, MigrationToken = token, Mode = mode, CopyStorage = request.CopyStorage };
         prepare.DiskSizeBytes.AddRange(diskSizes);
         // Bounded: the destination launches its receiver within VmmLauncher.StartTimeout or says why.

@@ -54,11 +54,8 @@ public static partial class HostTaps
             }
         }
         finally { Close(fd); }
-        if (!existed)
-        {
-            Ip(tap, "link", "set", "dev", tap, "up");
-            if (bridge is not null) Ip(tap, "link", "set", "dev", tap, "master", bridge);
-        }
+        // One ip for both: each is a process start on the VMM's start path.
+        if (!existed) Ip(tap, bridge is null ? ["link", "set", "dev", tap, "up"] : ["link", "set", "dev", tap, "up", "master", bridge]);
     }
 
     private static void Check(int result, string tap, string what)
@@ -66,7 +63,7 @@ public static partial class HostTaps
         if (result != 0) throw new AgentException($"cannot {what} tap {tap}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
     }
 
-    private static void Ip(string tap, params string[] args)
+    private static void Ip(string tap, string[] args)
     {
         var start = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (string a in args) start.ArgumentList.Add(a);

@@ -9,9 +9,9 @@ namespace Ferry.Agent.Vms;
 /// Starts VMM processes (`ferry run`, `ferry receive`, always with `--seccomp`) that do not belong
 /// to the agent: each in a session of its own (setsid), stdin from /dev/null, its messages appended
 /// to vms/NAME/vmm.log. An agent that stops or crashes leaves its VMs running; the next agent finds
-/// them by their control sockets (run/NAME/api.sock). The launch writes the VMM's pid to
-/// vms/NAME/vmm.pid. With a <see cref="VmmJail"/> each VMM starts jailed, and sees its files under
-/// the jail's own paths.
+/// them by their control sockets (run/NAME/api.sock). ferry-jail detaches the VMM so and writes its
+/// pid to vms/NAME/vmm.pid before the launch returns. With a <see cref="VmmJail"/> each VMM starts
+/// jailed, and sees its files under the jail's own paths.
 /// </summary>
 public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jail, string? guestBridge)
 {
@@ -89,46 +89,72 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         string name = vm.Name;
         Directory.CreateDirectory(state.VmRunDirectory(name));
         var taps = vm.Nets.Select(n => n.Tap).ToList();
-        IReadOnlyList<string> command;
-        if (jail is not null) command = jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, taps, arguments);
+        string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
+        // ferry-jail detaches the VMM itself and writes its pid before it exits; a host without the
+        // jail may lack it (ferryd init --no-jail needs no ferry-jail), and then setsid and a shell do.
+        bool detachedByHelper = jail is not null || File.Exists(VmmJail.Helper);
+        List<string> command;
+        if (jail is not null) command = [VmmJail.Helper, pidFile, log, .. jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, taps, arguments)];
         else
         {
             foreach (string tap in taps) HostTaps.Ready(tap, owner: null, guestBridge);
-            command = [ferry, .. arguments];
+            command = detachedByHelper
+                ? [VmmJail.Helper, pidFile, log, "--no-jail", ferry, .. arguments]
+                // sh writes its own pid, then becomes the VMM (exec keeps the pid).
+                : ["setsid", "--fork", "/bin/sh", "-c", "echo $$ > \"$1\"; shift; exec \"$@\" </dev/null >>\"$0\" 2>&1", log, pidFile, ferry, .. arguments];
         }
-        string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
         File.Delete(pidFile);
         long logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
-        var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
-        // sh writes its own pid, then becomes the VMM (exec keeps the pid).
-        foreach (string a in (string[])["--fork", "/bin/sh", "-c", "echo $$ > \"$1\"; shift; exec \"$@\" </dev/null >>\"$0\" 2>&1", log, pidFile])
-            start.ArgumentList.Add(a);
-        foreach (string a in command) start.ArgumentList.Add(a);
+        var start = new ProcessStartInfo(command[0]) { UseShellExecute = false, RedirectStandardError = detachedByHelper };
+        foreach (string a in command.Skip(1)) start.ArgumentList.Add(a);
         start.Environment["FERRY_RUN_DIR"] = jail is not null ? VmmJail.Run : state.VmRunDirectory(name);
-        using (var setsid = Process.Start(start) ?? throw new AgentException($"cannot start {ferry}"))
-            await setsid.WaitForExitAsync(cancellationToken);
+        using (var launch = Process.Start(start) ?? throw new AgentException($"cannot start {command[0]}"))
+        {
+            // Its stderr closes when it exits: the VMM it left behind writes to its log instead.
+            string error = detachedByHelper ? await launch.StandardError.ReadToEndAsync(cancellationToken) : "";
+            await launch.WaitForExitAsync(cancellationToken);
+            if (launch.ExitCode != 0)
+            {
+                VmCgroup.RemoveListed(state.CgroupListPath(name));
+                throw new AgentException($"the VMM of {name} could not be started: {LastLine(error) ?? $"{command[0]} exited with code {launch.ExitCode}"}");
+            }
+        }
 
         var deadline = DateTime.UtcNow + StartTimeout;
         var written = new LogTail(log, logStart);
         int pid = 0;
-        while (DateTime.UtcNow < deadline)
+        VmmStartSignal? signal = null;
+        try
         {
-            if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
-            bool ready = readyLine.Length > 0 ? written.ReadMore().Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
-            if (ready && pid != 0) return pid;
-            if (pid != 0 && !ProcessInfo.IsAlive(pid))
+            while (DateTime.UtcNow < deadline)
             {
-                VmCgroup.RemoveListed(state.CgroupListPath(name));
-                // Read again: it wrote its last words after the read above.
-                throw new AgentException($"the VMM of {name} ended at start: {LastLine(written.ReadMore()) ?? "no message"}");
+                if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
+                bool ready = readyLine.Length > 0 ? written.ReadMore().Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
+                if (ready && pid != 0) return pid;
+                if (pid != 0 && !ProcessInfo.IsAlive(pid))
+                {
+                    VmCgroup.RemoveListed(state.CgroupListPath(name));
+                    // Read again: it wrote its last words after the read above.
+                    throw new AgentException($"the VMM of {name} ended at start: {LastLine(written.ReadMore()) ?? "no message"}");
+                }
+                // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
+                // A receiver says it is ready in its log, so its log and its end wake this at once; a
+                // VMM whose control socket must answer is looked at every 2 ms.
+                if (signal is null && pid != 0 && readyLine.Length > 0 && (signal = VmmStartSignal.TryOpen(log, pid)) is not null)
+                    continue; // look again first: what it wrote before the watch began wakes nothing
+                if (signal is not null)
+                {
+                    var wait = signal;
+                    await Task.Run(() => wait.Wait(TimeSpan.FromMilliseconds(100)), cancellationToken);
+                }
+                else await Task.Delay(2, cancellationToken);
             }
-            // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
-            await Task.Delay(2, cancellationToken);
         }
+        finally { signal?.Dispose(); }
         throw new AgentException($"the VMM of {name} did not start within {StartTimeout.TotalSeconds:F0} s (see {log})");
     }
 
-    /// <summary>What a VMM appended to its log since its launch, read on from where the last look stopped (the start is polled every 2 ms).</summary>
+    /// <summary>What a VMM appended to its log since its launch, read on from where the last look stopped (a start is looked at many times).</summary>
     private sealed class LogTail(string path, long offset)
     {
         private readonly System.Text.StringBuilder _text = new();

@@ -89,8 +89,18 @@ public static class ReceiveCommand
                     // Bound before the VM exists: a socket that cannot work fails the migration before its commit.
                     if (!api.Serving) api.Serve(ApiSocket.Bind(ApiSocketPaths.ForName(config.Name)));
                 });
-            api.ShowOperation(ReceiveOperation.Kind, (progress, cancel) => receive.RunAsync(sink.Write, progress, cancel));
+            // The receive is the API's operation from here, but its work (readying the handshake's
+            // crypto, then accepting) begins once the line below is out: whoever waits for that line
+            // (ferryd, before it tells the source to send) need not wait for it too, and a source that
+            // connects meanwhile waits in the listen queue.
+            var announced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            api.ShowOperation(ReceiveOperation.Kind, async (progress, cancel) =>
+            {
+                await announced.Task;
+                return await receive.RunAsync(sink.Write, progress, cancel);
+            });
             Console.Error.WriteLine($"ferry: waiting for a migration on {address}" + (api.Serving ? $" (control API: {api.SocketPath})" : ""));
+            announced.SetResult();
             ReceivedVm received;
             // SIGTERM or Ctrl-C cancels a receive that still can be; past its Ready they end the process as before.
             using (var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel))

@@ -16,6 +16,12 @@ public sealed class VmmProcess(int pid)
     /// <summary>0 none, 2 a filter (--seccomp).</summary>
     public string Seccomp => Status("Seccomp").Trim();
     public string MountNamespace => new FileInfo($"/proc/{Pid}/ns/mnt").LinkTarget!;
+    /// <summary>Its parent's pid and its session's id, from /proc/PID/stat.</summary>
+    public int ParentPid => StatField(1);
+    public int SessionId => StatField(3);
+    /// <summary>What its file descriptor <paramref name="fd"/> is open on (a path, or e.g. pipe:[N]).</summary>
+    public string Fd(int fd) => new FileInfo($"/proc/{Pid}/fd/{fd}").LinkTarget!;
+
     /// <summary>The VMM's / as the host reaches it.</summary>
     public string Root => $"/proc/{Pid}/root";
 
@@ -45,6 +51,10 @@ public sealed class VmmProcess(int pid)
         if (!p.WaitForExit(30_000)) { p.Kill(); throw new Xunit.Sdk.XunitException("the probe inside the jail did not finish in 30 s"); }
         return (p.ExitCode, output.Trim());
     }
+
+    /// <summary>Field <paramref name="index"/> after the command name of /proc/PID/stat (0: the state).</summary>
+    private int StatField(int index) =>
+        int.Parse(File.ReadAllText($"/proc/{Pid}/stat").Split(')')[^1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[index]);
 
     private string Status(string field)
     {
