@@ -70,6 +70,24 @@ public static partial class VmDevices
         }
     }
 
+    /// <summary>
+    /// `ferry receive --disk` and `--net` values for these devices: only where each is on this host
+    /// (disk N's path as <paramref name="diskPath"/> maps it, the tap); the rest comes with the VM.
+    /// </summary>
+    public static IEnumerable<string> ReceiverArguments(VmRecord record, Func<int, VmDisk, string> diskPath)
+    {
+        for (int i = 0; i < record.Disks.Count; i++)
+        {
+            yield return "--disk";
+            yield return diskPath(i, record.Disks[i]);
+        }
+        foreach (var net in record.Nets)
+        {
+            yield return "--net";
+            yield return $"tap={net.Tap}";
+        }
+    }
+
     /// <summary>A random locally administered unicast address, as the VMM generates one.</summary>
     private static string GenerateMac()
     {

@@ -32,20 +32,19 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
             .. ControlArguments(vm.Name),
         ];
         if (vm.Initrd.Length > 0) arguments.AddRange(["--initrd", jailed ? VmmJail.Initrd : vm.Initrd]);
-        arguments.AddRange(DeviceArguments(vm, files));
+        arguments.AddRange(VmDevices.VmmArguments(vm, JailDisks(vm, files)));
         return await LaunchAsync(vm, files, arguments, "", cancellationToken);
     }
 
     /// <summary>
-    /// The VM's --disk and --net options, its images added to the jail's files (opened to its user
-    /// by an ACL entry, read-write or read-only) and seen there at their jail paths. Receive and run take the same
-    /// ones: the receiver maps the source's devices onto this host's.
+    /// Adds the VM's images to the jail's files (opened to its user by an ACL entry, read-write or
+    /// read-only); returns where the VMM sees disk N (its jail path, or its own path unjailed).
     /// </summary>
-    private IEnumerable<string> DeviceArguments(VmRecord vm, List<(string, string, string)> files)
+    private Func<int, VmDisk, string> JailDisks(VmRecord vm, List<(string, string, string)> files)
     {
         for (int i = 0; i < vm.Disks.Count; i++)
             if (jail is not null) files.Add((vm.Disks[i].Path, VmmJail.Disk(i), vm.Disks[i].ReadOnly ? "share-ro" : "share"));
-        return VmDevices.VmmArguments(vm, (i, disk) => jail is not null ? VmmJail.Disk(i) : disk.Path);
+        return (i, disk) => jail is not null ? VmmJail.Disk(i) : disk.Path;
     }
 
     /// <summary>Starts a receiving VMM for <paramref name="vm"/> on <paramref name="listen"/>; returns once it waits for the source.</summary>
@@ -57,9 +56,8 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
             .. ControlArguments(vm.Name),
         ];
         var files = new List<(string, string, string)> { (tokenPath, VmmJail.Token, "own-ro") };
-        // receive's --disk takes only the path and --net only the tap: the rest comes with the VM.
-        foreach (string a in DeviceArguments(vm, files))
-            arguments.Add(a.StartsWith("--", StringComparison.Ordinal) ? a : a.Split(',')[0]);
+        // The receiver maps the source's devices onto this host's: where each image is, which tap.
+        arguments.AddRange(VmDevices.ReceiverArguments(vm, JailDisks(vm, files)));
         return await LaunchAsync(vm, files, arguments, "waiting for a migration", cancellationToken);
     }
 
