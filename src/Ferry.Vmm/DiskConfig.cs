@@ -1,3 +1,5 @@
+using Ferry.Api;
+
 namespace Ferry.Vmm;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace Ferry.Vmm;
 /// </summary>
 public sealed record DiskConfig(string Path, bool ReadOnly, string Id)
 {
-    public const int MaxIdLength = 20;
+    public const int MaxIdLength = DiskId.MaxLength;
 
     /// <summary>Parses the option's value; disk <paramref name="index"/> gets id "diskN" unless it names one. Throws VmConfigException.</summary>
     public static DiskConfig Parse(string spec, int index)
@@ -28,5 +30,5 @@ public sealed record DiskConfig(string Path, bool ReadOnly, string Id)
         return new DiskConfig(path, readOnly, id);
     }
 
-    public static bool IsValidId(string id) => id.Length is > 0 and <= MaxIdLength && id.All(c => c is > ' ' and <= '~' and not ',');
+    public static bool IsValidId(string id) => DiskId.IsValid(id);
 }

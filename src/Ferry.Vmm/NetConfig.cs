@@ -1,3 +1,4 @@
+using Ferry.Api;
 using Ferry.Kvm;
 using Ferry.Vmm.Devices.Virtio.Net;
 

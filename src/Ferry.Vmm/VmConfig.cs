@@ -72,7 +72,7 @@ public sealed record VmConfig(string Name, string KernelPath, string? InitrdPath
         {
             var net = Nets[i] ?? throw new VmConfigException($"the configuration's network card {i} is null");
             if (!NetConfig.IsValidTap(net.Tap)) throw new VmConfigException($"the configuration's network card {i}: {NetConfig.TapRule}");
-            if (!Devices.Virtio.Net.MacAddress.TryParse(net.Mac, out var mac) || !mac.IsUsableByCard)
+            if (!Ferry.Api.MacAddress.TryParse(net.Mac, out var mac) || !mac.IsUsableByCard)
                 throw new VmConfigException($"the configuration's network card {i} has no usable MAC address");
             if (Nets.Take(i).Any(n => n.Tap == net.Tap)) throw new VmConfigException($"tap {net.Tap} is given twice");
             if (Nets.Take(i).Any(n => n.MacAddress == mac)) throw new VmConfigException($"two network cards have the MAC {mac}");

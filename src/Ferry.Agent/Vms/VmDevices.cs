@@ -1,6 +1,6 @@
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Ferry.Agent.Api;
+using Ferry.Api;
 
 namespace Ferry.Agent.Vms;
 
@@ -10,7 +10,6 @@ namespace Ferry.Agent.Vms;
 /// </summary>
 public static partial class VmDevices
 {
-    public const int MaxIdLength = 20;
 
     public static IReadOnlyList<VmDisk> Disks(VmDefinition d)
     {
@@ -22,8 +21,7 @@ public static partial class VmDevices
             if (disk.Path.Contains(',')) throw new AgentException($"disk {i}: {disk.Path}: a disk's path may not hold a comma");
             if (!File.Exists(disk.Path)) throw new AgentException($"disk {i}: image {disk.Path} does not exist on this host");
             string id = disk.Id.Length > 0 ? disk.Id : $"disk{i}";
-            if (id.Length > MaxIdLength || !id.All(c => c is > ' ' and <= '~' and not ','))
-                throw new AgentException($"disk {i}: id must be 1 to {MaxIdLength} printable ASCII characters, no comma");
+            if (!DiskId.IsValid(id)) throw new AgentException($"disk {i}: id must be 1 to {DiskId.MaxLength} printable ASCII characters, no comma");
             if (disks.Any(other => other.Path == disk.Path)) throw new AgentException($"disk {i}: {disk.Path} is this VM's disk already");
             disks.Add(new VmDisk(disk.Path, disk.ReadOnly, id));
         }
@@ -38,11 +36,12 @@ public static partial class VmDevices
             int i = nets.Count;
             if (!TapPattern().IsMatch(net.Tap)) throw new AgentException($"network card {i}: tap '{net.Tap}': a tap name is 1 to 15 letters, digits, '.', '_' or '-'");
             if (nets.Any(other => other.Tap == net.Tap)) throw new AgentException($"network card {i}: tap {net.Tap} is this VM's already");
-            string mac = net.Mac.Length > 0 ? net.Mac.ToLowerInvariant() : GenerateMac();
-            if (!MacPattern().IsMatch(mac)) throw new AgentException($"network card {i}: mac '{net.Mac}' is not a MAC address (six hex pairs: 52:54:00:12:34:56)");
-            if ((Convert.ToByte(mac[..2], 16) & 1) != 0 || mac == "00:00:00:00:00:00")
-                throw new AgentException($"network card {i}: mac {mac} is a multicast or null address; a card needs a unicast one");
-            nets.Add(new VmNet(net.Tap, mac));
+            // Generated once, as the VMM would, and kept in the record: the guest keeps its address wherever it runs.
+            var mac = MacAddress.Generate();
+            if (net.Mac.Length > 0 && !MacAddress.TryParse(net.Mac, out mac))
+                throw new AgentException($"network card {i}: mac '{net.Mac}' is not a MAC address (six hex pairs: 52:54:00:12:34:56)");
+            if (!mac.IsUsableByCard) throw new AgentException($"network card {i}: mac {mac} is a multicast or null address; a card needs a unicast one");
+            nets.Add(new VmNet(net.Tap, mac.ToString()));
         }
         return nets;
     }
@@ -88,17 +87,10 @@ public static partial class VmDevices
         }
     }
 
-    /// <summary>A random locally administered unicast address, as the VMM generates one.</summary>
-    private static string GenerateMac()
-    {
-        var bytes = RandomNumberGenerator.GetBytes(6);
-        bytes[0] = (byte)((bytes[0] & 0xFC) | 0x02);
-        return string.Join(':', bytes.Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
-    }
-
+    /// <summary>
+    /// Stricter than the VMM's rule (`NetConfig.IsValidTap`, the kernel's): the agent passes tap
+    /// names to `ip` and makes taps itself, so only letters, digits, '.', '_' and '-'.
+    /// </summary>
     [GeneratedRegex("^[A-Za-z0-9._-]{1,15}$")]
     private static partial Regex TapPattern();
-
-    [GeneratedRegex("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
-    private static partial Regex MacPattern();
 }

@@ -1,3 +1,4 @@
+using Ferry.Api;
 using Ferry.Vmm.State;
 
 namespace Ferry.Vmm.Devices.Virtio.Net;

@@ -1,3 +1,4 @@
+using Ferry.Api;
 using System.Buffers.Binary;
 using Ferry.Kvm;
 using Ferry.Vmm.Devices;

@@ -1,3 +1,4 @@
+using Ferry.Api;
 using Ferry.Vmm.Devices.Virtio;
 using Ferry.Vmm.Devices.Virtio.Net;
 using Ferry.Vmm.State;

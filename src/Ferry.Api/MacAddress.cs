@@ -1,9 +1,12 @@
 using System.Globalization;
 using System.Security.Cryptography;
 
-namespace Ferry.Vmm.Devices.Virtio.Net;
+namespace Ferry.Api;
 
-/// <summary>An Ethernet unicast address, written aa:bb:cc:dd:ee:ff.</summary>
+/// <summary>
+/// An Ethernet address, written aa:bb:cc:dd:ee:ff: a network card's, as the VMM's device, the agent's
+/// definitions and the control API all take it (so its rules are written once, here).
+/// </summary>
 public readonly record struct MacAddress(ulong Value)
 {
     public const int Bytes = 6;
