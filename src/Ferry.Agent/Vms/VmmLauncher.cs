@@ -127,13 +127,13 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
             while (DateTime.UtcNow < deadline)
             {
                 if (pid == 0 && File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out int p)) pid = p;
-                bool ready = readyLine.Length > 0 ? written.ReadMore().Contains(readyLine, StringComparison.Ordinal) : await AnswersAsync(name, cancellationToken);
+                bool ready = readyLine.Length > 0 ? written.Shows(readyLine) : await AnswersAsync(name, cancellationToken);
                 if (ready && pid != 0) return pid;
                 if (pid != 0 && !ProcessInfo.IsAlive(pid))
                 {
                     VmCgroup.RemoveListed(state.CgroupListPath(name));
                     // Read again: it wrote its last words after the read above.
-                    throw new AgentException($"the VMM of {name} ended at start: {LastLine(written.ReadMore()) ?? "no message"}");
+                    throw new AgentException($"the VMM of {name} ended at start: {LastLine(written.All()) ?? "no message"}");
                 }
                 // A migration waits on this: the agent's own set-up time is what the issue bounds (20 ms).
                 // A receiver says it is ready in its log, so its log and its end wake this at once; a
@@ -160,10 +160,28 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         private readonly byte[] _buffer = new byte[4096];
         private readonly char[] _chars = new char[4096];
         private long _offset = offset;
+        private int _searched;
 
-        public string ReadMore()
+        /// <summary>Whether <paramref name="line"/> is in the log now; only what came since the last look is searched (with the overlap a split line needs).</summary>
+        public bool Shows(string line)
         {
-            if (!File.Exists(path)) return _text.ToString();
+            ReadMore();
+            int from = Math.Max(0, _searched - line.Length + 1);
+            bool found = _text.ToString(from, _text.Length - from).Contains(line, StringComparison.Ordinal);
+            _searched = _text.Length;
+            return found;
+        }
+
+        /// <summary>Everything appended since the launch.</summary>
+        public string All()
+        {
+            ReadMore();
+            return _text.ToString();
+        }
+
+        private void ReadMore()
+        {
+            if (!File.Exists(path)) return;
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             file.Seek(_offset, SeekOrigin.Begin);
             int n;
@@ -173,7 +191,6 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
                 int count = _decoder.GetChars(_buffer, 0, n, _chars, 0);
                 _text.Append(_chars, 0, count);
             }
-            return _text.ToString();
         }
     }
 

@@ -64,7 +64,13 @@ internal sealed class DiskCopy : IDisposable
         return copy;
     }
 
-    private static long Blocks(IMigratableDisk disk) => (disk.SizeBytes + BlockBytes - 1) / BlockBytes;
+    private static long Blocks(IMigratableDisk disk) => BlockCount(disk.SizeBytes);
+
+    /// <summary>How many blocks a disk of <paramref name="sizeBytes"/> has (the last may be short).</summary>
+    public static long BlockCount(long sizeBytes) => (sizeBytes + BlockBytes - 1) / BlockBytes;
+
+    /// <summary>The bytes of block <paramref name="block"/> of a disk of <paramref name="sizeBytes"/>: BlockBytes, or fewer for the last.</summary>
+    public static int BlockLength(long sizeBytes, long block) => (int)Math.Min(BlockBytes, sizeBytes - block * BlockBytes);
 
     public IReadOnlyList<long> Sizes => [.. _disks.Select(d => d.SizeBytes)];
     /// <summary>Section payload bytes sent so far (block data and run headers).</summary>
@@ -116,9 +122,8 @@ internal sealed class DiskCopy : IDisposable
         if ((uint)disk >= (uint)_disks.Count || block < 0 || block >= Blocks(_disks[disk]))
             throw new ProtocolException($"the destination asked for block {block} of disk {disk}, which is not a block of a copied disk");
         Interlocked.And(ref _pending[disk][block >> 6], ~(1UL << (int)(block & 63)));
-        long offset = block * BlockBytes;
-        int length = (int)Math.Min(BlockBytes, _disks[disk].SizeBytes - offset);
-        _disks[disk].Read(offset, buffer[..length]);
+        int length = BlockLength(_disks[disk].SizeBytes, block);
+        _disks[disk].Read(block * BlockBytes, buffer[..length]);
         Interlocked.Or(ref _sent[disk][block >> 6], 1UL << (int)(block & 63));
         Interlocked.Increment(ref _blocksSent);
         Interlocked.Increment(ref _blocksRequested);
@@ -152,7 +157,7 @@ internal sealed class DiskCopy : IDisposable
                     bits &= bits - 1;
                     long block = (long)w * 64 + bit;
                     long offset = block * BlockBytes;
-                    int length = (int)Math.Min(BlockBytes, disk.SizeBytes - offset);
+                    int length = BlockLength(disk.SizeBytes, block);
                     cancellationToken.ThrowIfCancellationRequested();
                     section ??= new byte[DiskBlocks.MaxPayloadBytes];
                     buffer ??= new byte[BlockBytes];

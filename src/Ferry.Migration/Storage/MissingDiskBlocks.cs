@@ -11,8 +11,6 @@ namespace Ferry.Migration.Storage;
 /// </summary>
 public static class MissingDiskBlocks
 {
-    public static long BlockCount(long sizeBytes) => (sizeBytes + DiskCopy.BlockBytes - 1) / DiskCopy.BlockBytes;
-
     public static byte[] Encode(IReadOnlyList<ulong[]> missing, IReadOnlyList<long> sizes)
     {
         var b = new byte[8 + missing.Sum(m => 8 + m.Length * 8)];
@@ -20,7 +18,7 @@ public static class MissingDiskBlocks
         int at = 8;
         for (int d = 0; d < missing.Count; d++)
         {
-            BinaryPrimitives.WriteInt64LittleEndian(b.AsSpan(at), BlockCount(sizes[d]));
+            BinaryPrimitives.WriteInt64LittleEndian(b.AsSpan(at), DiskCopy.BlockCount(sizes[d]));
             at += 8;
             foreach (ulong word in missing[d]) { BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), word); at += 8; }
         }
@@ -35,7 +33,7 @@ public static class MissingDiskBlocks
         int at = 8;
         for (int d = 0; d < sizes.Count; d++)
         {
-            long blocks = BlockCount(sizes[d]);
+            long blocks = DiskCopy.BlockCount(sizes[d]);
             int words = (int)((blocks + 63) / 64);
             if (b.Length < at + 8 || BinaryPrimitives.ReadInt64LittleEndian(b[at..]) != blocks || b.Length < at + 8 + words * 8)
                 throw new ProtocolException($"the post-copy disk blocks section does not match disk {d} ({sizes[d]} bytes)");

@@ -117,7 +117,7 @@ public sealed class PostCopyDiskBlocks
     /// </summary>
     public bool Fill(int disk, long block, bool zeros, ReadOnlySpan<byte> data, bool byRequest)
     {
-        if ((uint)disk >= (uint)_disks.Count || block < 0 || block >= MissingDiskBlocks.BlockCount(_sizes[disk]))
+        if ((uint)disk >= (uint)_disks.Count || block < 0 || block >= DiskCopy.BlockCount(_sizes[disk]))
             throw new ProtocolException($"the source sent block {block} of disk {disk}, which is not a block of a copied disk");
         int length = BlockLength(disk, block);
         if (!zeros && data.Length != length)
@@ -126,7 +126,7 @@ public sealed class PostCopyDiskBlocks
         {
             if (!IsMissing(disk, block)) return false;
             long offset = block * BlockBytes;
-            if (zeros) _disks[disk].Write(offset, new byte[length]);
+            if (zeros) _disks[disk].Write(offset, ZeroBlock.AsSpan(0, length));
             else _disks[disk].Write(offset, data);
             Present(disk, block);
             Monitor.PulseAll(_locks[disk]);
@@ -136,7 +136,10 @@ public sealed class PostCopyDiskBlocks
         return true;
     }
 
-    private int BlockLength(int disk, long block) => (int)Math.Min(BlockBytes, _sizes[disk] - block * BlockBytes);
+    private int BlockLength(int disk, long block) => DiskCopy.BlockLength(_sizes[disk], block);
+
+    /// <summary>What a zero run writes: one block of zeros, shared (a push of an image's zero blocks allocates nothing).</summary>
+    private static readonly byte[] ZeroBlock = new byte[BlockBytes];
 
     private bool IsMissing(int disk, long block) => (_missing[disk][block >> 6] & 1UL << (int)(block & 63)) != 0;
 
@@ -156,7 +159,7 @@ public sealed class PostCopyDiskBlocks
     private void Await(int disk, long offset, long length, bool writing)
     {
         if (length <= 0) return;
-        long first = offset / BlockBytes, last = Math.Min((offset + length - 1) / BlockBytes, MissingDiskBlocks.BlockCount(_sizes[disk]) - 1);
+        long first = offset / BlockBytes, last = Math.Min((offset + length - 1) / BlockBytes, DiskCopy.BlockCount(_sizes[disk]) - 1);
         List<long>? ask = null;
         int taken = 0;
         var gate = _locks[disk];
