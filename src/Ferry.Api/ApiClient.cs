@@ -25,6 +25,10 @@ public sealed class ApiClient(string socketPath)
     public Task<OperationStatus> OperationAsync(CancellationToken cancellationToken) =>
         SendAsync("GET", "/vm/operation", ApiJson.Default.OperationStatus, cancellationToken);
 
+    /// <summary>Claims a standby receiver (`ferry receive --standby`) for one receive with <paramref name="arguments"/>; returns once it listens.</summary>
+    public Task<ApiOk> ClaimStandbyAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken) =>
+        SendAsync("PUT", "/receive/claim", ApiJson.Default.ApiOk, cancellationToken, Encode(new StandbyClaim([.. arguments]), ApiJson.Default.StandbyClaim));
+
     private static byte[] Encode<T>(T value, JsonTypeInfo<T> type) => JsonSerializer.SerializeToUtf8Bytes(value, type);
     public Task<ApiOk> StopAsync(CancellationToken cancellationToken) => SendAsync("PUT", "/vm/stop", ApiJson.Default.ApiOk, cancellationToken);
 

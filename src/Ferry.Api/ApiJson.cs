@@ -13,4 +13,5 @@ namespace Ferry.Api;
 [JsonSerializable(typeof(RecoverRequest))]
 [JsonSerializable(typeof(ResumeRequest))]
 [JsonSerializable(typeof(OperationStatus))]
+[JsonSerializable(typeof(StandbyClaim))]
 public sealed partial class ApiJson : JsonSerializerContext;

@@ -60,3 +60,6 @@ public sealed record RecoverRequest(string? To);
 
 /// <summary>PUT /vm/resume, optionally forcing a held VM to run.</summary>
 public sealed record ResumeRequest(bool Force);
+
+/// <summary>PUT /receive/claim: the options of `ferry receive` (as on its command line, without --standby) a standby receiver is to receive with.</summary>
+public sealed record StandbyClaim(string[] Arguments);

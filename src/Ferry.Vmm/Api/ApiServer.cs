@@ -10,6 +10,8 @@ namespace Ferry.Vmm.Api;
 /// GET /vm (status), PUT /vm/pause, PUT /vm/resume, PUT /vm/stop.
 /// A receiving VMM serves it before its VM exists (<see cref="StartReceiving"/>): the status says
 /// "receiving" and the operation is the receive, until <see cref="Attach"/> hands it the VM.
+/// A standby receiver serves it before it even knows what to receive (<see cref="StartStandby"/>):
+/// its status says "standby" until PUT /receive/claim gives it the receive's options.
 /// </summary>
 public sealed class ApiServer : IAsyncDisposable
 {
@@ -19,8 +21,10 @@ public sealed class ApiServer : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
     private readonly Operations.OperationTracker _operations = new();
     private readonly List<Task> _inFlight = [];
-    private readonly string? _receivingName;
+    private volatile string? _receivingName;
     private volatile VmConfig? _receivingConfig;
+    /// <summary>A standby's claim: starts the receive with the claim's options; completes once it listens. Null once claimed.</summary>
+    private Func<string[], Task>? _claim;
 
     private ApiServer(KvmVm? vm, ApiSocket? socket, string? receivingName)
     {
@@ -45,6 +49,29 @@ public sealed class ApiServer : IAsyncDisposable
     /// or, when its name is not known yet (null), on the socket given later to <see cref="Serve"/>.
     /// </summary>
     public static ApiServer StartReceiving(ApiSocket? socket, string? name) => new(null, socket, name);
+
+    /// <summary>
+    /// Serves a standby receiver's API on <paramref name="socket"/> (which it now owns): only its
+    /// status, until a client claims it once with PUT /receive/claim. <paramref name="claim"/> gets
+    /// the claim's options and completes when the receive listens (answered 200) or fails with why
+    /// it cannot (answered 400 with that message).
+    /// </summary>
+    public static ApiServer StartStandby(ApiSocket socket, Func<string[], Task> claim)
+    {
+        var server = new ApiServer(null, null, null) { _claim = claim };
+        server.Serve(socket);
+        return server;
+    }
+
+    /// <summary>A claimed standby learns the name of the VM it receives.</summary>
+    public void ReceivingName(string name) => _receivingName = name;
+
+    /// <summary>The claimer moved the socket's directory (a standby's run directory renamed after the VM): the socket is now at <paramref name="path"/>.</summary>
+    public void SocketMoved(string path)
+    {
+        if (_socket is null || !File.Exists(path)) throw new InvalidOperationException($"the API socket is not at {path}");
+        _socket.MovedTo(path);
+    }
 
     /// <summary>Starts serving on <paramref name="socket"/>, which it now owns; once only.</summary>
     public void Serve(ApiSocket socket)
@@ -93,7 +120,9 @@ public sealed class ApiServer : IAsyncDisposable
             OperationStatus? delivered = null;
             var (status, body) = request is null
                 ? ("400 Bad Request", Json(new ApiError("malformed request"), ApiJson.Default.ApiError))
-                : Handle(request.Value.StartLine, request.Value.Body, out delivered);
+                : request.Value.StartLine.StartsWith("PUT /receive/claim ", StringComparison.Ordinal)
+                    ? await ClaimAsync(request.Value.Body)
+                    : Handle(request.Value.StartLine, request.Value.Body, out delivered);
             await HttpMessage.WriteAsync(stream, $"HTTP/1.1 {status}", body, timeout.Token);
             await stream.FlushAsync(timeout.Token);
             // A finished operation counts as read only once its answer is out: a migrated VM's
@@ -138,6 +167,26 @@ public sealed class ApiServer : IAsyncDisposable
             return ("409 Conflict", Json(new ApiError(e.Message), ApiJson.Default.ApiError));
         }
         catch (BadRequestException e)
+        {
+            return ("400 Bad Request", Json(new ApiError(e.Message), ApiJson.Default.ApiError));
+        }
+    }
+
+    /// <summary>PUT /receive/claim: a standby's one claim, answered once its receive listens or with why it cannot.</summary>
+    private async Task<(string, byte[])> ClaimAsync(byte[] body)
+    {
+        StandbyClaim? request;
+        try { request = Body(body, ApiJson.Default.StandbyClaim); }
+        catch (BadRequestException e) { return ("400 Bad Request", Json(new ApiError(e.Message), ApiJson.Default.ApiError)); }
+        if (request?.Arguments is not { } arguments) return ("400 Bad Request", Json(new ApiError("a claim needs the receive's arguments"), ApiJson.Default.ApiError));
+        if (Interlocked.Exchange(ref _claim, null) is not { } claim)
+            return ("409 Conflict", Json(new ApiError("this VMM is not a standby receiver, or it was claimed already"), ApiJson.Default.ApiError));
+        try
+        {
+            await claim(arguments);
+            return ("200 OK", Json(new ApiOk(ReceivingState), ApiJson.Default.ApiOk));
+        }
+        catch (Exception e)
         {
             return ("400 Bad Request", Json(new ApiError(e.Message), ApiJson.Default.ApiError));
         }
@@ -224,12 +273,15 @@ public sealed class ApiServer : IAsyncDisposable
     /// <summary>The state a VM still being received shows (its size once the source has sent its configuration).</summary>
     public const string ReceivingState = "receiving";
 
+    /// <summary>The state a standby receiver shows until it is claimed.</summary>
+    public const string StandbyState = "standby";
+
     public VmStatus Status()
     {
         if (_vm is not { } vm)
         {
             var config = _receivingConfig;
-            return new VmStatus(config?.Name ?? _receivingName ?? "", ReceivingState, config?.CpuCount ?? 0, config?.MemoryBytes ?? 0,
+            return new VmStatus(config?.Name ?? _receivingName ?? "", Volatile.Read(ref _claim) is not null ? StandbyState : ReceivingState, config?.CpuCount ?? 0, config?.MemoryBytes ?? 0,
                 Environment.ProcessId, 0, config?.KernelPath ?? "", SocketPath, null);
         }
         return new VmStatus(

@@ -25,7 +25,7 @@ public sealed class ApiSocket : IDisposable
         Listener = listener;
     }
 
-    public string Path { get; }
+    public string Path { get; private set; }
     internal Socket Listener { get; }
 
     /// <summary>Refuses a path too long for a socket and one a live VM owns; replaces a stale one.</summary>
@@ -66,6 +66,9 @@ public sealed class ApiSocket : IDisposable
             throw new VmConfigException($"cannot listen on API socket {path}: {e.Message}");
         }
     }
+
+    /// <summary>Its file was moved (with its directory) to <paramref name="path"/>: the file to remove at the end is there now.</summary>
+    internal void MovedTo(string path) => Path = path;
 
     /// <summary>Closes the socket and removes its file.</summary>
     public void Dispose()
