@@ -21,6 +21,12 @@ public sealed record AgentSettings(
     /// <summary>A jailed VM's memory limit is its guest RAM plus this, for the VMM itself (runtime, buffers, migration streams).</summary>
     [JsonPropertyName("jail_memory_overhead_bytes")] public ulong JailMemoryOverheadBytes { get; init; } = DefaultJailMemoryOverheadBytes;
 
+    /// <summary>
+    /// Keep a standby receiver started (Vms/VmmLauncher.Standby) so that a migration into this host
+    /// claims it rather than waiting for a VMM to start. Absent from an older agent.json: on.
+    /// </summary>
+    [JsonPropertyName("standby_receiver")] public bool StandbyReceiver { get; init; } = true;
+
     /// <summary>The bridge a tap the agent creates for a VM joins (its guest network); null: taps are left unattached.</summary>
     [JsonPropertyName("guest_bridge")] public string? GuestBridge { get; init; }
 

@@ -36,7 +36,9 @@ public static class AgentHost
         }));
         var events = new EventHub();
         var jail = settings.Jail ? new Jail.VmmJail(state, settings) : null;
-        var launcher = new VmmLauncher(state, settings.Ferry, jail, settings.GuestBridge);
+        var launcher = new VmmLauncher(state, settings.Ferry, jail, settings.GuestBridge) { KeepsStandby = settings.StandbyReceiver };
+        // Before the first survey: a standby an earlier run left holds a uid and cgroups, and nothing of a VM's.
+        launcher.RemoveStandbyLeftovers();
         var registry = new VmRegistry(state, new VmStore(state), launcher, events);
         var migrations = new MigrationCoordinator(state, settings, registry, launcher, events);
         var load = new HostLoad(settings.Name);
@@ -44,15 +46,19 @@ public static class AgentHost
         builder.Services.AddSingleton(state).AddSingleton(settings).AddSingleton(events).AddSingleton(registry)
             .AddSingleton(_ => migrations).AddSingleton(load);
         builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<TokenCheck>(token));
-        builder.Services.AddHostedService(_ => new Survey(registry, migrations, load));
+        builder.Services.AddHostedService(_ => new Survey(registry, migrations, launcher, load));
 
         var app = builder.Build();
         app.MapGrpcService<AgentService>();
         return app;
     }
 
-    /// <summary>Looks at every VM once a second: events for what changed, CPU samples for the load, migrations to settle.</summary>
-    private sealed class Survey(VmRegistry registry, MigrationCoordinator migrations, HostLoad load) : BackgroundService
+    /// <summary>
+    /// Looks at every VM once a second: events for what changed, CPU samples for the load, migrations
+    /// to settle; and, while no migration runs here, starts the standby receiver if there is none.
+    /// Ends the standby when the agent stops.
+    /// </summary>
+    private sealed class Survey(VmRegistry registry, MigrationCoordinator migrations, VmmLauncher launcher, HostLoad load) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
@@ -62,10 +68,17 @@ public static class AgentHost
                 {
                     load.Sample(await registry.SurveyAsync(stoppingToken));
                     await migrations.SettleAsync(stoppingToken);
+                    if (migrations.Quiet) await launcher.EnsureStandbyAsync(stoppingToken);
                 }
                 catch (Exception e) when (e is not OperationCanceledException) { Console.Error.WriteLine($"ferryd: survey: {e.Message}"); }
                 await Task.Delay(1000, stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
             }
+        }
+
+        public override async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await base.StopAsync(cancellationToken);
+            launcher.StopStandby();
         }
     }
 }

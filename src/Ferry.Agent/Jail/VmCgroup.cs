@@ -40,13 +40,47 @@ public sealed class VmCgroup
             directories.Add(dir);
         }
         var group = new VmCgroup(directories);
-        string memory = group.Directory("memory"), cpu = group.Directory("cpu");
-        Write(memory, "memory.limit_in_bytes", memoryLimitBytes);
+        group.Limit(memoryLimitBytes, cpus);
+        return group;
+    }
+
+    /// <summary>
+    /// Sets the groups' limits: at their making, and again when a standby receiver (made with a
+    /// VMM's overhead alone) is claimed for a VM. Raising memory+swap before memory keeps the kernel's
+    /// rule that it is never below memory's limit.
+    /// </summary>
+    public void Limit(ulong memoryLimitBytes, int cpus)
+    {
+        string memory = Directory("memory"), cpu = Directory("cpu");
         // With swap accounting, memory+swap gets the same limit: the VMM is killed, not swapped out.
-        if (File.Exists(Path.Combine(memory, "memory.memsw.limit_in_bytes"))) Write(memory, "memory.memsw.limit_in_bytes", memoryLimitBytes);
+        bool swap = File.Exists(Path.Combine(memory, "memory.memsw.limit_in_bytes"));
+        bool raising = memoryLimitBytes >= MemoryLimitBytes();
+        if (swap && raising) Write(memory, "memory.memsw.limit_in_bytes", memoryLimitBytes);
+        Write(memory, "memory.limit_in_bytes", memoryLimitBytes);
+        if (swap && !raising) Write(memory, "memory.memsw.limit_in_bytes", memoryLimitBytes);
         Write(cpu, "cpu.cfs_period_us", CfsPeriodUs);
         Write(cpu, "cpu.cfs_quota_us", CfsPeriodUs * cpus);
-        return group;
+    }
+
+    /// <summary>
+    /// The same groups under the name <paramref name="leaf"/> (cgroup v1 renames a group within its
+    /// parent, its processes and limits kept): a claimed standby receiver's groups take the VM's
+    /// name. An empty group of that name an ended VMM left is removed first.
+    /// </summary>
+    public VmCgroup RenamedTo(string leaf)
+    {
+        var directories = new List<string>();
+        foreach (string dir in Directories)
+        {
+            string renamed = Path.Combine(Path.GetDirectoryName(dir)!, leaf);
+            if (renamed != dir)
+            {
+                if (System.IO.Directory.Exists(renamed)) System.IO.Directory.Delete(renamed);
+                System.IO.Directory.Move(dir, renamed);
+            }
+            directories.Add(renamed);
+        }
+        return new VmCgroup(directories);
     }
 
     /// <summary>The groups listed in <paramref name="listPath"/> (written by <see cref="Save"/>), or null.</summary>

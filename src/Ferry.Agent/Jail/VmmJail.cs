@@ -57,8 +57,9 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     /// <paramref name="ferryArguments"/> (with jail paths) in it.
     /// <paramref name="files"/> are (host path, jail path, mode) as ferry-jail takes them.
     /// </summary>
+    /// <param name="tun">A /dev/net/tun in the jail even without taps yet: a standby receiver is given its VM's taps when claimed.</param>
     public IReadOnlyList<string> Prepare(string name, ulong memoryBytes, int cpus, IEnumerable<(string Host, string Jail, string Mode)> files,
-        IReadOnlyList<string> taps, IReadOnlyList<string> ferryArguments)
+        IReadOnlyList<string> taps, IReadOnlyList<string> ferryArguments, bool tun = false)
     {
         // The VMM opens its files as the VM's uid, through read-only binds that keep their modes.
         foreach (var (host, _, mode) in files)
@@ -87,13 +88,39 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         binds.AddRange(files);
         binds.AddRange(SystemPaths.Where(p => Path.Exists(p)).Select(p => (p, p, "sys")));
 
-        var command = new List<string> { state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 ? 1 : 0), Number(cgroup.Directories.Count) };
+        var command = new List<string> { state.JailMountPoint, Number(uid), Number(uid), Number(taps.Count > 0 || tun ? 1 : 0), Number(cgroup.Directories.Count) };
         command.AddRange(cgroup.TasksFiles);
         command.Add(Number(binds.Count));
         foreach (var (host, jail, mode) in binds) command.AddRange([host, jail, mode]);
         command.Add(Ferry);
         command.AddRange(ferryArguments);
         return command;
+    }
+
+    /// <summary>
+    /// A standby receiver's jail becomes <paramref name="name"/>'s: its uid is the VM's from now on,
+    /// its cgroups (whose list was moved to the VM's directory) are renamed after the VM and get
+    /// its limits, and the VM's taps are given to that uid.
+    /// </summary>
+    public void Claim(string standby, string name, ulong memoryBytes, int cpus, IReadOnlyList<string> taps)
+    {
+        int uid;
+        lock (_lock)
+        {
+            if (!_uids.Remove(standby, out uid)) throw new AgentException($"the standby receiver {standby} has no uid of this agent's");
+            _uids[name] = uid;
+        }
+        var cgroup = (VmCgroup.Load(state.CgroupListPath(name)) ?? throw new AgentException($"the standby receiver claimed for {name} has no cgroups"))
+            .RenamedTo(CgroupLeaf(name));
+        cgroup.Save(state.CgroupListPath(name));
+        cgroup.Limit(memoryBytes + settings.JailMemoryOverheadBytes, cpus);
+        foreach (string tap in taps) HostTaps.Ready(tap, uid, settings.GuestBridge);
+    }
+
+    /// <summary>Forgets the uid of a VMM that will not start again under this name (a standby receiver discarded).</summary>
+    public void Release(string name)
+    {
+        lock (_lock) _uids.Remove(name);
     }
 
     /// <summary>

@@ -29,6 +29,7 @@ public sealed partial class MigrationCoordinator
             var record = new VmRecord(d.Name, d.Kernel, d.Initrd, d.MemoryBytes, d.Cpus, d.Cmdline, Intent.Receiving) { Disks = disks, Nets = nets };
             lock (_lock) _preparing.Add(d.Name);
             string listen;
+            VmmLauncher.ReceiverStart receiver;
             var started = System.Diagnostics.Stopwatch.StartNew();
             try
             {
@@ -37,15 +38,15 @@ public sealed partial class MigrationCoordinator
                 // One migration's, read once by its receiver: no use after a reboot.
                 StateDirectory.WriteAtomically(tokenPath, System.Text.Encoding.ASCII.GetBytes(request.MigrationToken), durable: false);
                 listen = $"{settings.MigrationAddress}:{FreePort(settings.MigrationAddress)}";
-                int pid = await launcher.ReceiveAsync(record, listen, tokenPath, cancellationToken);
-                lock (_lock) _receivers[d.Name] = pid;
+                receiver = await launcher.ReceiveAsync(record, listen, tokenPath, cancellationToken);
+                lock (_lock) _receivers[d.Name] = receiver.Pid;
             }
             finally
             {
                 lock (_lock) _preparing.Remove(d.Name);
             }
-            events.Publish(d.Name, "receiving", $"on {listen}");
-            return new PrepareReceiveReply { Listen = listen, ReceiverStartMs = started.Elapsed.TotalMilliseconds };
+            events.Publish(d.Name, "receiving", $"on {listen}" + (receiver.Standby ? " (the standby receiver)" : ""));
+            return new PrepareReceiveReply { Listen = listen, ReceiverStartMs = started.Elapsed.TotalMilliseconds, StandbyReceiver = receiver.Standby };
         }, cancellationToken);
     }
 

@@ -47,6 +47,12 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
+    /// <summary>No migration runs on this host: none out, none being prepared or awaited in.</summary>
+    public bool Quiet
+    {
+        get { lock (_lock) return InFlight == 0 && _preparing.Count == 0 && _awaiting.Count == 0; }
+    }
+
     public void Dispose()
     {
         lock (_lock)
@@ -121,7 +127,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
                 await AbortReceiveAtAsync(peer, record.Name);
                 throw;
             }
-            var setup = new SetupTimes(clock.Elapsed.TotalMilliseconds, prepared.ReceiverStartMs);
+            var setup = new SetupTimes(clock.Elapsed.TotalMilliseconds, prepared.ReceiverStartMs, prepared.StandbyReceiver);
             events.Publish(record.Name, "migrating-out", $"to {request.To} ({mode})");
 
             OperationStatus? last = null;
@@ -140,7 +146,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
             var outcome = await SettleOutAsync(registry.Get(record.Name), last, awaitDestination: true, cancellationToken);
             if (outcome.Settled && !outcome.Moved && last?.Phase == OperationStatus.Failed) await AbortReceiveAtAsync(peer, record.Name);
             var final = last is not null ? Update(last, setup)
-                : new MigrationUpdate { Phase = outcome.Moved ? "completed" : "failed", AgentSetupMs = setup.TotalMs, ReceiverStartMs = setup.ReceiverStartMs };
+                : new MigrationUpdate { Phase = outcome.Moved ? "completed" : "failed", AgentSetupMs = setup.TotalMs, ReceiverStartMs = setup.ReceiverStartMs, StandbyReceiver = setup.StandbyReceiver };
             final.Done = true;
             final.Succeeded = outcome.Moved;
             if (!outcome.Moved && last is null) final.Message = outcome.Why;
@@ -160,7 +166,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
     }
 
     /// <summary>The agents' set-up until the source VMM was told to send, and the destination's start of its receiver within it.</summary>
-    private sealed record SetupTimes(double TotalMs, double ReceiverStartMs);
+    private sealed record SetupTimes(double TotalMs, double ReceiverStartMs, bool StandbyReceiver);
 
     private static MigrationUpdate Update(OperationStatus status, SetupTimes setup) => new()
     {
@@ -171,6 +177,7 @@ public sealed partial class MigrationCoordinator(StateDirectory state, AgentSett
         Message = status.Message,
         AgentSetupMs = setup.TotalMs,
         ReceiverStartMs = setup.ReceiverStartMs,
+        StandbyReceiver = setup.StandbyReceiver,
         ReportJson = status.Report is null ? "" : JsonSerializer.Serialize(status, ApiJson.Default.OperationStatus),
     };
 }

@@ -13,7 +13,7 @@ namespace Ferry.Agent.Vms;
 /// pid to vms/NAME/vmm.pid before the launch returns. With a <see cref="VmmJail"/> each VMM starts
 /// jailed, and sees its files under the jail's own paths.
 /// </summary>
-public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jail, string? guestBridge)
+public sealed partial class VmmLauncher(StateDirectory state, string ferry, VmmJail? jail, string? guestBridge)
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
@@ -47,9 +47,15 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         return (i, disk) => jail is not null ? VmmJail.Disk(i) : disk.Path;
     }
 
-    /// <summary>Starts a receiving VMM for <paramref name="vm"/> on <paramref name="listen"/>; returns once it waits for the source.</summary>
-    public async Task<int> ReceiveAsync(VmRecord vm, string listen, string tokenPath, CancellationToken cancellationToken)
+    /// <summary>
+    /// A receiving VMM for <paramref name="vm"/> on <paramref name="listen"/>, returned once it waits
+    /// for the source: the standby receiver claimed (<see cref="TryClaimStandbyAsync"/>) when there is
+    /// one that can take this VM, else one started for it. <paramref name="tokenPath"/> holds the
+    /// migration's token, in the VM's directory.
+    /// </summary>
+    public async Task<ReceiverStart> ReceiveAsync(VmRecord vm, string listen, string tokenPath, CancellationToken cancellationToken)
     {
+        if (await TryClaimStandbyAsync(vm, listen, tokenPath, cancellationToken) is int claimed) return new ReceiverStart(claimed, Standby: true);
         List<string> arguments =
         [
             "receive", "--name", vm.Name, "--listen", listen, "--token-file", jail is not null ? VmmJail.Token : tokenPath, "--seccomp",
@@ -58,8 +64,11 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         var files = new List<(string, string, string)> { (tokenPath, VmmJail.Token, "own-ro") };
         // The receiver maps the source's devices onto this host's: where each image is, which tap.
         arguments.AddRange(VmDevices.ReceiverArguments(vm, JailDisks(vm, files)));
-        return await LaunchAsync(vm, files, arguments, "waiting for a migration", cancellationToken);
+        return new ReceiverStart(await LaunchAsync(vm, files, arguments, "waiting for a migration", cancellationToken), Standby: false);
     }
+
+    /// <summary>A receiving VMM's pid, and whether it was the standby receiver.</summary>
+    public sealed record ReceiverStart(int Pid, bool Standby);
 
     /// <summary>
     /// The VMM serves its API: `ferry run` binds the socket before it makes the VM and serves it
@@ -82,7 +91,9 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         : ["--api-socket", state.ApiSocketPath(name), "--console", state.ConsolePath(name)];
 
     /// <param name="readyLine">Text in vmm.log that says the VMM is ready; empty: its control socket answering.</param>
-    private async Task<int> LaunchAsync(VmRecord vm, IReadOnlyList<(string, string, string)> files, IReadOnlyList<string> arguments, string readyLine, CancellationToken cancellationToken)
+    /// <param name="tun">Passed on to <see cref="VmmJail.Prepare"/>.</param>
+    private async Task<int> LaunchAsync(VmRecord vm, IReadOnlyList<(string, string, string)> files, IReadOnlyList<string> arguments, string readyLine,
+        CancellationToken cancellationToken, bool tun = false)
     {
         string name = vm.Name;
         Directory.CreateDirectory(state.VmRunDirectory(name));
@@ -92,7 +103,7 @@ public sealed class VmmLauncher(StateDirectory state, string ferry, VmmJail? jai
         // jail may lack it (ferryd init --no-jail needs no ferry-jail), and then setsid and a shell do.
         bool detachedByHelper = jail is not null || File.Exists(VmmJail.Helper);
         List<string> command;
-        if (jail is not null) command = [VmmJail.Helper, pidFile, log, .. jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, taps, arguments)];
+        if (jail is not null) command = [VmmJail.Helper, pidFile, log, .. jail.Prepare(name, vm.MemoryBytes, vm.Cpus, files, taps, arguments, tun)];
         else
         {
             foreach (string tap in taps) HostTaps.Ready(tap, owner: null, guestBridge);

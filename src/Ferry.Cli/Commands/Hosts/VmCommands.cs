@@ -187,7 +187,9 @@ public static class VmCommands
         if (tty) Console.Error.WriteLine();
         if (last is null) throw new ApiException("the agent ended the migration without a word");
         Console.Error.WriteLine($"ferry: agent set-up until the source VMM was told to send: {last.AgentSetupMs:F1} ms " +
-                                $"({last.ReceiverStartMs:F1} ms of it starting the receiving VMM at the destination)");
+                                (last.StandbyReceiver
+                                    ? $"({last.ReceiverStartMs:F1} ms of it claiming the destination's standby receiver)"
+                                    : $"({last.ReceiverStartMs:F1} ms of it starting the receiving VMM at the destination)"));
         if (last.ReportJson.Length > 0)
             return Report.Print(System.Text.Json.JsonSerializer.Deserialize(last.ReportJson, ApiJson.Default.OperationStatus)!, json);
         Console.Error.WriteLine($"ferry: {last.Message}");
