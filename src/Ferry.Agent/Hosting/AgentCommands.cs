@@ -99,10 +99,27 @@ public static class AgentCommands
             await using var app = AgentHost.Build(state, settings);
             await app.StartAsync(cancellationToken);
             Console.Error.WriteLine($"ferryd: {settings.Name} serving on {settings.Listen}");
+            _ = WarmUpTlsAsync(state, settings);
             await app.WaitForShutdownAsync(cancellationToken);
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// One call to itself, as a peer agent would make it, in the background at the start: a process's
+    /// first TLS connection, client side and server side, pays for loading OpenSSL and setting up its
+    /// first handshakes (20-50 ms here), which would otherwise be added to this host's first
+    /// migration, in or out. Its failure changes nothing but that.
+    /// </summary>
+    private static async Task WarmUpTlsAsync(StateDirectory state, AgentSettings settings)
+    {
+        try
+        {
+            using var self = new AgentConnection(settings.Listen, state.PeerCredentials);
+            await self.Client.GetHostAsync(new GetHostRequest(), deadline: DateTime.UtcNow.AddSeconds(10));
+        }
+        catch (Exception e) when (e is Grpc.Core.RpcException or IOException or System.Security.Cryptography.CryptographicException) { }
     }
 
     public static IPEndPoint ParseEndpoint(string text) =>
