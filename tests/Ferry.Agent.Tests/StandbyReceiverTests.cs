@@ -19,10 +19,12 @@ public sealed class StandbyReceiverTests : IDisposable
     public void Dispose() => _cluster.Dispose();
 
     /// <summary>The host's standby receiver, once one is up: its directory name and pid.</summary>
-    private (string Name, int Pid) WaitForStandby(string host, int notPid = 0)
+    private (string Name, int Pid) WaitForStandby(string host, int notPid = 0) => WaitForStandby(_cluster, host, notPid);
+
+    private static (string Name, int Pid) WaitForStandby(TestCluster cluster, string host, int notPid = 0)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        string vms = Path.Combine(_cluster.StateDir(host), "vms");
+        string vms = Path.Combine(cluster.StateDir(host), "vms");
         while (DateTime.UtcNow < deadline)
         {
             foreach (string dir in Directory.Exists(vms) ? Directory.GetDirectories(vms, ".standby-*") : [])
@@ -111,6 +113,29 @@ public sealed class StandbyReceiverTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_cluster.StateDir("h2"), "vms", left.Name)), "its directory is left");
         Assert.False(Directory.Exists(Path.Combine(_cluster.StateDir("h2"), "run", left.Name)), "its run directory is left");
         Assert.False(Directory.Exists(cgroup), $"its cgroup {cgroup} is left");
+    }
+
+    [KvmFact]
+    public void On_hosts_without_the_jail_the_standby_is_claimed_and_its_socket_follows_its_directory()
+    {
+        using var cluster = new TestCluster(2, "--no-jail");
+        cluster.StartGuest("h1", "loose", "memverify", "--mb 32 --mode rewrite");
+        cluster.WaitForConsole("h1", "loose", "memverify OK");
+        var standby = WaitForStandby(cluster, "h2");
+        var moved = cluster.Ferry("--host", "h1", "vm", "migrate", "loose", "--to", "h2", "--mode", "postcopy");
+        Assert.True(moved.Code == 0, $"{moved.Stdout}\n{moved.Stderr}");
+        Assert.Contains("of it claiming the destination's standby receiver", moved.Stderr);
+        cluster.WaitForConsole("h2", "loose", "memverify OK");
+        using var h2 = cluster.Connect("h2");
+        var there = h2.Client.GetVm(new VmRef { Name = "loose" });
+        Assert.Equal("running", there.State);
+        Assert.Equal(standby.Pid, there.Pid);
+        // Its control socket is the VM's (run/NAME/api.sock), and goes when the VM stops.
+        string socket = Path.Combine(cluster.StateDir("h2"), "run", "loose", "api.sock");
+        Assert.True(File.Exists(socket));
+        Assert.Equal(0, cluster.Ferry("--host", "h2", "vm", "stop", "loose").Code);
+        for (int i = 0; i < 100 && File.Exists(socket); i++) Thread.Sleep(50);
+        Assert.False(File.Exists(socket), "the claimed standby left its socket at the VM's path");
     }
 
     [KvmFact]

@@ -25,6 +25,8 @@ public sealed partial class VmmLauncher
     /// <summary>The standby ready to be claimed, or null.</summary>
     private (string Name, int Pid)? _standby;
     private bool _standbyStarting;
+    /// <summary>After a start failed, the next is tried no sooner than this: a host that cannot start one says so twice a minute, not every second.</summary>
+    private DateTime _standbyRetryAt;
 
     /// <summary>Whether this agent keeps a standby receiver (agent.json's standby_receiver).</summary>
     public bool KeepsStandby { get; init; }
@@ -38,13 +40,13 @@ public sealed partial class VmmLauncher
     /// <summary>
     /// Starts a standby receiver when this agent keeps one and none is ready (the survey calls this
     /// while no migration runs here, so a start never takes a core from one). A start that fails is
-    /// said on stderr and tried again at the next call.
+    /// said on stderr and tried again 30 s later.
     /// </summary>
     public async Task EnsureStandbyAsync(CancellationToken cancellationToken)
     {
         lock (_standbyLock)
         {
-            if (!KeepsStandby || _standbyStarting) return;
+            if (!KeepsStandby || _standbyStarting || DateTime.UtcNow < _standbyRetryAt) return;
             if (_standby is { } s && ProcessInfo.IsAlive(s.Pid)) return;
             _standby = null;
             _standbyStarting = true;
@@ -63,7 +65,8 @@ public sealed partial class VmmLauncher
             }
             catch (Exception e) when (e is AgentException or IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"ferryd: the standby receiver could not start: {e.Message}");
+                Console.Error.WriteLine($"ferryd: the standby receiver could not start (tried again in 30 s): {e.Message}");
+                lock (_standbyLock) _standbyRetryAt = DateTime.UtcNow.AddSeconds(30);
                 Discard(name);
             }
         }
@@ -94,39 +97,52 @@ public sealed partial class VmmLauncher
         // its first, which takes it ~5 ms here, just when the claim comes.
         if (!ProcessInfo.IsAlive(standby.Pid)) return null;
 
-        TakeOver(standby.Name, vm.Name);
-        var taps = vm.Nets.Select(n => n.Tap).ToList();
-        string token = tokenPath;
-        if (jail is not null)
-        {
-            jail.Claim(standby.Name, vm.Name, vm.MemoryBytes, vm.Cpus, taps);
-            // Its /run is the VM's run directory, which only the VM's uid (and root) may enter: the
-            // token goes there, readable, since the file itself cannot be given to that uid from here.
-            string jailed = Path.Combine(state.VmRunDirectory(vm.Name), Path.GetFileName(VmmJail.Token));
-            File.Copy(tokenPath, jailed, overwrite: true);
-            File.SetUnixFileMode(jailed, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-            token = VmmJail.Run + VmmJail.Token;
-        }
-        else foreach (string tap in taps) HostTaps.Ready(tap, owner: null, guestBridge);
-
-        List<string> arguments =
-        [
-            "--name", vm.Name, "--listen", listen, "--token-file", token,
-            "--api-socket", jail is not null ? VmmJail.ApiSocket : state.ApiSocketPath(vm.Name),
-            .. VmDevices.ReceiverArguments(vm, (_, disk) => disk.Path),
-        ];
         try
         {
+            TakeOver(standby.Name, vm.Name);
+            var taps = vm.Nets.Select(n => n.Tap).ToList();
+            string token = tokenPath;
+            if (jail is not null)
+            {
+                jail.Claim(standby.Name, vm.Name, vm.MemoryBytes, vm.Cpus, taps);
+                // Its /run is the VM's run directory, which only the VM's uid (and root) may enter: the
+                // token goes there, readable, since the file itself cannot be given to that uid from here.
+                string jailed = Path.Combine(state.VmRunDirectory(vm.Name), Path.GetFileName(VmmJail.Token));
+                File.Copy(tokenPath, jailed, overwrite: true);
+                File.SetUnixFileMode(jailed, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                token = VmmJail.Run + VmmJail.Token;
+            }
+            else foreach (string tap in taps) HostTaps.Ready(tap, owner: null, guestBridge);
+
+            List<string> arguments =
+            [
+                "--name", vm.Name, "--listen", listen, "--token-file", token,
+                "--api-socket", jail is not null ? VmmJail.ApiSocket : state.ApiSocketPath(vm.Name),
+                .. VmDevices.ReceiverArguments(vm, (_, disk) => disk.Path),
+            ];
             await new ApiClient(state.ApiSocketPath(vm.Name)).ClaimStandbyAsync(arguments, cancellationToken);
             return standby.Pid;
         }
-        catch (ApiException e)
+        catch (Exception e)
         {
-            // It ends after answering; its cgroups go once it has.
-            for (int i = 0; i < 100 && ProcessInfo.IsAlive(standby.Pid); i++) await Task.Delay(20, cancellationToken);
+            // From the take-over on, the process is this failed receive's (a claim it refused ends
+            // it; otherwise it is ended here), and its cgroups go once it has: as a receiver that
+            // ends at its start, it leaves the VM's record to be settled from its log.
+            End(standby.Pid, graceMs: e is ApiException ? 2000 : 0);
             VmCgroup.RemoveListed(state.CgroupListPath(vm.Name));
+            if (e is OperationCanceledException or AgentException) throw;
             throw new AgentException($"the VMM of {vm.Name} could not start its receive: {e.Message}");
         }
+    }
+
+    /// <summary>Ends a standby's process: waits up to <paramref name="graceMs"/> for it to end by itself, then kills it, and waits for that.</summary>
+    private static void End(int pid, int graceMs)
+    {
+        for (int waited = 0; waited < graceMs && ProcessInfo.IsAlive(pid); waited += 10) Thread.Sleep(10);
+        if (!ProcessInfo.IsAlive(pid) || !IsStandby(pid)) return;
+        try { System.Diagnostics.Process.GetProcessById(pid).Kill(); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { /* it ended */ }
+        for (int i = 0; i < 200 && ProcessInfo.IsAlive(pid); i++) Thread.Sleep(10);
     }
 
     /// <summary>
@@ -186,12 +202,10 @@ public sealed partial class VmmLauncher
     private void Discard(string name)
     {
         int? pid = File.Exists(PidFile(name)) && int.TryParse(File.ReadAllText(PidFile(name)).Trim(), out int n) ? n : null;
-        if (pid is int p && ProcessInfo.IsAlive(p) && IsStandby(p))
+        if (pid is int p)
         {
-            try { System.Diagnostics.Process.GetProcessById(p).Kill(); }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { /* it ended */ }
-            for (int i = 0; i < 200 && ProcessInfo.IsAlive(p); i++) Thread.Sleep(10);
-            if (ProcessInfo.IsAlive(p)) return;
+            End(p, graceMs: 0);
+            if (ProcessInfo.IsAlive(p) && IsStandby(p)) return;
         }
         if (Directory.Exists(state.VmRunDirectory(name))) Directory.Delete(state.VmRunDirectory(name), recursive: true);
         for (int i = 0; i < 20 && !VmCgroup.RemoveListed(state.CgroupListPath(name)); i++) Thread.Sleep(50);

@@ -84,6 +84,8 @@ public static class ReceiveCommand
         string socketPath = own.GetValue(o.ApiSocket) ?? throw new UsageException("--standby needs --api-socket: a standby is claimed through its control API");
         if (own.GetValue(o.Listen) is not null || own.GetValue(o.Name) is not null || own.GetValue(o.TokenFile) is not null)
             throw new UsageException("--standby takes --listen, --name and --token-file with its claim, not on its command line");
+        // Opened now: the claimer may move the file with the standby's directory before it claims.
+        using var sink = ConsoleSink.Open(own.GetValue(o.Console)!);
         var claims = new TaskCompletionSource<(string[] Arguments, TaskCompletionSource Started)>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var api = ApiServer.StartStandby(ApiSocket.Bind(socketPath), async arguments =>
         {
@@ -99,7 +101,7 @@ public static class ReceiveCommand
             if (claim.Errors.Count > 0) throw new UsageException($"claim: {string.Join("; ", claim.Errors.Select(e => e.Message).Distinct())}");
             if (claim.GetValue(o.Standby)) throw new UsageException("claim: a claim cannot ask for --standby");
             if (claim.GetValue(o.ApiSocket) is { } moved && moved != socketPath) api.SocketMoved(moved);
-            return await ReceiveAsync(o, own, claim, api, started);
+            return await ReceiveAsync(o, own, claim, (api, sink), started);
         }
         catch (Exception e) when (!started.Task.IsCompleted)
         {
@@ -111,9 +113,10 @@ public static class ReceiveCommand
 
     /// <param name="own">This process's command line: its console and seccomp.</param>
     /// <param name="parse">The receive's options: the command line, or a standby's claim.</param>
-    /// <param name="standby">A standby's API, already served; null: the receive serves its own.</param>
+    /// <param name="standby">A standby's API, already served, and its console; null: the receive serves and opens its own.</param>
     /// <param name="started">Completed once the receive listens (a standby's claim is answered then).</param>
-    private static async Task<int> ReceiveAsync(Options o, ParseResult own, ParseResult parse, ApiServer? standby, TaskCompletionSource? started)
+    private static async Task<int> ReceiveAsync(Options o, ParseResult own, ParseResult parse, (ApiServer Api, ConsoleSink Console)? standby,
+        TaskCompletionSource? started)
     {
         string address = parse.GetValue(o.Listen) ?? throw new UsageException("receive needs --listen ADDR:PORT");
         if (!TcpEndpoint.TryParse(address, out var host, out int port)) throw new UsageException($"--listen {address}: write ADDR:PORT");
@@ -131,18 +134,19 @@ public static class ReceiveCommand
         foreach (string disk in disks)
             if (Path.GetDirectoryName(Path.GetFullPath(disk)) is { } directory && !Directory.Exists(directory))
                 throw new UsageException($"--disk {disk}: no such directory {directory}");
-        var plan = new ReceivePlan(address, ip, port, token, tlsSettings, recovery, parse.GetValue(o.Name), standby?.SocketPath ?? parse.GetValue(o.ApiSocket))
+        var plan = new ReceivePlan(address, ip, port, token, tlsSettings, recovery, parse.GetValue(o.Name), standby?.Api.SocketPath ?? parse.GetValue(o.ApiSocket))
         {
             MapConfig = config => CommonOptions.MapNets(CommonOptions.MapDisks(config, disks), taps),
         };
 
-        using var sink = ConsoleSink.Open(own.GetValue(o.Console)!);
+        using var opened = standby is null ? ConsoleSink.Open(own.GetValue(o.Console)!) : null;
+        var sink = standby?.Console ?? opened!;
         VmHost.ReserveThreads();
         // The API is served from the start when its socket is known (--name, --api-socket),
         // else from when the source's configuration names the VM.
         string? socketPath = plan.ApiSocketPath ?? (plan.Name is { } n ? ApiSocketPaths.ForName(n) : null);
-        await using var api = standby ?? ApiServer.StartReceiving(socketPath is null ? null : ApiSocket.Bind(socketPath), plan.Name);
-        if (standby is not null && plan.Name is { } claimedName) standby.ReceivingName(claimedName);
+        await using var api = standby?.Api ?? ApiServer.StartReceiving(socketPath is null ? null : ApiSocket.Bind(socketPath), plan.Name);
+        if (standby is not null && plan.Name is { } claimedName) api.ReceivingName(claimedName);
         await using var receive = ReceiveOperation.Listen(plan, line => Console.Error.WriteLine($"ferry: {line}"),
             config =>
             {
