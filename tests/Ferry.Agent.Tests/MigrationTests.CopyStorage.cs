@@ -129,4 +129,33 @@ public sealed partial class MigrationTests
         Assert.Equal(StatusCode.FailedPrecondition, absent.StatusCode);
         Assert.False(Directory.Exists(Path.Combine(_cluster.StateDir("h2"), "vms", "big")), "the refusal left files at the destination");
     }
+    [KvmFact]
+    public void The_copies_being_received_count_against_the_room_the_next_one_needs()
+    {
+        // Two receives each asking for two thirds of the free space: each fits alone, not both at once.
+        ulong each = (ulong)new DriveInfo(_cluster.StateDir("h2")).AvailableFreeSpace / 3 * 2;
+        PrepareReceiveRequest Receive(string name) => new()
+        {
+            Definition = new VmDefinition
+            {
+                Name = name, Kernel = TestGuest.Kernel, Initrd = TestGuest.Initrd, MemoryBytes = 64UL << 20, Cpus = 1,
+                Cmdline = TestCluster.GuestCmdline("memtouch", "--mb 1 --rate 10"), Disks = { new DiskDefinition { Path = "/the/source/s/disk.img" } },
+            },
+            MigrationToken = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)),
+            Mode = "precopy",
+            CopyStorage = true,
+            DiskSizeBytes = { each },
+        };
+        using var h2 = _cluster.Connect("h2");
+        h2.Client.PrepareReceive(Receive("first"));
+        var refused = Assert.Throws<RpcException>(() => h2.Client.PrepareReceive(Receive("second")));
+        Assert.Matches(@"^not enough free space for second's disk images: they need \d+\.\d GiB and this agent's state directory \S+/h2 has \d+\.\d GiB free, \d+\.\d GiB of it promised to the copies being received now$",
+            refused.Status.Detail);
+        Assert.False(Directory.Exists(Path.Combine(_cluster.StateDir("h2"), "vms", "second")), "the refusal left files at the destination");
+
+        // Once the first receive has ended, its room is free again.
+        h2.Client.AbortReceive(new VmRef { Name = "first" });
+        h2.Client.PrepareReceive(Receive("second"));
+        h2.Client.AbortReceive(new VmRef { Name = "second" });
+    }
 }

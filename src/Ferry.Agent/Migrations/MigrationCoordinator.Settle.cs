@@ -116,7 +116,11 @@ public sealed partial class MigrationCoordinator
     /// </summary>
     private string SettleIn(VmRecord record, Vm vm)
     {
-        lock (_lock) _receivers.Remove(record.Name);
+        lock (_lock)
+        {
+            _receivers.Remove(record.Name);
+            _copiesInFlight.Remove(record.Name);
+        }
         if (vm.Pid > 0 && vm.State is "running" or "held")
         {
             registry.Update(record with { Intent = Intent.Running, Detail = vm.State == "held" ? vm.Detail : null });

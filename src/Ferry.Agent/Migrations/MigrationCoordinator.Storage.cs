@@ -30,6 +30,7 @@ public sealed partial class MigrationCoordinator
     /// new paths. Made before the receiver is launched because the jail binds each image into it
     /// (as "share", like every disk: the file stays the agent's, with an ACL entry for the VMM's
     /// uid, so a later start under another uid opens it the same way); the receiver sizes and fills them.
+    /// Their size stays promised (<see cref="_copiesInFlight"/>) until the receive is settled.
     /// </summary>
     private IReadOnlyList<VmDisk> CreateCopiedDisks(VmDefinition d, IReadOnlyList<ulong> sizes)
     {
@@ -38,10 +39,18 @@ public sealed partial class MigrationCoordinator
         // Every byte of each image, not only the blocks that hold data now: the guest may fill its
         // disk later, and a host that cannot hold it then fails the guest's writes. Measured on the
         // state directory itself, which exists (vms/NAME/disks is made only once there is room).
+        // The copies other receives are making count as taken: their images are sparse until filled.
         ulong needed = sizes.Aggregate(0UL, (sum, size) => sum + size);
         ulong free = (ulong)new DriveInfo(state.Root).AvailableFreeSpace;
-        if (needed > free)
-            throw new AgentException($"not enough free space for {d.Name}'s disk images: they need {Size(needed)} and this agent's state directory {state.Root} has {Size(free)} free");
+        lock (_lock)
+        {
+            ulong promised = _copiesInFlight.Where(c => c.Key != d.Name).Aggregate(0UL, (sum, c) => sum + c.Value);
+            ulong left = free > promised ? free - promised : 0;
+            if (needed > left)
+                throw new AgentException($"not enough free space for {d.Name}'s disk images: they need {Size(needed)} and this agent's state directory {state.Root} has {Size(free)} free" +
+                                         (promised > 0 ? $", {Size(promised)} of it promised to the copies being received now" : ""));
+            _copiesInFlight[d.Name] = needed;
+        }
         string directory = state.CopiedDisksDirectory(d.Name);
 
         var own = d.Clone();
@@ -61,11 +70,15 @@ public sealed partial class MigrationCoordinator
         }
         catch (Exception e)
         {
+            lock (_lock) _copiesInFlight.Remove(d.Name);
             DeleteImages(created);
             if (e is IOException or UnauthorizedAccessException) throw new AgentException($"cannot create {d.Name}'s disk images in {directory}: {e.Message}");
             throw;
         }
     }
+
+    /// <summary>The bytes of copied images each receive in progress here will fill, by VM: another copy's room check counts them as taken.</summary>
+    private readonly Dictionary<string, ulong> _copiesInFlight = [];
 
     /// <summary>After a failed receive: removes the images this agent made for a copy (the record's disks in vms/NAME/disks).</summary>
     private void RemoveCopiedDisks(VmRecord record)
