@@ -78,6 +78,13 @@ public sealed class StandbyReceiverTests : IDisposable
         Assert.Equal("--listen no-port-here: write ADDR:PORT", refused.Message);
         Assert.Equal((int)ExitCode.BadInput, standby.WaitForExit(TimeSpan.FromSeconds(30)));
         Assert.Contains("ferry: --listen no-port-here: write ADDR:PORT", standby.Stderr);
+
+        // A claim that says the socket moved where it is not.
+        using var moved = StartStandby("moved");
+        var nowhere = await Assert.ThrowsAsync<ApiException>(() => new ApiClient(StandbySocket("moved")).ClaimStandbyAsync(
+            ["--listen", $"127.0.0.1:{Heartbeats.FreePort()}", "--api-socket", StandbySocket("elsewhere")], CancellationToken.None));
+        Assert.Equal($"--api-socket {StandbySocket("elsewhere")}: this standby's control socket is not there", nowhere.Message);
+        Assert.Equal((int)ExitCode.BadInput, moved.WaitForExit(TimeSpan.FromSeconds(30)));
     }
 
     [KvmFact]

@@ -31,12 +31,6 @@ public sealed partial class VmmLauncher
     /// <summary>Whether this agent keeps a standby receiver (agent.json's standby_receiver).</summary>
     public bool KeepsStandby { get; init; }
 
-    /// <summary>The standby receiver's pid while one is ready to be claimed, else null.</summary>
-    public int? StandbyPid
-    {
-        get { lock (_standbyLock) return _standby is { } s && ProcessInfo.IsAlive(s.Pid) ? s.Pid : null; }
-    }
-
     /// <summary>
     /// Starts a standby receiver when this agent keeps one and none is ready (the survey calls this
     /// while no migration runs here, so a start never takes a core from one). A start that fails is

@@ -73,7 +73,7 @@ public sealed class ApiServer : IAsyncDisposable
     /// <summary>The claimer moved the socket's directory (a standby's run directory renamed after the VM): the socket is now at <paramref name="path"/>.</summary>
     public void SocketMoved(string path)
     {
-        if (_socket is null || !File.Exists(path)) throw new InvalidOperationException($"the API socket is not at {path}");
+        if (_socket is null || !File.Exists(path)) throw new VmConfigException($"--api-socket {path}: this standby's control socket is not there");
         _socket.MovedTo(path);
     }
 
