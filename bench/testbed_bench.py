@@ -131,7 +131,7 @@ def main():
             limit_ms = rep['bytes_transferred'] * 8 / rate * 1000
             res = {'side': 'ferry', 'mode': mode, 'link': a.link, 'total_ms': round(rep['total_ms'], 1), 'downtime_ms': round(rep['downtime_ms'], 2),
                    'bytes': rep['bytes_transferred'], 'line_rate_limit_ms': round(limit_ms, 1),
-                   'total_over_limit': round(rep['total_ms'] / limit_ms, 3), 'agent_setup_ms': setup, 'receiver_ms': receiver_ms, 'receiver': receiver,
+                   'total_over_limit': round(rep['total_ms'] / limit_ms, 3), 'agent_setup_ms': setup, 'receiver_ms': receiver_ms, 'receiver': receiver, 'vmm_setup_ms': rep.get('setup_ms'),
                    'first_migration': len(results) == 0, 'cli_wall_ms': round(wall * 1000)}
             print(json.dumps(res), flush=True)
             results.append(res)
