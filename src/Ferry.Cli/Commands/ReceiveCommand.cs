@@ -93,6 +93,8 @@ public static class ReceiveCommand
             claims.TrySetResult((arguments, started));
             await started.Task;
         });
+        // What a receive does first, done while nobody waits: loading the handshake's cryptography.
+        Ferry.Migration.Transport.Handshake.Prepare();
         Console.Error.WriteLine($"ferry: standing by for a receive (control API: {socketPath})");
         (string[] arguments, TaskCompletionSource started) = await claims.Task;
         try

@@ -34,6 +34,9 @@ public static class VmHost
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         if (sink.IsStdio) StartKeyboardForwarding(vm);
         start();
+        // A migration's handshake is the process's first use of the cryptography library (several
+        // ms to load), which would otherwise come inside the migration's set-up: loaded now, aside.
+        _ = Task.Run(Ferry.Migration.Transport.Handshake.Prepare);
         if (seccomp) Ferry.Vmm.Jail.SeccompPolicy.Apply();
         var exit = await vm.Exited;
         if (exit.Kind == VmExitKind.Migrated)
