@@ -104,6 +104,9 @@ public sealed class StandbyReceiverTests : IDisposable
         string cgroup = new VmmProcess(left.Pid).Cgroup("memory");
         _cluster.KillAgent("h2");
         Assert.True(Directory.Exists($"/proc/{left.Pid}"), "the standby ended with its agent: it is detached like any VMM");
+        // As an agent killed after making a standby's cgroup, before listing it, leaves it: empty, named by no list.
+        string unlisted = Path.Combine(Path.GetDirectoryName(cgroup)!, _cluster.CgroupPrefix("h2") + ".standby-0badf00d");
+        Directory.CreateDirectory(unlisted);
 
         _cluster.Start("h2");
         var next = WaitForStandby("h2", notPid: left.Pid);
@@ -113,6 +116,7 @@ public sealed class StandbyReceiverTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_cluster.StateDir("h2"), "vms", left.Name)), "its directory is left");
         Assert.False(Directory.Exists(Path.Combine(_cluster.StateDir("h2"), "run", left.Name)), "its run directory is left");
         Assert.False(Directory.Exists(cgroup), $"its cgroup {cgroup} is left");
+        Assert.False(Directory.Exists(unlisted), $"the unlisted standby cgroup {unlisted} is left");
     }
 
     [KvmFact]

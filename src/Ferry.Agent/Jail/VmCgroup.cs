@@ -124,6 +124,26 @@ public sealed class VmCgroup
         return all;
     }
 
+    /// <summary>
+    /// Removes the empty groups, below the agent's own in each hierarchy, whose names start with
+    /// <paramref name="prefix"/>, except <paramref name="keep"/>: those of standby receivers an agent
+    /// killed mid-start made but never listed. A group with a process in it stays.
+    /// </summary>
+    public static void RemoveUnlisted(string prefix, string? keep)
+    {
+        foreach (string controller in Controllers)
+        {
+            string parent = Path.Combine(Root, controller) + OwnGroup(controller).TrimEnd('/');
+            if (!System.IO.Directory.Exists(parent)) continue;
+            foreach (string dir in System.IO.Directory.EnumerateDirectories(parent, prefix + "*"))
+            {
+                if (Path.GetFileName(dir) == keep) continue;
+                try { System.IO.Directory.Delete(dir); }
+                catch (IOException) { /* a process is still in it */ }
+            }
+        }
+    }
+
     /// <summary>Removes the groups listed in <paramref name="listPath"/>, and the list; false while a VMM still runs in one.</summary>
     public static bool RemoveListed(string listPath)
     {

@@ -117,6 +117,10 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
         foreach (string tap in taps) HostTaps.Ready(tap, uid, settings.GuestBridge);
     }
 
+    /// <summary>Removes the empty cgroups of standby receivers (names starting <paramref name="standbyPrefix"/>) no list names, but <paramref name="keep"/>'s.</summary>
+    public void RemoveUnlistedStandbyCgroups(string standbyPrefix, string? keep) =>
+        VmCgroup.RemoveUnlisted(CgroupLeaf(standbyPrefix), keep is null ? null : CgroupLeaf(keep));
+
     /// <summary>Forgets the uid of a VMM that will not start again under this name (a standby receiver discarded).</summary>
     public void Release(string name)
     {

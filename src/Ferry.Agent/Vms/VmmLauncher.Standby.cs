@@ -176,16 +176,19 @@ public sealed partial class VmmLauncher
     /// </summary>
     public void RemoveStandbyLeftovers()
     {
+        string? ready;
+        lock (_standbyLock) ready = _standby?.Name;
         foreach (string root in new[] { state.VmsDirectory, state.RunDirectory })
         {
             if (!Directory.Exists(root)) continue;
             foreach (string dir in Directory.EnumerateDirectories(root, StandbyPrefix + "*"))
             {
                 string name = Path.GetFileName(dir);
-                lock (_standbyLock) if (_standby?.Name == name) continue;
-                Discard(name);
+                if (name != ready) Discard(name);
             }
         }
+        // An agent killed between making a standby's cgroups and listing them leaves them unlisted.
+        jail?.RemoveUnlistedStandbyCgroups(StandbyPrefix, ready);
     }
 
     /// <summary>

@@ -143,9 +143,11 @@ public sealed class TestCluster : IDisposable
             try { if (!p.HasExited) p.Kill(); p.WaitForExit(); } catch (InvalidOperationException) { }
             p.Dispose();
         }
-        // Every jailed VMM: whatever runs in its cgroups is this test's, and the groups go with it.
+        // Every jailed VMM: whatever runs in its cgroups is this test's, and the groups go with it;
+        // also groups an agent killed here made and had not listed yet (a standby receiver's, mid-start).
         foreach (string list in Directory.EnumerateFiles(Root, "cgroups", SearchOption.AllDirectories))
             RemoveCgroups(File.ReadAllLines(list));
+        RemoveCgroups([.. Hosts.SelectMany(AgentCgroups)]);
         // Every VMM an agent started: it was detached on purpose, so it is ended here by its pid.
         foreach (string pidFile in Directory.EnumerateFiles(Root, "vmm.pid", SearchOption.AllDirectories))
         {
@@ -158,6 +160,20 @@ public sealed class TestCluster : IDisposable
             catch (InvalidOperationException) { }
         }
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>The cgroups the host's agent made (Jail/VmCgroup: named "ferryd-" + a hash of its state directory + "-" + the VMM's name).</summary>
+    public string CgroupPrefix(string host) =>
+        $"ferryd-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(StateDir(host)))))[..8]}-";
+
+    public IEnumerable<string> AgentCgroups(string host)
+    {
+        foreach (string controller in new[] { "memory", "cpu" })
+        {
+            string root = Path.Combine("/sys/fs/cgroup", controller);
+            if (!Directory.Exists(root)) continue;
+            foreach (string dir in Directory.EnumerateDirectories(root, CgroupPrefix(host) + "*", SearchOption.AllDirectories)) yield return dir;
+        }
     }
 
     /// <summary>Kills every process in <paramref name="directories"/> (cgroup v1 groups) and removes them.</summary>
