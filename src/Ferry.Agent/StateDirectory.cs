@@ -26,6 +26,8 @@ public sealed class StateDirectory(string root)
     public string VmRecordPath(string name) => Path.Combine(VmDirectory(name), "vm.json");
     public string ConsolePath(string name) => Path.Combine(VmDirectory(name), "console.log");
     public string VmmLogPath(string name) => Path.Combine(VmDirectory(name), "vmm.log");
+    /// <summary>vms/NAME/vmm.pid: the VMM's pid, written by ferry-jail (or the shell that detached it) at its launch.</summary>
+    public string VmmPidPath(string name) => Path.Combine(VmDirectory(name), "vmm.pid");
     /// <summary>vms/NAME/disks: the images a `--copy-storage` migration into this host wrote the VM's disks to.</summary>
     public string CopiedDisksDirectory(string name) => Path.Combine(VmDirectory(name), "disks");
     public string CopiedDiskPath(string name, int index) => Path.Combine(CopiedDisksDirectory(name), $"disk{index}.img");

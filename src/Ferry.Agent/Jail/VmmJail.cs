@@ -183,8 +183,10 @@ public sealed class VmmJail(StateDirectory state, AgentSettings settings)
     }
 
     /// <summary>Unique per agent and VM on this host: "ferryd-" + a hash of the state directory + "-" + the name.</summary>
-    private string CgroupLeaf(string name) =>
-        $"ferryd-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(state.Root)))[..8]}-{name}";
+    private string CgroupLeaf(string name) => CgroupPrefix(state.Root) + name;
+
+    /// <summary>"ferryd-" + a hash of the agent's state directory + "-": what every cgroup of that agent's VMMs is named with.</summary>
+    public static string CgroupPrefix(string stateRoot) => $"ferryd-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(stateRoot)))[..8]}-";
 
     private static string Number(int n) => n.ToString(CultureInfo.InvariantCulture);
 

@@ -230,7 +230,7 @@ public sealed partial class VmRegistry(StateDirectory state, VmStore store, VmmL
     /// <summary>The VMM's pid (vms/NAME/vmm.pid) if that process still runs; null otherwise.</summary>
     public int? VmmProcessAlive(string name)
     {
-        string path = Path.Combine(state.VmDirectory(name), "vmm.pid");
+        string path = state.VmmPidPath(name);
         try
         {
             return File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), out int pid) && ProcessInfo.IsAlive(pid) ? pid : null;

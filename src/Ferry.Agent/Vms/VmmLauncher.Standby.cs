@@ -152,7 +152,7 @@ public sealed partial class VmmLauncher
         if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
         Directory.Move(state.VmRunDirectory(standby), run);
         Directory.CreateDirectory(state.VmDirectory(name));
-        foreach (var path in new Func<string, string>[] { state.VmmLogPath, PidFile, state.ConsolePath, state.CgroupListPath })
+        foreach (var path in new Func<string, string>[] { state.VmmLogPath, state.VmmPidPath, state.ConsolePath, state.CgroupListPath })
             if (File.Exists(path(standby))) File.Move(path(standby), path(name), overwrite: true);
         Directory.Delete(state.VmDirectory(standby), recursive: true);
     }
@@ -198,7 +198,7 @@ public sealed partial class VmmLauncher
     /// </summary>
     private void Discard(string name)
     {
-        int? pid = File.Exists(PidFile(name)) && int.TryParse(File.ReadAllText(PidFile(name)).Trim(), out int n) ? n : null;
+        int? pid = File.Exists(state.VmmPidPath(name)) && int.TryParse(File.ReadAllText(state.VmmPidPath(name)).Trim(), out int n) ? n : null;
         if (pid is int p)
         {
             End(p, graceMs: 0);
@@ -218,6 +218,4 @@ public sealed partial class VmmLauncher
         catch (IOException) { return false; }
         catch (UnauthorizedAccessException) { return false; }
     }
-
-    private string PidFile(string name) => Path.Combine(state.VmDirectory(name), "vmm.pid");
 }

@@ -98,7 +98,7 @@ public sealed partial class VmmLauncher(StateDirectory state, string ferry, VmmJ
         string name = vm.Name;
         Directory.CreateDirectory(state.VmRunDirectory(name));
         var taps = vm.Nets.Select(n => n.Tap).ToList();
-        string log = state.VmmLogPath(name), pidFile = Path.Combine(state.VmDirectory(name), "vmm.pid");
+        string log = state.VmmLogPath(name), pidFile = state.VmmPidPath(name);
         // ferry-jail detaches the VMM itself and writes its pid before it exits; a host without the
         // jail may lack it (ferryd init --no-jail needs no ferry-jail), and then setsid and a shell do.
         bool detachedByHelper = jail is not null || File.Exists(VmmJail.Helper);

@@ -163,8 +163,7 @@ public sealed class TestCluster : IDisposable
     }
 
     /// <summary>The cgroups the host's agent made (Jail/VmCgroup: named "ferryd-" + a hash of its state directory + "-" + the VMM's name).</summary>
-    public string CgroupPrefix(string host) =>
-        $"ferryd-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(StateDir(host)))))[..8]}-";
+    public string CgroupPrefix(string host) => global::Ferry.Agent.Jail.VmmJail.CgroupPrefix(new global::Ferry.Agent.StateDirectory(StateDir(host)).Root);
 
     public IEnumerable<string> AgentCgroups(string host)
     {
